@@ -1,0 +1,412 @@
+import { Heap } from "../heap.js";
+import { explainEntry } from "./explain.js";
+import type {
+  AdmissionOptions,
+  Candidate,
+  Demand,
+  Grant,
+  Holder,
+  ResourceSpec,
+  ResourceUsage,
+  TaskIdentity,
+  WaitReason,
+} from "./types.js";
+
+/** @internal A waiting task inside admission. */
+export interface Entry extends Candidate {
+  seq: number;
+  removed: boolean;
+  groupRef: Group;
+}
+
+/** @internal Waiting tasks that share one demand and weight, ordered by rank (= ready time). */
+export interface Group {
+  key: string;
+  entries: Heap<Entry>;
+  live: number;
+  state: "idle" | "active" | "parked";
+  /** The head an `active` heap item was pushed for (stale items are skipped). */
+  activeHead: Entry | undefined;
+  parkedOn: string | undefined;
+  /** The head whose reservations are in place, if any. */
+  reserving: Entry | undefined;
+  thresholdFor: Entry | undefined;
+}
+
+/** @internal */
+export interface Resource extends ResourceSpec {
+  used: number;
+  waiting: number;
+  holders: Map<string, Holder>;
+  /** Reservations on this resource: waiting entry id → entry and amount. */
+  reservations: Map<string, { entry: Entry; amount: number }>;
+}
+
+interface Held {
+  identity: TaskIdentity;
+  demand: readonly Demand[];
+}
+
+/**
+ * Decides which ready tasks may start now, given every limit at once.
+ *
+ * - **All-or-nothing**: a task takes every resource of its demand in one step, or none.
+ * - **Order**: effective priority = weight + aging × minutes waited, then ready time, then
+ *   arrival. Aging is linear and the same for every task, so the order of two waiting tasks
+ *   never changes while they wait: rank = weight − rate × readyAt is fixed at enqueue, and the
+ *   queue needs no re-sorting as time passes.
+ * - **Backfill with reservation**: a task that cannot start does not block lower-ranked tasks
+ *   that fit; but once it has waited `reservationAfterMs`, what it needs is held for it — no
+ *   lower-ranked task may take capacity that would leave it short.
+ * - **Cost**: waiting tasks are grouped by demand; only group heads are examined, and a blocked
+ *   group is parked on the resource that blocked it until that resource changes. One decision
+ *   costs O(log groups + demand size), independent of how many tasks wait.
+ *
+ * Pure: no I/O and no timers. Time is passed in; {@link Admission.nextWakeAt} says when a
+ * reservation threshold will pass so the caller can call {@link Admission.admit} again.
+ */
+export class Admission {
+  private readonly resources = new Map<string, Resource>();
+  private readonly groups = new Map<string, Group>();
+  private readonly entries = new Map<string, Entry>();
+  private readonly held = new Map<string, Held>();
+  private readonly parked = new Map<string, Set<Group>>();
+  private readonly active = new Heap<{ group: Group; head: Entry }>((a, b) => ranksAbove(a.head, b.head, this.rate));
+  private readonly thresholds = new Heap<{ at: number; group: Group; head: Entry }>((a, b) => a.at < b.at);
+  private seq = 0;
+  private readonly rate: number;
+  private readonly reservationAfterMs: number;
+
+  constructor(options: AdmissionOptions, resources: readonly ResourceSpec[] = []) {
+    this.rate = options.agingPointsPerMinute / 60_000;
+    this.reservationAfterMs = options.reservationAfterMs;
+    for (const spec of resources) this.defineResource(spec);
+  }
+
+  /** Number of tasks waiting for admission. */
+  get waitingCount(): number {
+    return this.entries.size;
+  }
+
+  /** Number of tasks holding resources. */
+  get runningCount(): number {
+    return this.held.size;
+  }
+
+  hasResource(key: string): boolean {
+    return this.resources.has(key);
+  }
+
+  /** Add a resource, or change its capacity (waking the tasks parked on it). */
+  defineResource(spec: ResourceSpec): void {
+    const existing = this.resources.get(spec.key);
+    if (existing) {
+      existing.capacity = spec.capacity;
+      this.wake(spec.key);
+      return;
+    }
+    this.resources.set(spec.key, { ...spec, used: 0, waiting: 0, holders: new Map(), reservations: new Map() });
+  }
+
+  /** Forget a resource nobody holds or waits for (e.g. a finished run's per-run limit). */
+  dropResource(key: string): void {
+    const r = this.resources.get(key);
+    if (r && r.used === 0 && r.waiting === 0) this.resources.delete(key);
+  }
+
+  isWaiting(id: string): boolean {
+    return this.entries.has(id);
+  }
+
+  isHolding(id: string): boolean {
+    return this.held.has(id);
+  }
+
+  /** A task became ready: it waits for admission from now on. */
+  enqueue(candidate: Candidate): void {
+    if (this.entries.has(candidate.id) || this.held.has(candidate.id)) {
+      throw new Error(`admission: task ${candidate.id} is already waiting or running`);
+    }
+    for (const d of candidate.demand) {
+      const r = this.resources.get(d.key);
+      if (!r) throw new Error(`admission: task ${candidate.id} needs unknown resource ${d.key}`);
+      r.waiting++;
+    }
+    let group = this.groups.get(candidate.group);
+    if (!group) {
+      group = {
+        key: candidate.group,
+        entries: new Heap<Entry>((a, b) => ranksAbove(a, b, this.rate)),
+        live: 0,
+        state: "idle",
+        activeHead: undefined,
+        parkedOn: undefined,
+        reserving: undefined,
+        thresholdFor: undefined,
+      };
+      this.groups.set(candidate.group, group);
+    }
+    const entry: Entry = { ...candidate, demand: candidate.demand.filter((d) => d.amount > 0), seq: this.seq++, removed: false, groupRef: group };
+    this.entries.set(entry.id, entry);
+    group.entries.push(entry);
+    group.live++;
+    if (group.state === "idle") {
+      this.activate(group);
+    } else if (group.state === "active" && this.head(group) !== group.activeHead) {
+      this.activate(group);
+    } else if (group.state === "parked") {
+      this.watchThreshold(group);
+    }
+  }
+
+  /** A waiting task is no longer wanted (its run was cancelled). Returns false if it was not waiting. */
+  remove(id: string): boolean {
+    const entry = this.entries.get(id);
+    if (!entry) return false;
+    const group = entry.groupRef;
+    entry.removed = true;
+    this.entries.delete(id);
+    group.live--;
+    for (const d of entry.demand) this.resourceOf(d.key).waiting--;
+    if (group.reserving === entry) this.dropReservation(group);
+    this.prune(group);
+    if (group.live === 0) {
+      this.unpark(group);
+      group.state = "idle";
+      group.activeHead = undefined;
+    } else if (group.state === "parked") {
+      // The new head may have waited past the threshold already: let the next pass look.
+      this.unpark(group);
+      this.activate(group);
+    } else if (group.state === "active") {
+      this.activate(group);
+    }
+    return true;
+  }
+
+  /**
+   * Record a task as holding resources without checking capacity: used when rebuilding state
+   * from the store (the decision was made before).
+   */
+  hold(identity: TaskIdentity, demand: readonly Demand[]): void {
+    if (this.held.has(identity.id)) throw new Error(`admission: task ${identity.id} already holds resources`);
+    for (const d of demand) this.take(identity, d);
+    this.held.set(identity.id, { identity, demand });
+  }
+
+  /** A running task ended: its resources go back and the tasks parked on them are woken. */
+  release(id: string): boolean {
+    const held = this.held.get(id);
+    if (!held) return false;
+    this.held.delete(id);
+    for (const d of held.demand) {
+      const r = this.resources.get(d.key);
+      if (!r) continue;
+      r.used -= d.amount;
+      r.holders.delete(id);
+      this.wake(d.key);
+    }
+    return true;
+  }
+
+  /** Admit every waiting task that fits now, in rank order, taking their resources. */
+  admit(now: number): Grant[] {
+    this.passThresholds(now);
+    const grants: Grant[] = [];
+    for (let item = this.active.pop(); item; item = this.active.pop()) {
+      const group = item.group;
+      if (group.state !== "active" || group.activeHead !== item.head || this.head(group) !== item.head) continue;
+      group.activeHead = undefined;
+      const head = item.head;
+      const blockedOn = this.firstShortfall(head);
+      if (blockedOn === undefined) {
+        grants.push(this.grant(group, head, now));
+        continue;
+      }
+      if (now - head.readyAt >= this.reservationAfterMs && group.reserving !== head) this.reserve(group, head);
+      this.park(group, blockedOn);
+    }
+    return grants;
+  }
+
+  /** When the next reservation threshold passes (so `admit` has something new to do), if any. */
+  nextWakeAt(): number | undefined {
+    for (let top = this.thresholds.peek(); top; top = this.thresholds.peek()) {
+      if (top.group.state === "parked" && top.group.thresholdFor === top.head && top.group.reserving !== top.head) return top.at;
+      this.thresholds.pop();
+    }
+    return undefined;
+  }
+
+  /** Why a waiting task is not admitted; `undefined` when it is not waiting in admission. */
+  explain(id: string): WaitReason[] | undefined {
+    const entry = this.entries.get(id);
+    if (!entry) return undefined;
+    const group = entry.groupRef;
+    const head = this.head(group) ?? entry;
+    return explainEntry(entry, head, group, this.resources, (e, key) => this.reservedAbove(e, key), this.rate);
+  }
+
+  /** Effective priority of a waiting task at `now`: weight + aging bonus. */
+  effectivePriority(id: string, now: number): number | undefined {
+    const entry = this.entries.get(id);
+    return entry ? entry.weight + this.rate * Math.max(0, now - entry.readyAt) : undefined;
+  }
+
+  /** Every resource with its current use, reservations, waiters and holders. */
+  usage(): ResourceUsage[] {
+    return [...this.resources.values()].map((r) => {
+      let reserved = 0;
+      for (const res of r.reservations.values()) reserved += res.amount;
+      return {
+        key: r.key,
+        kind: r.kind,
+        name: r.name,
+        capacity: r.capacity,
+        used: r.used,
+        reserved,
+        waiting: r.waiting,
+        holders: [...r.holders.values()],
+        reservedFor: [...r.reservations.keys()],
+      };
+    });
+  }
+
+  // ── internals ────────────────────────────────────────────────────────────────────────────
+
+  private resourceOf(key: string): Resource {
+    const r = this.resources.get(key);
+    if (!r) throw new Error(`admission: unknown resource ${key}`);
+    return r;
+  }
+
+  private head(group: Group): Entry | undefined {
+    this.prune(group);
+    return group.entries.peek();
+  }
+
+  private prune(group: Group): void {
+    while (group.entries.peek()?.removed) group.entries.pop();
+  }
+
+  private activate(group: Group): void {
+    const head = this.head(group);
+    if (!head) return;
+    group.state = "active";
+    group.activeHead = head;
+    this.active.push({ group, head });
+  }
+
+  private park(group: Group, key: string): void {
+    group.state = "parked";
+    group.parkedOn = key;
+    let set = this.parked.get(key);
+    if (!set) this.parked.set(key, (set = new Set()));
+    set.add(group);
+    this.watchThreshold(group);
+  }
+
+  private unpark(group: Group): void {
+    if (group.parkedOn !== undefined) this.parked.get(group.parkedOn)?.delete(group);
+    group.parkedOn = undefined;
+  }
+
+  private wake(key: string): void {
+    const set = this.parked.get(key);
+    if (!set || set.size === 0) return;
+    this.parked.delete(key);
+    for (const group of set) {
+      group.parkedOn = undefined;
+      this.activate(group);
+    }
+  }
+
+  private watchThreshold(group: Group): void {
+    const head = this.head(group);
+    if (!head || group.reserving === head || group.thresholdFor === head) return;
+    group.thresholdFor = head;
+    this.thresholds.push({ at: head.readyAt + this.reservationAfterMs, group, head });
+  }
+
+  private passThresholds(now: number): void {
+    for (let top = this.thresholds.peek(); top && top.at <= now; top = this.thresholds.peek()) {
+      this.thresholds.pop();
+      const { group, head } = top;
+      if (group.state === "parked" && group.thresholdFor === head && group.reserving !== head && this.head(group) === head) {
+        this.unpark(group);
+        this.activate(group);
+      }
+    }
+  }
+
+  private firstShortfall(entry: Entry): string | undefined {
+    for (const d of entry.demand) {
+      const r = this.resourceOf(d.key);
+      if (r.capacity - r.used - this.reservedAbove(entry, d.key) < d.amount) return d.key;
+    }
+    return undefined;
+  }
+
+  /** Capacity of `key` held for waiting tasks ranked above `entry`. */
+  private reservedAbove(entry: Entry, key: string): number {
+    const r = this.resources.get(key);
+    if (!r || r.reservations.size === 0) return 0;
+    let sum = 0;
+    for (const res of r.reservations.values()) {
+      if (res.entry !== entry && ranksAbove(res.entry, entry, this.rate)) sum += res.amount;
+    }
+    return sum;
+  }
+
+  private reserve(group: Group, head: Entry): void {
+    if (group.reserving) this.dropReservation(group);
+    group.reserving = head;
+    for (const d of head.demand) this.resourceOf(d.key).reservations.set(head.id, { entry: head, amount: d.amount });
+  }
+
+  private dropReservation(group: Group): void {
+    const head = group.reserving;
+    if (!head) return;
+    group.reserving = undefined;
+    for (const d of head.demand) {
+      const r = this.resources.get(d.key);
+      if (r?.reservations.delete(head.id)) this.wake(d.key);
+    }
+  }
+
+  private take(identity: TaskIdentity, d: Demand): void {
+    const r = this.resourceOf(d.key);
+    r.used += d.amount;
+    const prev = r.holders.get(identity.id);
+    r.holders.set(identity.id, { ...identity, amount: (prev?.amount ?? 0) + d.amount });
+  }
+
+  private grant(group: Group, head: Entry, now: number): Grant {
+    if (group.reserving === head) {
+      // Its reservations turn into holdings: nothing is freed, so nobody needs waking.
+      group.reserving = undefined;
+      for (const d of head.demand) this.resourceOf(d.key).reservations.delete(head.id);
+    }
+    group.entries.pop();
+    group.live--;
+    this.entries.delete(head.id);
+    const identity: TaskIdentity = { id: head.id, pipeline: head.pipeline, run: head.run, task: head.task };
+    for (const d of head.demand) {
+      this.resourceOf(d.key).waiting--;
+      this.take(identity, d);
+    }
+    this.held.set(head.id, { identity, demand: head.demand });
+    if (group.live > 0) this.activate(group);
+    else group.state = "idle";
+    return { ...identity, demand: head.demand, readyAt: head.readyAt, admittedAt: now };
+  }
+}
+
+/** True when `a` ranks strictly above `b`: higher weight − rate × readyAt, then earlier, then first in. */
+export function ranksAbove(a: Entry, b: Entry, rate: number): boolean {
+  const ka = a.weight - rate * a.readyAt;
+  const kb = b.weight - rate * b.readyAt;
+  if (ka !== kb) return ka > kb;
+  if (a.readyAt !== b.readyAt) return a.readyAt < b.readyAt;
+  return a.seq < b.seq;
+}

@@ -1,0 +1,68 @@
+import type { Entry, Group, Resource } from "./admission.js";
+import { ranksAbove } from "./admission.js";
+import type { WaitReason } from "./types.js";
+
+/**
+ * The reasons one waiting task is not admitted: every resource of its demand that lacks room
+ * (with who holds it), capacity held back for higher-ranked tasks, and tasks of its own group
+ * ahead of it.
+ */
+export function explainEntry(
+  entry: Entry,
+  head: Entry,
+  group: Group,
+  resources: ReadonlyMap<string, Resource>,
+  reservedAbove: (entry: Entry, key: string) => number,
+  rate: number,
+): WaitReason[] {
+  const reasons: WaitReason[] = [];
+  if (head !== entry) {
+    let ahead = 0;
+    for (const other of group.entries.values()) if (!other.removed && ranksAbove(other, entry, rate)) ahead++;
+    reasons.push({ kind: "behind", ahead, head: head.id });
+  }
+  for (const d of head.demand) {
+    const r = resources.get(d.key);
+    if (!r) continue;
+    const free = r.capacity - r.used;
+    if (d.amount > r.capacity) {
+      reasons.push({ kind: "neverFits", resource: r.key, need: d.amount, capacity: r.capacity });
+    } else if (free < d.amount) {
+      reasons.push(shortfall(r, d.amount, entry.run));
+    } else {
+      const held = reservedAbove(head, d.key);
+      if (free - held < d.amount) {
+        const forIds = [...r.reservations.values()].filter((x) => x.entry !== head && ranksAbove(x.entry, head, rate)).map((x) => x.entry.id);
+        reasons.push({ kind: "reserved", resource: r.name, resourceKind: r.kind, need: d.amount, free: free - held, for: forIds });
+      }
+    }
+  }
+  if (reasons.length === 0 || (reasons.length === 1 && reasons[0]?.kind === "behind")) {
+    reasons.push({ kind: "pending", message: "fits now; it starts at the next admission pass" });
+  }
+  return reasons;
+}
+
+function shortfall(r: Resource, need: number, run: number): WaitReason {
+  const free = r.capacity - r.used;
+  const holders = [...r.holders.values()];
+  switch (r.kind) {
+    case "pool":
+    case "queue":
+      return { kind: r.kind, name: r.name, need, free, capacity: r.capacity, holders };
+    case "memory":
+      return { kind: "memory", queue: r.name, needMb: need, freeMb: free, budgetMb: r.capacity, holders };
+    case "parallelism":
+      return { kind: "parallelism", limit: r.capacity, active: r.used };
+    case "maxActiveTasks":
+      return { kind: "maxActiveTasks", pipeline: r.name, limit: r.capacity, active: r.used };
+    case "maxActivePerPipeline":
+      return { kind: "maxActivePerPipeline", task: r.name, limit: r.capacity, active: r.used };
+    case "maxActivePerRun":
+      return { kind: "maxActivePerRun", task: r.name, run, limit: r.capacity, active: r.used };
+    default: {
+      const never: never = r.kind;
+      throw new Error(`unknown resource kind ${String(never)}`);
+    }
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * Admission works on plain counters called resources. Every limit a task is subject to is one:
+ * the global `parallelism`, each pool, a pipeline's `maxActiveTasks`, a task's
+ * `maxActivePerPipeline` / `maxActivePerRun`, a queue's execution slots and its memory budget.
+ * A task's demand names the resources it needs and how much of each; it is admitted only when
+ * every one of them has room, and then takes all of them in one step.
+ */
+
+export type ResourceKind =
+  | "parallelism"
+  | "pool"
+  | "maxActiveTasks"
+  | "maxActivePerPipeline"
+  | "maxActivePerRun"
+  | "queue"
+  | "memory";
+
+export interface ResourceSpec {
+  /** Unique key, e.g. `pool:warehouse_db`. */
+  key: string;
+  kind: ResourceKind;
+  /** The user's name for it: the pool, pipeline, task key or queue. */
+  name: string;
+  capacity: number;
+}
+
+export interface Demand {
+  key: string;
+  amount: number;
+}
+
+/** Who a holder or a waiting task is, for explanations. */
+export interface TaskIdentity {
+  /** Unique among waiting and running tasks, e.g. `17/extract`. */
+  id: string;
+  pipeline: string;
+  run: number;
+  task: string;
+}
+
+/** A ready task asking to be admitted. */
+export interface Candidate extends TaskIdentity {
+  /**
+   * Tasks of one group have the same demand and weight, so within a group the order is simply
+   * by ready time and only a group's head is ever examined. Typically the task's key
+   * (`pipeline.task`), plus the run when a per-run limit applies.
+   */
+  group: string;
+  /** Priority weight from the weight rule. */
+  weight: number;
+  /** When the task became ready (ms). Aging counts from here. */
+  readyAt: number;
+  demand: readonly Demand[];
+}
+
+export interface Grant extends TaskIdentity {
+  demand: readonly Demand[];
+  readyAt: number;
+  admittedAt: number;
+}
+
+export interface Holder extends TaskIdentity {
+  amount: number;
+}
+
+/** Why a task is still waiting. Machine-readable; `sluice explain` prints these. */
+export type WaitReason =
+  | { kind: "dependency"; waitingFor: string[] }
+  | { kind: "retryDelay"; until: number }
+  | { kind: "runQueued"; message: string }
+  | {
+      kind: "pool" | "queue";
+      name: string;
+      need: number;
+      free: number;
+      capacity: number;
+      holders: Holder[];
+    }
+  | { kind: "memory"; queue: string; needMb: number; freeMb: number; budgetMb: number; holders: Holder[] }
+  | { kind: "parallelism"; limit: number; active: number }
+  | { kind: "maxActiveTasks"; pipeline: string; limit: number; active: number }
+  | { kind: "maxActivePerPipeline"; task: string; limit: number; active: number }
+  | { kind: "maxActivePerRun"; task: string; run: number; limit: number; active: number }
+  | { kind: "reserved"; resource: string; resourceKind: ResourceKind; need: number; free: number; for: string[] }
+  | { kind: "behind"; ahead: number; head: string }
+  | { kind: "neverFits"; resource: string; need: number; capacity: number }
+  | { kind: "pending"; message: string };
+
+/** A resource's state, for `sluice pools` and metrics. */
+export interface ResourceUsage extends ResourceSpec {
+  used: number;
+  /** Held back for waiting tasks that have waited past the reservation threshold. */
+  reserved: number;
+  /** Waiting tasks that need this resource. */
+  waiting: number;
+  holders: Holder[];
+  reservedFor: string[];
+}
+
+export interface AdmissionOptions {
+  /** Priority points a waiting task gains per minute waited. */
+  agingPointsPerMinute: number;
+  /** A blocked task that has waited this long gets the capacity it needs held for it. */
+  reservationAfterMs: number;
+}

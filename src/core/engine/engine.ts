@@ -1,0 +1,633 @@
+import type { ResolvedConfig } from "../../define/resolved.js";
+import { Admission } from "../admission/admission.js";
+import type { Candidate, Demand, ResourceUsage, WaitReason } from "../admission/types.js";
+import { UnknownPipelineError } from "../errors.js";
+import { Heap } from "../heap.js";
+import { decideOverlap, mayStartQueued } from "../overlap.js";
+import type { ActiveState, AttemptRecord, Change, CompletionOutcome, EventRecord, RunRecord, RunTrigger, TaskState } from "../records.js";
+import { retryDelayMs } from "../retry.js";
+import { type PipelinePlan, planPipelines, resourceKey, resourcesOf } from "./plan.js";
+import type { EngineOutput, FinishResult, TaskExplanation, TriggerOptions } from "./types.js";
+
+interface LiveTask {
+  id: string;
+  state: TaskState;
+  attempts: number;
+  readyAt: number | null;
+  output: unknown;
+  /** Upstream tasks not yet succeeded. */
+  waitingDeps: number;
+  attemptId: number | undefined;
+}
+
+interface LiveRun {
+  record: RunRecord;
+  plan: PipelinePlan;
+  tasks: Map<string, LiveTask>;
+  /** Tasks not yet in a final state. */
+  open: number;
+}
+
+interface LiveAttempt {
+  id: number;
+  token: number;
+  run: LiveRun;
+  task: LiveTask;
+  attempt: number;
+  startedAt: number;
+  demand: readonly Demand[];
+}
+
+export interface EngineOptions {
+  /** The engine's notion of "now" when it is created. */
+  now: number;
+  /** Source of randomness for retry jitter; pass a seeded one for reproducible runs. */
+  random?: () => number;
+  /** Rebuild from what a store recorded. */
+  restore?: ActiveState;
+  /**
+   * With `restore`: treat attempts recorded as running as lost (their worker is gone) and retry
+   * them by their policy. Without it they keep holding their resources (a read-only view, as
+   * `sluice explain` builds from another terminal).
+   */
+  recover?: boolean;
+  /** Recorded as the worker of the attempts it starts. */
+  workerId?: string;
+}
+
+const FINAL: ReadonlySet<TaskState> = new Set(["success", "failed", "upstream_failed", "cancelled"]);
+
+/**
+ * The orchestration brain: schedule ticks → runs (overlap policy) → ready tasks → admission →
+ * attempts → retries, and the run states that follow. Pure: it never does I/O and never reads a
+ * clock; every call takes `now`. Its decisions come out of {@link Engine.advance} as durable
+ * {@link Change}s (for a store) and start/abort commands (for workers). `sluice simulate` drives it
+ * with a virtual clock; the scheduler drives it with real time and a store.
+ */
+export class Engine {
+  private readonly plans: Map<string, PipelinePlan>;
+  private readonly admission: Admission;
+  private readonly runs = new Map<number, LiveRun>();
+  private readonly attempts = new Map<number, LiveAttempt>();
+  private readonly retries = new Heap<{ at: number; run: LiveRun; task: LiveTask }>((a, b) => a.at < b.at);
+  private readonly random: () => number;
+  private readonly workerId: string | null;
+  private readonly startedAt: number;
+  private out: EngineOutput = { changes: [], start: [], abort: [] };
+  private runSeq = 0;
+  private attemptSeq = 0;
+  private tokenSeq = 0;
+  private admitting = true;
+
+  constructor(
+    readonly config: ResolvedConfig,
+    options: EngineOptions,
+  ) {
+    this.random = options.random ?? Math.random;
+    this.workerId = options.workerId ?? null;
+    this.startedAt = options.now;
+    this.plans = planPipelines(config);
+    this.admission = new Admission(
+      { agingPointsPerMinute: config.aging.pointsPerMinute, reservationAfterMs: config.reservation.afterMs },
+      resourcesOf(config),
+    );
+    if (options.restore) this.restore(options.restore, options.now, options.recover ?? false);
+    for (const plan of this.plans.values()) this.initSchedule(plan, options.now, options.recover ?? true);
+  }
+
+  // ── inputs ───────────────────────────────────────────────────────────────────────────────
+
+  /** Process everything due at `now` (schedule ticks, retries, admission) and return all decisions made since the last call. */
+  advance(now: number): EngineOutput {
+    for (const plan of this.plans.values()) {
+      while (plan.clock && plan.nextDue !== undefined && plan.nextDue <= now) {
+        const t = plan.nextDue;
+        plan.nextDue = plan.clock.nextAfter(t);
+        this.onTick(plan, t, t < this.startedAt ? "catchup" : "schedule", now);
+      }
+    }
+    for (let top = this.retries.peek(); top && top.at <= now; top = this.retries.peek()) {
+      this.retries.pop();
+      if (top.task.state === "retry_wait" && top.task.readyAt === top.at) this.makeReady(top.run, top.task, top.at);
+    }
+    if (this.admitting) {
+      for (const grant of this.admission.admit(now)) {
+        const [runId, taskId] = splitTaskInstanceId(grant.id);
+        const run = this.runs.get(runId);
+        const task = run?.tasks.get(taskId);
+        if (run && task) this.startAttempt(run, task, grant.demand, now);
+      }
+    }
+    return this.drain();
+  }
+
+  /** Create a run now (a manual trigger). It starts at once if the pipeline has room, else it is queued. */
+  trigger(pipeline: string, now: number, options: TriggerOptions = {}): number {
+    const plan = this.plans.get(pipeline);
+    if (!plan) throw new UnknownPipelineError(pipeline, [...this.plans.keys()]);
+    const trigger = options.trigger ?? "manual";
+    const queuedAhead = [...plan.runs].some((id) => this.runs.get(id)?.record.state === "queued");
+    const start = !queuedAhead && mayStartQueued(plan.def.overlap, trigger, this.countRuns(plan, "running"), plan.def.maxActiveRuns);
+    const run = this.createRun(plan, options.scheduledFor ?? now, trigger, options.params ?? {}, start, now);
+    this.event(now, "run.triggered", "info", `${pipeline}: run ${run.record.id} triggered${start ? "" : " (queued behind active runs)"}`, run, null, null, {
+      params: run.record.params,
+    });
+    return run.record.id;
+  }
+
+  /**
+   * A worker reports an attempt's end. Refused (nothing changes) when the attempt is no longer
+   * running — cancelled, lost, already finished — or the fencing token is not the attempt's.
+   */
+  finish(attemptId: number, fencingToken: number, outcome: CompletionOutcome, now: number): FinishResult {
+    const a = this.attempts.get(attemptId);
+    if (!a) return { accepted: false, reason: `attempt ${attemptId} is not running` };
+    if (a.token !== fencingToken) {
+      return { accepted: false, reason: `attempt ${attemptId}: stale fencing token ${fencingToken} (current ${a.token})` };
+    }
+    this.endAttempt(a, now, outcome.state, outcome.state === "success" ? null : outcome.error);
+    const { run, task } = a;
+    if (outcome.state === "success") {
+      task.output = outcome.output;
+      this.setTask(run, task, "success", now, { output: outcome.output });
+      for (const depId of run.plan.tasks.get(task.id)?.dependents ?? []) {
+        const dep = run.tasks.get(depId);
+        if (dep && dep.state === "pending" && --dep.waitingDeps === 0) this.makeReady(run, dep, now);
+      }
+    } else {
+      this.failTask(run, task, now, outcome.error.message);
+    }
+    this.settleRun(run, now);
+    return { accepted: true, output: this.drain() };
+  }
+
+  /** The attempt's worker is gone (lease expired, scheduler restarted): release and retry by policy. */
+  markLost(attemptId: number, now: number, why: string): boolean {
+    const a = this.attempts.get(attemptId);
+    if (!a) return false;
+    this.endAttempt(a, now, "lost", { message: `lost: ${why}`, code: "SLUICE_ATTEMPT_LOST" });
+    this.failTask(a.run, a.task, now, `lost: ${why}`);
+    this.settleRun(a.run, now);
+    return true;
+  }
+
+  /** Cancel a run: waiting tasks leave the queue, running attempts are aborted and their resources released at once. */
+  cancelRun(runId: number, now: number, reason = "cancelled by request"): boolean {
+    const run = this.runs.get(runId);
+    if (!run || (run.record.state !== "running" && run.record.state !== "queued")) return false;
+    for (const task of run.tasks.values()) {
+      if (FINAL.has(task.state)) continue;
+      if (task.state === "running" && task.attemptId !== undefined) {
+        const a = this.attempts.get(task.attemptId);
+        if (a) {
+          this.endAttempt(a, now, "cancelled", { message: reason, code: "SLUICE_CANCELLED" });
+          this.out.abort.push({ attemptId: a.id, reason });
+        }
+      }
+      if (task.state === "ready") this.admission.remove(instanceId(run, task));
+      this.setTask(run, task, "cancelled", now);
+    }
+    this.event(now, "run.cancelled", "warn", `${run.plan.def.id}: run ${run.record.id} cancelled: ${reason}`, run, null, null, {});
+    this.settleRun(run, now);
+    return true;
+  }
+
+  /** Stop admitting new attempts (graceful shutdown); running ones may still finish. */
+  stopAdmitting(): void {
+    this.admitting = false;
+  }
+
+  // ── reads ────────────────────────────────────────────────────────────────────────────────
+
+  /** The earliest time `advance` has something to do without a new input, if any. */
+  nextWakeAt(): number | undefined {
+    let t = Number.POSITIVE_INFINITY;
+    for (const plan of this.plans.values()) if (plan.nextDue !== undefined) t = Math.min(t, plan.nextDue);
+    for (let top = this.retries.peek(); top; top = this.retries.peek()) {
+      if (top.task.state === "retry_wait" && top.task.readyAt === top.at) {
+        t = Math.min(t, top.at);
+        break;
+      }
+      this.retries.pop();
+    }
+    const r = this.admission.nextWakeAt();
+    if (r !== undefined) t = Math.min(t, r);
+    return Number.isFinite(t) ? t : undefined;
+  }
+
+  get runningAttempts(): number {
+    return this.attempts.size;
+  }
+
+  get waitingTasks(): number {
+    return this.admission.waitingCount;
+  }
+
+  /** Runs still queued or running. */
+  activeRuns(): RunRecord[] {
+    return [...this.runs.values()].map((r) => ({ ...r.record }));
+  }
+
+  /** Ids of task instances waiting for admission (`runId/task`). */
+  readyTaskIds(): string[] {
+    const ids: string[] = [];
+    for (const run of this.runs.values()) for (const t of run.tasks.values()) if (t.state === "ready") ids.push(instanceId(run, t));
+    return ids;
+  }
+
+  /** Why each task of an active run is where it is. Empty for runs that are not active. */
+  explain(runId: number, taskId?: string, now?: number): TaskExplanation[] {
+    const run = this.runs.get(runId);
+    if (!run) return [];
+    const result: TaskExplanation[] = [];
+    for (const task of run.tasks.values()) {
+      if (taskId !== undefined && task.id !== taskId) continue;
+      const def = run.plan.tasks.get(task.id)?.def;
+      const id = instanceId(run, task);
+      const a = task.attemptId !== undefined ? this.attempts.get(task.attemptId) : undefined;
+      result.push({
+        runId,
+        pipeline: run.plan.def.id,
+        task: task.id,
+        state: run.record.state === "queued" ? "run_queued" : task.state,
+        attempts: task.attempts,
+        readyAt: task.readyAt,
+        priority: now !== undefined ? this.admission.effectivePriority(id, now) : undefined,
+        weight: def?.weight ?? 0,
+        reasons: this.reasonsFor(run, task),
+        holding: task.state === "running" && a ? a.demand : [],
+      });
+    }
+    return result;
+  }
+
+  /** Every resource with its capacity, use, reservations, waiters and holders. */
+  usage(): ResourceUsage[] {
+    return this.admission.usage();
+  }
+
+  // ── internals ────────────────────────────────────────────────────────────────────────────
+
+  private drain(): EngineOutput {
+    const out = this.out;
+    this.out = { changes: [], start: [], abort: [] };
+    return out;
+  }
+
+  private reasonsFor(run: LiveRun, task: LiveTask): WaitReason[] {
+    if (run.record.state === "queued") {
+      const active = [...run.plan.runs].filter((id) => id !== run.record.id && this.runs.get(id)?.record.state === "running");
+      return [{ kind: "runQueued", message: `the run waits for ${run.plan.def.id} to have room (maxActiveRuns ${run.plan.def.maxActiveRuns}, overlap ${run.plan.def.overlap}); active: ${active.join(", ") || "none"}` }];
+    }
+    switch (task.state) {
+      case "pending": {
+        const waitingFor = (run.plan.tasks.get(task.id)?.def.dependsOn ?? []).filter((d) => run.tasks.get(d)?.state !== "success");
+        return [{ kind: "dependency", waitingFor }];
+      }
+      case "ready":
+        return this.admission.explain(instanceId(run, task)) ?? [];
+      case "retry_wait":
+        return [{ kind: "retryDelay", until: task.readyAt ?? 0 }];
+      case "running":
+      case "success":
+      case "failed":
+      case "upstream_failed":
+      case "cancelled":
+        return [];
+      default: {
+        const never: never = task.state;
+        throw new Error(`unknown task state ${String(never)}`);
+      }
+    }
+  }
+
+  private countRuns(plan: PipelinePlan, state: "running" | "queued"): number {
+    let n = 0;
+    for (const id of plan.runs) if (this.runs.get(id)?.record.state === state) n++;
+    return n;
+  }
+
+  private initSchedule(plan: PipelinePlan, now: number, announce: boolean): void {
+    const clock = plan.clock;
+    if (!clock) return;
+    const last = plan.lastScheduledFor;
+    if (plan.def.catchup && last !== null) {
+      plan.nextDue = clock.nextAfter(Math.max(last, now - plan.def.catchupWindowMs));
+      return;
+    }
+    plan.nextDue = clock.nextAfter(Math.max(now, last ?? now));
+    if (announce && last !== null && clock.nextAfter(last) < now) {
+      this.event(now, "schedule.missed", "info", `${plan.def.id}: ticks between ${iso(last)} and ${iso(now)} were missed while Sluice was not running (catchup is off)`, null, null, null, { since: last });
+    }
+  }
+
+  private onTick(plan: PipelinePlan, t: number, trigger: "schedule" | "catchup", now: number): void {
+    const running = this.countRuns(plan, "running");
+    const queued = this.countRuns(plan, "queued");
+    const decision =
+      trigger === "catchup"
+        ? running + queued === 0
+          ? { action: "start" as const }
+          : { action: "buffer" as const }
+        : decideOverlap({ policy: plan.def.overlap, running, queued, maxActiveRuns: plan.def.maxActiveRuns });
+    plan.lastScheduledFor = t;
+    let skipped = 0;
+    switch (decision.action) {
+      case "start":
+        this.createRun(plan, t, trigger, {}, true, now);
+        break;
+      case "buffer":
+        this.createRun(plan, t, trigger, {}, false, now);
+        break;
+      case "cancelAndStart":
+        for (const id of [...plan.runs]) this.cancelRun(id, now, `overlap cancelRunning: superseded by the run for ${iso(t)}`);
+        this.createRun(plan, t, trigger, {}, true, now);
+        break;
+      case "skip": {
+        skipped = 1;
+        plan.skipped++;
+        const blocking = [...plan.runs].map((id) => this.runs.get(id)).find((r) => r !== undefined);
+        const since = blocking?.record.startedAt ?? blocking?.record.createdAt;
+        this.event(
+          now,
+          "run.skipped",
+          "warn",
+          `${plan.def.id}: skipped the run for ${iso(t)} because run ${blocking?.record.id ?? "?"}` +
+            `${since !== undefined ? ` (started ${iso(since)})` : ""} is still active (overlap: ${plan.def.overlap}); ${plan.skipped} skipped so far`,
+          null,
+          null,
+          null,
+          { pipeline: plan.def.id, scheduledFor: t, activeRun: blocking?.record.id ?? null, skippedTotal: plan.skipped },
+          plan.def.id,
+        );
+        break;
+      }
+      default: {
+        const never: never = decision;
+        throw new Error(`unknown overlap decision ${JSON.stringify(never)}`);
+      }
+    }
+    this.out.changes.push({ type: "recordSchedule", pipeline: plan.def.id, lastScheduledFor: t, skippedDelta: skipped });
+  }
+
+  private createRun(plan: PipelinePlan, scheduledFor: number, trigger: RunTrigger, params: Record<string, unknown>, start: boolean, now: number): LiveRun {
+    const record: RunRecord = {
+      id: ++this.runSeq,
+      pipeline: plan.def.id,
+      scheduledFor,
+      trigger,
+      params,
+      state: start ? "running" : "queued",
+      createdAt: now,
+      startedAt: start ? now : null,
+      endedAt: null,
+    };
+    const run: LiveRun = { record, plan, tasks: new Map(), open: plan.tasks.size };
+    for (const tp of plan.tasks.values()) {
+      const deps = tp.def.dependsOn.length;
+      run.tasks.set(tp.def.id, { id: tp.def.id, state: start && deps === 0 ? "ready" : "pending", attempts: 0, readyAt: start && deps === 0 ? now : null, output: undefined, waitingDeps: deps, attemptId: undefined });
+    }
+    this.runs.set(record.id, run);
+    plan.runs.add(record.id);
+    this.out.changes.push({
+      type: "createRun",
+      run: { ...record },
+      tasks: [...run.tasks.values()].map((t) => ({ runId: record.id, task: t.id, state: t.state, attempts: 0, readyAt: t.readyAt, output: null })),
+    });
+    if (start) for (const task of run.tasks.values()) if (task.state === "ready") this.enqueue(run, task, now);
+    if (run.open === 0) this.settleRun(run, now);
+    return run;
+  }
+
+  private startRun(run: LiveRun, now: number): void {
+    run.record.state = "running";
+    run.record.startedAt = now;
+    this.out.changes.push({ type: "updateRun", id: run.record.id, state: "running", startedAt: now });
+    for (const task of run.tasks.values()) if (task.state === "pending" && task.waitingDeps === 0) this.makeReady(run, task, now);
+  }
+
+  private makeReady(run: LiveRun, task: LiveTask, at: number): void {
+    this.setTask(run, task, "ready", at, { readyAt: at });
+    this.enqueue(run, task, at);
+  }
+
+  private enqueue(run: LiveRun, task: LiveTask, readyAt: number): void {
+    const tp = run.plan.tasks.get(task.id);
+    if (!tp) return;
+    let demand: Demand[] = tp.demand;
+    let group = tp.def.key;
+    if (tp.def.maxActivePerRun !== undefined) {
+      const key = resourceKey.taskPerRun(run.record.id, tp.def.key);
+      if (!this.admission.hasResource(key)) {
+        this.admission.defineResource({ key, kind: "maxActivePerRun", name: tp.def.key, capacity: tp.def.maxActivePerRun });
+      }
+      demand = [...demand, { key, amount: 1 }];
+      group = `${group}@${run.record.id}`;
+    }
+    const candidate: Candidate = { id: instanceId(run, task), pipeline: run.plan.def.id, run: run.record.id, task: task.id, group, weight: tp.def.weight, readyAt, demand };
+    this.admission.enqueue(candidate);
+  }
+
+  private startAttempt(run: LiveRun, task: LiveTask, demand: readonly Demand[], now: number): void {
+    const tp = run.plan.tasks.get(task.id);
+    if (!tp) return;
+    task.attempts++;
+    const a: LiveAttempt = { id: ++this.attemptSeq, token: ++this.tokenSeq, run, task, attempt: task.attempts, startedAt: now, demand };
+    this.attempts.set(a.id, a);
+    task.attemptId = a.id;
+    const readyAt = task.readyAt ?? now;
+    this.setTask(run, task, "running", now, { attempts: task.attempts });
+    const record: AttemptRecord = {
+      id: a.id,
+      runId: run.record.id,
+      pipeline: run.plan.def.id,
+      task: task.id,
+      attempt: a.attempt,
+      state: "running",
+      fencingToken: a.token,
+      workerId: this.workerId,
+      queuedAt: readyAt,
+      startedAt: now,
+      endedAt: null,
+      leaseExpiresAt: null,
+      error: null,
+      progress: null,
+      resources: demand.map((d) => ({ key: d.key, amount: d.amount })),
+    };
+    this.out.changes.push({ type: "createAttempt", attempt: record });
+    const upstream: Record<string, unknown> = {};
+    for (const dep of tp.def.dependsOn) upstream[dep] = run.tasks.get(dep)?.output;
+    this.out.start.push({
+      attemptId: a.id,
+      fencingToken: a.token,
+      runId: run.record.id,
+      pipeline: run.plan.def.id,
+      task: task.id,
+      taskKey: tp.def.key,
+      attempt: a.attempt,
+      scheduledFor: run.record.scheduledFor,
+      params: run.record.params,
+      upstream,
+      timeoutMs: tp.def.timeoutMs,
+      demand,
+      readyAt,
+      startedAt: now,
+    });
+  }
+
+  private endAttempt(a: LiveAttempt, now: number, state: Exclude<AttemptRecord["state"], "running">, error: AttemptRecord["error"]): void {
+    this.attempts.delete(a.id);
+    a.task.attemptId = undefined;
+    this.admission.release(instanceId(a.run, a.task));
+    this.out.changes.push({ type: "endAttempt", id: a.id, state, endedAt: now, ...(error ? { error } : {}) });
+  }
+
+  private failTask(run: LiveRun, task: LiveTask, now: number, message: string): void {
+    const def = run.plan.tasks.get(task.id)?.def;
+    if (def && task.attempts <= def.retries) {
+      const at = now + retryDelayMs(def, task.attempts, this.random);
+      this.setTask(run, task, "retry_wait", now, { readyAt: at });
+      this.retries.push({ at, run, task });
+      this.event(now, "task.retry", "warn", `${def.key}: attempt ${task.attempts} of run ${run.record.id} failed (${message}); retry ${task.attempts} of ${def.retries} at ${iso(at)}`, run, task.id, null, { retryAt: at });
+      return;
+    }
+    this.setTask(run, task, "failed", now);
+    this.event(now, "task.failed", "error", `${run.plan.def.id}.${task.id}: failed in run ${run.record.id} after ${task.attempts} attempt(s): ${message}`, run, task.id, null, {});
+    // Everything downstream can never run now.
+    const stack = [...(run.plan.tasks.get(task.id)?.dependents ?? [])];
+    while (stack.length > 0) {
+      const t = run.tasks.get(stack.pop() as string);
+      if (!t || t.state !== "pending") continue;
+      this.setTask(run, t, "upstream_failed", now);
+      stack.push(...(run.plan.tasks.get(t.id)?.dependents ?? []));
+    }
+  }
+
+  private setTask(run: LiveRun, task: LiveTask, state: TaskState, _now: number, extra: { attempts?: number; readyAt?: number | null; output?: unknown } = {}): void {
+    if (!FINAL.has(task.state) && FINAL.has(state)) run.open--;
+    task.state = state;
+    if (extra.readyAt !== undefined) task.readyAt = extra.readyAt;
+    this.out.changes.push({ type: "updateTask", runId: run.record.id, task: task.id, state, ...extra });
+  }
+
+  /** When every task of a run is final, the run ends; queued runs of the pipeline may start. */
+  private settleRun(run: LiveRun, now: number): void {
+    if (run.open > 0 || (run.record.state !== "running" && run.record.state !== "queued")) return;
+    const states = [...run.tasks.values()].map((t) => t.state);
+    const state = states.includes("cancelled") ? "cancelled" : states.every((s) => s === "success") ? "success" : "failed";
+    run.record.state = state;
+    run.record.endedAt = now;
+    this.out.changes.push({ type: "updateRun", id: run.record.id, state, endedAt: now });
+    const plan = run.plan;
+    plan.runs.delete(run.record.id);
+    this.runs.delete(run.record.id);
+    for (const tp of plan.tasks.values()) {
+      if (tp.def.maxActivePerRun !== undefined) this.admission.dropResource(resourceKey.taskPerRun(run.record.id, tp.def.key));
+    }
+    const took = now - (run.record.startedAt ?? now);
+    this.event(now, `run.${state}`, state === "success" ? "info" : "warn", `${plan.def.id}: run ${run.record.id} ${state} in ${took} ms`, run, null, null, { durationMs: took });
+    if (plan.clock && run.record.trigger !== "manual" && run.record.startedAt !== null) {
+      const interval = plan.clock.intervalAt(run.record.scheduledFor);
+      if (took > interval) {
+        this.event(now, "run.overran", "warn", `${plan.def.id}: run ${run.record.id} took ${took} ms, longer than its ${interval} ms interval; later ticks were subject to overlap "${plan.def.overlap}"`, run, null, null, { durationMs: took, intervalMs: interval });
+      }
+    }
+    this.promote(plan, now);
+  }
+
+  private promote(plan: PipelinePlan, now: number): void {
+    for (const id of plan.runs) {
+      const run = this.runs.get(id);
+      if (!run || run.record.state !== "queued") continue;
+      if (!mayStartQueued(plan.def.overlap, run.record.trigger, this.countRuns(plan, "running"), plan.def.maxActiveRuns)) break;
+      this.startRun(run, now);
+    }
+  }
+
+  private event(at: number, type: string, level: EventRecord["level"], message: string, run: LiveRun | null, task: string | null, attemptId: number | null, data: Record<string, unknown>, pipeline?: string): void {
+    this.out.changes.push({
+      type: "appendEvent",
+      event: { at, type, level, pipeline: run?.plan.def.id ?? pipeline ?? null, runId: run?.record.id ?? null, task, attemptId, message, data },
+    });
+  }
+
+  private restore(state: ActiveState, now: number, recover: boolean): void {
+    this.runSeq = state.maxRunId;
+    this.attemptSeq = state.maxAttemptId;
+    this.tokenSeq = state.maxFencingToken;
+    for (const s of state.schedules) {
+      const plan = this.plans.get(s.pipeline);
+      if (plan) {
+        plan.lastScheduledFor = s.lastScheduledFor;
+        plan.skipped = s.skipped;
+      }
+    }
+    const byRun = new Map<number, typeof state.tasks>();
+    for (const t of state.tasks) {
+      const list = byRun.get(t.runId) ?? [];
+      list.push(t);
+      byRun.set(t.runId, list);
+    }
+    for (const record of [...state.runs].sort((a, b) => a.id - b.id)) {
+      const plan = this.plans.get(record.pipeline);
+      if (!plan) continue; // a pipeline removed from the config: its runs stay as recorded
+      const run: LiveRun = { record: { ...record }, plan, tasks: new Map(), open: 0 };
+      for (const tr of byRun.get(record.id) ?? []) {
+        if (!plan.tasks.has(tr.task)) continue;
+        run.tasks.set(tr.task, { id: tr.task, state: tr.state, attempts: tr.attempts, readyAt: tr.readyAt, output: tr.output, waitingDeps: 0, attemptId: undefined });
+        if (!FINAL.has(tr.state)) run.open++;
+      }
+      for (const tp of plan.tasks.values()) {
+        const t = run.tasks.get(tp.def.id);
+        if (t) t.waitingDeps = tp.def.dependsOn.filter((d) => run.tasks.get(d)?.state !== "success").length;
+      }
+      this.runs.set(record.id, run);
+      plan.runs.add(record.id);
+    }
+    const lost: LiveAttempt[] = [];
+    for (const ar of state.attempts) {
+      const run = this.runs.get(ar.runId);
+      const task = run?.tasks.get(ar.task);
+      if (!run || !task) continue;
+      const demand = ar.resources.filter((r) => this.admission.hasResource(r.key) || r.key.startsWith("maxActivePerRun:"));
+      for (const d of demand) {
+        if (!this.admission.hasResource(d.key)) {
+          this.admission.defineResource({ key: d.key, kind: "maxActivePerRun", name: `${run.plan.def.id}.${task.id}`, capacity: run.plan.tasks.get(task.id)?.def.maxActivePerRun ?? 1 });
+        }
+      }
+      const a: LiveAttempt = { id: ar.id, token: ar.fencingToken, run, task, attempt: ar.attempt, startedAt: ar.startedAt, demand };
+      this.attempts.set(a.id, a);
+      task.attemptId = a.id;
+      this.admission.hold({ id: instanceId(run, task), pipeline: run.plan.def.id, run: run.record.id, task: task.id }, demand);
+      lost.push(a);
+    }
+    for (const run of this.runs.values()) {
+      for (const task of run.tasks.values()) {
+        if (run.record.state !== "running") continue;
+        if (task.state === "ready") this.enqueue(run, task, task.readyAt ?? now);
+        else if (task.state === "retry_wait") this.retries.push({ at: task.readyAt ?? now, run, task });
+        else if (task.state === "pending" && task.waitingDeps === 0) this.makeReady(run, task, now);
+      }
+    }
+    if (!recover) return;
+    for (const a of lost) {
+      this.event(now, "attempt.lost", "warn", `${a.run.plan.def.id}.${a.task.id}: attempt ${a.attempt} of run ${a.run.record.id} was running when Sluice stopped; marked lost`, a.run, a.task.id, a.id, {});
+      this.markLost(a.id, now, "the process running it stopped before it finished");
+    }
+    for (const run of [...this.runs.values()]) this.settleRun(run, now);
+    for (const plan of this.plans.values()) this.promote(plan, now);
+  }
+}
+
+function instanceId(run: LiveRun, task: LiveTask): string {
+  return `${run.record.id}/${task.id}`;
+}
+
+function splitTaskInstanceId(id: string): [number, string] {
+  const slash = id.indexOf("/");
+  return [Number(id.slice(0, slash)), id.slice(slash + 1)];
+}
+
+function iso(t: number): string {
+  return new Date(t).toISOString();
+}

@@ -1,0 +1,90 @@
+import type { ResolvedConfig, ResolvedPipeline, ResolvedTask } from "../../define/resolved.js";
+import type { Demand, ResourceSpec } from "../admission/types.js";
+import { ScheduleClock } from "../schedule.js";
+
+/** Resource keys, in one place so explain, metrics and the store agree. */
+export const resourceKey = {
+  parallelism: "parallelism",
+  pool: (name: string) => `pool:${name}`,
+  pipelineTasks: (pipeline: string) => `maxActiveTasks:${pipeline}`,
+  taskPerPipeline: (taskKey: string) => `maxActivePerPipeline:${taskKey}`,
+  taskPerRun: (runId: number, taskKey: string) => `maxActivePerRun:${runId}:${taskKey}`,
+  workerSlots: "queue:worker",
+  workerMemory: "memory:worker",
+} as const;
+
+export interface TaskPlan {
+  def: ResolvedTask;
+  dependents: string[];
+  /** Demand without the per-run limit (added per run). */
+  demand: Demand[];
+}
+
+export interface PipelinePlan {
+  def: ResolvedPipeline;
+  tasks: Map<string, TaskPlan>;
+  clock: ScheduleClock | undefined;
+  nextDue: number | undefined;
+  lastScheduledFor: number | null;
+  skipped: number;
+  /** Ids of this pipeline's runs that are queued or running, in creation order. */
+  runs: Set<number>;
+}
+
+/** The resources every config implies (per-run limits are added as runs appear). */
+export function resourcesOf(config: ResolvedConfig): ResourceSpec[] {
+  const specs: ResourceSpec[] = [
+    { key: resourceKey.parallelism, kind: "parallelism", name: "parallelism", capacity: config.parallelism },
+    { key: resourceKey.workerSlots, kind: "queue", name: "worker", capacity: config.worker.concurrency },
+  ];
+  if (config.worker.memoryMb !== undefined) {
+    specs.push({ key: resourceKey.workerMemory, kind: "memory", name: "worker", capacity: config.worker.memoryMb });
+  }
+  for (const pool of Object.values(config.pools)) {
+    specs.push({ key: resourceKey.pool(pool.name), kind: "pool", name: pool.name, capacity: pool.slots });
+  }
+  for (const p of config.pipelines) {
+    if (p.maxActiveTasks !== undefined) {
+      specs.push({ key: resourceKey.pipelineTasks(p.id), kind: "maxActiveTasks", name: p.id, capacity: p.maxActiveTasks });
+    }
+    for (const t of p.tasks) {
+      if (t.maxActivePerPipeline !== undefined) {
+        specs.push({ key: resourceKey.taskPerPipeline(t.key), kind: "maxActivePerPipeline", name: t.key, capacity: t.maxActivePerPipeline });
+      }
+    }
+  }
+  return specs;
+}
+
+function demandOf(config: ResolvedConfig, p: ResolvedPipeline, t: ResolvedTask): Demand[] {
+  const demand: Demand[] = [
+    { key: resourceKey.parallelism, amount: 1 },
+    { key: resourceKey.workerSlots, amount: 1 },
+  ];
+  if (config.worker.memoryMb !== undefined && t.memoryMb !== undefined) {
+    demand.push({ key: resourceKey.workerMemory, amount: t.memoryMb });
+  }
+  if (p.maxActiveTasks !== undefined) demand.push({ key: resourceKey.pipelineTasks(p.id), amount: 1 });
+  if (t.maxActivePerPipeline !== undefined) demand.push({ key: resourceKey.taskPerPipeline(t.key), amount: 1 });
+  for (const [pool, slots] of Object.entries(t.pools)) demand.push({ key: resourceKey.pool(pool), amount: slots });
+  return demand;
+}
+
+export function planPipelines(config: ResolvedConfig): Map<string, PipelinePlan> {
+  const plans = new Map<string, PipelinePlan>();
+  for (const p of config.pipelines) {
+    const tasks = new Map<string, TaskPlan>();
+    for (const t of p.tasks) tasks.set(t.id, { def: t, dependents: [], demand: demandOf(config, p, t) });
+    for (const t of p.tasks) for (const dep of t.dependsOn) tasks.get(dep)?.dependents.push(t.id);
+    plans.set(p.id, {
+      def: p,
+      tasks,
+      clock: p.schedule ? new ScheduleClock(p.schedule) : undefined,
+      nextDue: undefined,
+      lastScheduledFor: null,
+      skipped: 0,
+      runs: new Set(),
+    });
+  }
+  return plans;
+}

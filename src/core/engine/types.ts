@@ -1,0 +1,64 @@
+import type { Demand, WaitReason } from "../admission/types.js";
+import type { Change, CompletionOutcome, RunTrigger } from "../records.js";
+
+/** Ask a worker to run one attempt. */
+export interface StartCommand {
+  attemptId: number;
+  fencingToken: number;
+  runId: number;
+  pipeline: string;
+  task: string;
+  /** `pipeline.task` */
+  taskKey: string;
+  attempt: number;
+  scheduledFor: number;
+  params: Record<string, unknown>;
+  /** Outputs of the task's direct upstream tasks, by task id. */
+  upstream: Record<string, unknown>;
+  timeoutMs: number | undefined;
+  demand: readonly Demand[];
+  readyAt: number;
+  startedAt: number;
+}
+
+/** Ask a worker to abort an attempt; its resources are already released. */
+export interface AbortCommand {
+  attemptId: number;
+  reason: string;
+}
+
+/** What one engine call decided: durable changes to record, attempts to start or abort. */
+export interface EngineOutput {
+  changes: Change[];
+  start: StartCommand[];
+  abort: AbortCommand[];
+}
+
+export interface TriggerOptions {
+  params?: Record<string, unknown>;
+  /** Defaults to now. */
+  scheduledFor?: number;
+  trigger?: RunTrigger;
+}
+
+export type FinishResult =
+  | { accepted: true; output: EngineOutput }
+  | { accepted: false; reason: string };
+
+export type { CompletionOutcome };
+
+/** A task of an active run, as `explain` reports it. */
+export interface TaskExplanation {
+  runId: number;
+  pipeline: string;
+  task: string;
+  state: string;
+  attempts: number;
+  readyAt: number | null;
+  /** Effective priority now (weight + aging) while waiting for admission. */
+  priority: number | undefined;
+  weight: number;
+  reasons: WaitReason[];
+  /** For running tasks: what it holds. */
+  holding: readonly Demand[];
+}

@@ -1,0 +1,136 @@
+/**
+ * The records Sluice keeps about runs, task instances, attempts, schedules and events, and the
+ * changes the engine decides. Plain data: the engine (core) produces {@link Change}s, the
+ * scheduler hands them to a store, which applies them in one transaction per batch.
+ */
+
+/** Milliseconds since the Unix epoch. */
+export type EpochMs = number;
+
+export type RunState = "queued" | "running" | "success" | "failed" | "cancelled";
+export type RunTrigger = "schedule" | "catchup" | "manual";
+
+export type TaskState =
+  | "pending" // waiting for upstream tasks
+  | "ready" // upstream done, waiting for admission
+  | "running"
+  | "retry_wait" // failed, waiting for its retry delay
+  | "success"
+  | "failed"
+  | "upstream_failed"
+  | "cancelled";
+
+export type AttemptState = "running" | "success" | "failed" | "timed_out" | "lost" | "cancelled";
+
+export interface RunRecord {
+  /** Assigned by the scheduler; increases with creation order. */
+  id: number;
+  pipeline: string;
+  scheduledFor: EpochMs;
+  trigger: RunTrigger;
+  params: Record<string, unknown>;
+  state: RunState;
+  createdAt: EpochMs;
+  startedAt: EpochMs | null;
+  endedAt: EpochMs | null;
+}
+
+export interface TaskInstanceRecord {
+  runId: number;
+  task: string;
+  state: TaskState;
+  /** Attempts made so far. */
+  attempts: number;
+  /** When it last became ready (its place in the queue), or when its retry is due. */
+  readyAt: EpochMs | null;
+  /** JSON-serialisable return value of the successful attempt. */
+  output: unknown;
+}
+
+export interface HeldResource {
+  /** Admission resource key, e.g. `pool:warehouse_db`, `parallelism`. */
+  key: string;
+  amount: number;
+}
+
+export interface AttemptRecord {
+  /** Assigned by the scheduler; increases with creation order. */
+  id: number;
+  runId: number;
+  pipeline: string;
+  task: string;
+  /** 1-based. */
+  attempt: number;
+  state: AttemptState;
+  /** Grows with every attempt ever created: a completion carrying a smaller token is refused. */
+  fencingToken: number;
+  workerId: string | null;
+  /** When the task became ready for this attempt. */
+  queuedAt: EpochMs;
+  startedAt: EpochMs;
+  endedAt: EpochMs | null;
+  leaseExpiresAt: EpochMs | null;
+  error: { message: string; stack?: string; code?: string } | null;
+  progress: unknown;
+  /** What the attempt holds (while running) or held (after it ended). */
+  resources: HeldResource[];
+}
+
+export interface ScheduleStateRecord {
+  pipeline: string;
+  /** The latest scheduled time for which a decision (run, buffer or skip) was recorded. */
+  lastScheduledFor: EpochMs | null;
+  skipped: number;
+}
+
+/** An entry of the append-only event log; history and the timeline are read from it. */
+export interface EventRecord {
+  /** Assigned by the store. */
+  id?: number;
+  at: EpochMs;
+  type: string;
+  level: "debug" | "info" | "warn" | "error";
+  pipeline: string | null;
+  runId: number | null;
+  task: string | null;
+  attemptId: number | null;
+  message: string;
+  data: Record<string, unknown>;
+}
+
+/** One change, applied with others of its batch in one transaction by a store. */
+export type Change =
+  | { type: "createRun"; run: RunRecord; tasks: TaskInstanceRecord[] }
+  | { type: "updateRun"; id: number; state: RunState; startedAt?: EpochMs | null; endedAt?: EpochMs | null }
+  | { type: "updateTask"; runId: number; task: string; state: TaskState; attempts?: number; readyAt?: EpochMs | null; output?: unknown }
+  | { type: "createAttempt"; attempt: AttemptRecord }
+  | {
+      type: "endAttempt";
+      id: number;
+      state: Exclude<AttemptState, "running">;
+      endedAt: EpochMs;
+      error?: AttemptRecord["error"];
+    }
+  | { type: "recordSchedule"; pipeline: string; lastScheduledFor: EpochMs; skippedDelta: number }
+  | { type: "appendEvent"; event: EventRecord };
+
+
+/** Everything the scheduler needs to pick up where it left off. */
+export interface ActiveState {
+  /** Runs in state `queued` or `running`, by id. */
+  runs: RunRecord[];
+  /** Task instances of those runs. */
+  tasks: TaskInstanceRecord[];
+  /** Attempts in state `running` (any run). */
+  attempts: AttemptRecord[];
+  schedules: ScheduleStateRecord[];
+  /** Highest ids handed out so far (0 when none), so new ids keep growing. */
+  maxRunId: number;
+  maxAttemptId: number;
+  maxFencingToken: number;
+}
+
+export type CompletionOutcome =
+  | { state: "success"; output: unknown }
+  | { state: "failed" | "timed_out"; error: NonNullable<AttemptRecord["error"]> };
+

@@ -1,0 +1,98 @@
+/**
+ * The durable record of everything Sluice decides. The scheduler keeps the live picture in memory
+ * (the core engine) and writes each decision here in batches; after a crash it rebuilds the
+ * picture from {@link Store.loadActiveState}. Workers talk to the store only through lease-checked
+ * calls (`renewLease`, `completeAttempt`), so a worker on another machine can use the same calls
+ * once a PostgreSQL store serves them.
+ *
+ * No driver type leaks through this interface: every implementation (SQLite now, PostgreSQL next)
+ * passes the same conformance suite in `test/store/conformance.ts`.
+ */
+
+import type { Change } from "../core/records.js";
+export type {
+  EpochMs,
+  RunState,
+  RunTrigger,
+  TaskState,
+  AttemptState,
+  RunRecord,
+  TaskInstanceRecord,
+  HeldResource,
+  AttemptRecord,
+  ScheduleStateRecord,
+  EventRecord,
+  Change,
+  ActiveState,
+  CompletionOutcome,
+} from "../core/records.js";
+import type {
+  ActiveState,
+  AttemptRecord,
+  CompletionOutcome,
+  EpochMs,
+  EventRecord,
+  RunRecord,
+  RunState,
+  ScheduleStateRecord,
+  TaskInstanceRecord,
+} from "../core/records.js";
+
+/** One change, applied with others of its batch in one transaction by {@link Store.apply}. */
+export type StoreWrite = Change;
+
+export interface RunQuery {
+  pipeline?: string;
+  states?: RunState[];
+  /** Newest first. @defaultValue 50 */
+  limit?: number;
+}
+
+export interface AttemptQuery {
+  runId?: number;
+  pipeline?: string;
+  task?: string;
+  /** Newest first. @defaultValue 100 */
+  limit?: number;
+}
+
+export interface EventQuery {
+  /** Only events with a larger id. */
+  afterId?: number;
+  runId?: number;
+  types?: string[];
+  /** Oldest first. @defaultValue 1000 */
+  limit?: number;
+}
+
+export interface Store {
+  /** `"sqlite"` or `"postgres"`. */
+  readonly kind: string;
+  /** Apply pending numbered migrations, each in a transaction, recorded in `sluice_migrations`. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+
+  /** Apply every write of the batch in one transaction, in order; all or nothing. */
+  apply(batch: readonly StoreWrite[]): Promise<void>;
+
+  /**
+   * Extend a running attempt's lease. Returns false (and changes nothing) when the attempt is no
+   * longer running or `fencingToken` is not its token.
+   */
+  renewLease(attemptId: number, fencingToken: number, leaseExpiresAt: EpochMs, progress?: unknown): Promise<boolean>;
+  /**
+   * Record a worker's result. Returns false (and changes nothing) when the attempt is no longer
+   * running or `fencingToken` is not its token: a zombie worker cannot overwrite a retry's result.
+   * On success the task instance's output is stored too.
+   */
+  completeAttempt(attemptId: number, fencingToken: number, outcome: CompletionOutcome, endedAt: EpochMs): Promise<boolean>;
+
+  loadActiveState(): Promise<ActiveState>;
+  getRun(id: number): Promise<RunRecord | undefined>;
+  listRuns(query?: RunQuery): Promise<RunRecord[]>;
+  listTasks(runId: number): Promise<TaskInstanceRecord[]>;
+  getAttempt(id: number): Promise<AttemptRecord | undefined>;
+  listAttempts(query?: AttemptQuery): Promise<AttemptRecord[]>;
+  listEvents(query?: EventQuery): Promise<EventRecord[]>;
+  listSchedules(): Promise<ScheduleStateRecord[]>;
+}
