@@ -1,0 +1,74 @@
+import type { Command } from "commander";
+import type { ResolvedConfig } from "../../define/resolved.js";
+import { formatProblems } from "../../define/errors.js";
+import { resolveConfig } from "../../define/validate.js";
+import { CliError, EXIT } from "../errors.js";
+import { ms, table } from "../format.js";
+import { configPath, importConfig } from "../load-config.js";
+
+/** The config as plain data (no functions), as `inspect --json` prints it. */
+export function describeConfig(config: ResolvedConfig): Record<string, unknown> {
+  return {
+    parallelism: config.parallelism,
+    worker: config.worker,
+    aging: config.aging,
+    reservation: config.reservation,
+    pools: Object.values(config.pools),
+    pipelines: config.pipelines.map((p) => ({
+      id: p.id,
+      description: p.description,
+      schedule: p.schedule,
+      overlap: p.overlap,
+      maxActiveRuns: p.maxActiveRuns,
+      maxActiveTasks: p.maxActiveTasks,
+      catchup: p.catchup,
+      tasks: p.tasks.map(({ fn: _fn, ...task }) => task),
+    })),
+  };
+}
+
+export function registerInspect(program: Command): void {
+  program
+    .command("inspect")
+    .description("show pipelines, their DAGs, each task's effective priority and demands; validate the config (exit 2 when invalid)")
+    .argument("[config]", "config file", undefined)
+    .option("--json", "print as JSON")
+    .action(async (file: string | undefined, opts: { json?: boolean }) => {
+      const path = configPath(file);
+      const result = resolveConfig(await importConfig(path));
+      if (!result.ok) {
+        if (opts.json) {
+          process.stdout.write(JSON.stringify({ ok: false, config: path, problems: result.problems }, null, 2) + "\n");
+          process.exitCode = EXIT.usage;
+          return;
+        }
+        throw new CliError(`invalid config ${path}: ${result.problems.length} problem(s)\n${formatProblems(result.problems)}`);
+      }
+      const config = result.config;
+      if (opts.json) {
+        process.stdout.write(JSON.stringify({ ok: true, config: path, ...describeConfig(config), warnings: result.warnings }, null, 2) + "\n");
+        return;
+      }
+      const out: string[] = [`Config ${path}: valid`];
+      out.push(`parallelism ${config.parallelism} · worker ${config.worker.concurrency} slots${config.worker.memoryMb !== undefined ? `, ${config.worker.memoryMb} MB` : ""} · aging ${config.aging.pointsPerMinute} pt/min · reservation after ${ms(config.reservation.afterMs)}`);
+      out.push("", "Pools");
+      out.push(table(Object.values(config.pools).map((p) => [p.name, `${p.slots} slot(s)`, p.description ?? ""])) || "  (none)");
+      for (const p of config.pipelines) {
+        const schedule = p.schedule ? (p.schedule.kind === "every" ? `every ${ms(p.schedule.everyMs)}` : `cron "${p.schedule.cron}"${p.schedule.timezone ? ` ${p.schedule.timezone}` : ""}`) : "manual only";
+        out.push("", `Pipeline ${p.id}: ${schedule} · overlap ${p.overlap} · maxActiveRuns ${p.maxActiveRuns}${p.maxActiveTasks !== undefined ? ` · maxActiveTasks ${p.maxActiveTasks}` : ""}${p.catchup ? " · catchup" : ""}`);
+        out.push(
+          table(
+            p.tasks.map((t) => [
+              t.id,
+              `weight ${t.weight} (${t.weightRule}, own ${t.priority})`,
+              Object.entries(t.pools).map(([k, v]) => `${k}:${v}`).join(" ") || "no pools",
+              t.memoryMb !== undefined ? `${t.memoryMb} MB` : "",
+              t.dependsOn.length > 0 ? `after ${t.dependsOn.join(", ")}` : "root",
+            ]),
+          ),
+        );
+      }
+      for (const w of result.warnings) out.push(`warning: ${w.path}: ${w.message}`);
+      process.stdout.write(out.join("\n") + "\n");
+    });
+}

@@ -1,0 +1,71 @@
+import type { Holder, WaitReason } from "../core/admission/types.js";
+import { formatDuration } from "../define/duration.js";
+
+/** `12:00:05.250` of an epoch-ms time, in UTC. */
+export function clock(t: number): string {
+  return new Date(t).toISOString().slice(11, 23);
+}
+
+/** `+1h 02m 03s` offset from a start time. */
+export function offset(t: number, start: number): string {
+  const s = Math.floor((t - start) / 1000);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = s % 60;
+  return `+${String(h).padStart(2, "0")}:${String(m).padStart(2, "0")}:${String(sec).padStart(2, "0")}`;
+}
+
+export function ms(value: number): string {
+  return formatDuration(Math.max(0, Math.round(value)));
+}
+
+function holders(list: readonly Holder[]): string {
+  if (list.length === 0) return "";
+  const shown = list.slice(0, 4).map((h) => `${h.pipeline}.${h.task} (run ${h.run}${h.amount > 1 ? `, ${h.amount}` : ""})`);
+  return ` — held by ${shown.join(", ")}${list.length > 4 ? ` and ${list.length - 4} more` : ""}`;
+}
+
+/** One line of plain English for a wait reason. */
+export function describeReason(r: WaitReason): string {
+  switch (r.kind) {
+    case "dependency":
+      return `waiting for upstream task(s): ${r.waitingFor.join(", ")}`;
+    case "retryDelay":
+      return `waiting to retry at ${new Date(r.until).toISOString()}`;
+    case "runQueued":
+      return r.message;
+    case "pool":
+      return `pool ${r.name}: needs ${r.need} slot(s), ${r.free} of ${r.capacity} free${holders(r.holders)}`;
+    case "queue":
+      return `worker slots: needs ${r.need}, ${r.free} of ${r.capacity} free${holders(r.holders)}`;
+    case "memory":
+      return `worker memory: needs ${r.needMb} MB, ${r.freeMb} of ${r.budgetMb} MB free${holders(r.holders)}`;
+    case "parallelism":
+      return `global parallelism: ${r.active} of ${r.limit} attempts running`;
+    case "maxActiveTasks":
+      return `pipeline ${r.pipeline} maxActiveTasks: ${r.active} of ${r.limit} running`;
+    case "maxActivePerPipeline":
+      return `${r.task} maxActivePerPipeline: ${r.active} of ${r.limit} running`;
+    case "maxActivePerRun":
+      return `${r.task} maxActivePerRun in run ${r.run}: ${r.active} of ${r.limit} running`;
+    case "reserved":
+      return `${r.resourceKind} ${r.resource}: capacity is held for higher-ranked task(s) that waited past the reservation threshold: ${r.for.join(", ")}`;
+    case "behind":
+      return `${r.ahead} earlier instance(s) of the same task wait ahead of it (head: ${r.head})`;
+    case "neverFits":
+      return `${r.resource}: needs ${r.need} but the capacity is ${r.capacity}; it can never run`;
+    case "pending":
+      return r.message;
+    default: {
+      const never: never = r;
+      return JSON.stringify(never);
+    }
+  }
+}
+
+/** Left-aligned columns. */
+export function table(rows: readonly (readonly string[])[], indent = "  "): string {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return rows.map((row) => indent + row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join("  ")).join("\n");
+}

@@ -1,0 +1,14 @@
+/**
+ * Sluice's public API: define pipelines and pools in `sluice.config.ts`, then run them with the
+ * `sluice` CLI.
+ *
+ * @example
+ * import { defineConfig, pipeline } from "sluice";
+ * const daily = pipeline("daily_sales", { schedule: { every: "15m" } });
+ * daily.task("extract", { pools: { warehouse_db: 1 } }, async (ctx) => ctx.log.info("hi"));
+ * export default defineConfig({ pools: { warehouse_db: { slots: 10 } }, pipelines: [daily] });
+ */
+export * from "./define/index.js";
+export type { WaitReason, ResourceUsage, Holder } from "./core/admission/types.js";
+export { simulate, type SimulationOptions, type SimulationResult } from "./core/simulate.js";
+export { SluiceError, UnknownPipelineError } from "./core/errors.js";
