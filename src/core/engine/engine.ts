@@ -78,6 +78,7 @@ export class Engine {
   private attemptSeq = 0;
   private tokenSeq = 0;
   private admitting = true;
+  private schedulesOn = true;
 
   constructor(
     readonly config: ResolvedConfig,
@@ -99,7 +100,7 @@ export class Engine {
 
   /** Process everything due at `now` (schedule ticks, retries, admission) and return all decisions made since the last call. */
   advance(now: number): EngineOutput {
-    for (const plan of this.plans.values()) {
+    for (const plan of this.schedulesOn && this.admitting ? this.plans.values() : []) {
       while (plan.clock && plan.nextDue !== undefined && plan.nextDue <= now) {
         const t = plan.nextDue;
         plan.nextDue = plan.clock.nextAfter(t);
@@ -192,9 +193,14 @@ export class Engine {
     return true;
   }
 
-  /** Stop admitting new attempts (graceful shutdown); running ones may still finish. */
+  /** Stop admitting new attempts and creating scheduled runs (graceful shutdown); running ones may still finish. */
   stopAdmitting(): void {
     this.admitting = false;
+  }
+
+  /** Create no runs from schedules (a one-shot `trigger --wait` process). */
+  disableSchedules(): void {
+    this.schedulesOn = false;
   }
 
   // ── reads ────────────────────────────────────────────────────────────────────────────────

@@ -1,0 +1,78 @@
+/** Turns a config that passed every check into a {@link ResolvedConfig}: defaults, ms, weights, order. */
+import { topoSort, type Edge } from "../core/dag.js";
+import { computeWeights } from "../core/weights.js";
+import { DEFAULTS } from "./defaults.js";
+import { durationMs } from "./duration.js";
+import type { ParsedPipeline, ParsedTask } from "./read.js";
+import type { ResolvedConfig, ResolvedPipeline, ResolvedSchedule, ResolvedTask } from "./resolved.js";
+import type { ParsedConfig, ParsedPipelineOptions } from "./schema.js";
+import type { Duration } from "./types.js";
+
+/** Milliseconds of a default duration (they are constants, checked by `satisfies`). */
+const ms = (value: Duration): number => (durationMs(value) as { ms: number }).ms;
+
+/** Applies defaults, orders tasks and computes weights; only called once every check has passed. */
+export function buildConfig(top: ParsedConfig, pipelines: readonly ParsedPipeline[], edges: readonly Edge<string>[][]): ResolvedConfig {
+  return {
+    parallelism: top.parallelism ?? DEFAULTS.parallelism,
+    pools: Object.fromEntries(
+      Object.entries(top.pools ?? {}).map(([name, pool]) => [name, { name, slots: pool.slots, description: pool.description }]),
+    ),
+    worker: { concurrency: top.worker?.concurrency ?? DEFAULTS.worker.concurrency, memoryMb: top.worker?.memoryMb },
+    aging: { pointsPerMinute: top.aging?.pointsPerMinute ?? DEFAULTS.aging.pointsPerMinute },
+    reservation: { afterMs: top.reservation?.after ?? ms(DEFAULTS.reservation.after) },
+    pipelines: pipelines.map((p, i) => buildPipeline(p, edges[i] ?? [])),
+  };
+}
+
+function buildPipeline(p: ParsedPipeline, edges: readonly Edge<string>[]): ResolvedPipeline {
+  const o: ParsedPipelineOptions = p.options ?? {};
+  const tasks = p.tasks.map((t) => buildTask(p.view.id, t, edges));
+  const weights = computeWeights(tasks);
+  const byId = new Map(tasks.map((t) => [t.id, { ...t, weight: weights.get(t.id) ?? t.priority }]));
+  return {
+    id: p.view.id,
+    description: o.description,
+    schedule: buildSchedule(o.schedule),
+    overlap: o.overlap ?? DEFAULTS.pipeline.overlap,
+    maxActiveRuns: o.maxActiveRuns ?? DEFAULTS.pipeline.maxActiveRuns,
+    maxActiveTasks: o.maxActiveTasks,
+    catchup: o.catchup ?? DEFAULTS.pipeline.catchup,
+    catchupWindowMs: o.catchupWindow ?? ms(DEFAULTS.pipeline.catchupWindow),
+    tasks: topoSort([...byId.keys()], edges).map((id) => byId.get(id)!),
+  };
+}
+
+function buildSchedule(s: ParsedPipelineOptions["schedule"]): ResolvedSchedule | undefined {
+  if (s === undefined) return undefined;
+  if (s.every !== undefined) return { kind: "every", everyMs: s.every };
+  return { kind: "cron", cron: s.cron ?? "", timezone: s.timezone };
+}
+
+function buildTask(pipeline: string, t: ParsedTask, edges: readonly Edge<string>[]): ResolvedTask {
+  const o = t.options ?? {};
+  const id = t.view.id;
+  return {
+    pipeline,
+    id,
+    key: `${pipeline}.${id}`,
+    description: o.description,
+    // The checked edges, not the raw list: TaskRefs become ids, repeats are dropped.
+    dependsOn: edges.filter(([, to]) => to === id).map(([from]) => from),
+    pools: { ...o.pools },
+    priority: o.priority ?? DEFAULTS.task.priority,
+    weightRule: o.weightRule ?? DEFAULTS.task.weightRule,
+    weight: 0,
+    queue: o.queue ?? DEFAULTS.task.queue,
+    retries: o.retries ?? DEFAULTS.task.retries,
+    retryDelayMs: o.retryDelay ?? ms(DEFAULTS.task.retryDelay),
+    retryBackoff: o.retryBackoff ?? DEFAULTS.task.retryBackoff,
+    maxRetryDelayMs: o.maxRetryDelay ?? ms(DEFAULTS.task.maxRetryDelay),
+    timeoutMs: o.timeout,
+    memoryMb: o.memoryMb,
+    maxActivePerPipeline: o.maxActivePerPipeline,
+    maxActivePerRun: o.maxActivePerRun,
+    estimateMs: o.estimate,
+    fn: t.fn,
+  };
+}

@@ -1,0 +1,143 @@
+/**
+ * Checks across options: references between tasks, pools and the worker budget, and the DAG's
+ * shape. They read the raw options defensively, so they still run (and report) when some option
+ * of the same task failed its schema: every problem is reported in one pass.
+ */
+import { findCycle, type Edge } from "../core/dag.js";
+import { isRecord, isTaskRef } from "./fields.js";
+import { problemAt, type Where } from "./issues.js";
+import type { ConfigProblem } from "./resolved.js";
+import { describe, didYouMean, quoteList } from "./words.js";
+
+/** A task as the cross-checks see it. */
+export interface TaskView {
+  id: string;
+  where: Where;
+  /** The options as the user wrote them (an empty object when they were not an object). */
+  raw: Record<string, unknown>;
+}
+
+/** A pipeline as the cross-checks see it; `id` is `#n` when the id itself is invalid. */
+export interface PipelineView {
+  id: string;
+  where: Where;
+  tasks: TaskView[];
+}
+
+/** What the cross-checks need from the top of the config, where it is valid. */
+export interface Capacity {
+  /** Declared pools and their slots (`undefined` when the slots value itself is invalid). */
+  pools: Map<string, number | undefined>;
+  workerMemoryMb: number | undefined;
+}
+
+/**
+ * Reports bad references of one pipeline's tasks and a dependency cycle; returns the edges
+ * (`[dependency, dependent]`) of the valid dependencies.
+ */
+export function checkPipeline(p: PipelineView, capacity: Capacity, problems: ConfigProblem[]): Edge<string>[] {
+  // `#n` labels stand for invalid ids (reported elsewhere); nothing can depend on those tasks.
+  const ids = [...new Set(p.tasks.map((t) => t.id).filter((id) => !id.startsWith("#")))];
+  const edges: Edge<string>[] = [];
+  for (const task of p.tasks) {
+    edges.push(...checkDependencies(p, task, ids, problems).map((d): Edge<string> => [d, task.id]));
+    checkPools(task, capacity, problems);
+    checkMemory(task, capacity, problems);
+  }
+  const cycle = findCycle(ids, edges);
+  if (cycle !== undefined) {
+    const [first, closing] = [cycle[0]!, cycle[cycle.length - 2]!];
+    const where = p.tasks.find((t) => t.id === first)?.where ?? p.where;
+    problems.push(
+      problemAt(
+        where,
+        "dependsOn",
+        `tasks of pipeline ${JSON.stringify(p.id)} depend on each other in a cycle: ${cycle.join(" → ")} ` +
+          "(each arrow points to a task that depends on the one before it), so none of them could ever start; " +
+          `remove one of these dependencies, e.g. ${JSON.stringify(closing)} from the dependsOn of ${JSON.stringify(first)}.`,
+      ),
+    );
+  }
+  return edges;
+}
+
+/** The ids of the valid dependencies of `task`; reports the others. */
+function checkDependencies(p: PipelineView, task: TaskView, ids: string[], problems: ConfigProblem[]): string[] {
+  const deps = task.raw.dependsOn;
+  if (!Array.isArray(deps)) return [];
+  const valid: string[] = [];
+  deps.forEach((dep: unknown, k) => {
+    const field = `dependsOn[${k}]`;
+    if (isTaskRef(dep) && dep.pipeline !== p.id) {
+      problems.push(
+        problemAt(
+          task.where,
+          field,
+          `${field} is task ${JSON.stringify(dep.id)} of pipeline ${JSON.stringify(dep.pipeline)}, but tasks may only ` +
+            `depend on tasks of their own pipeline (${JSON.stringify(p.id)}); move both tasks into one pipeline or drop the dependency.`,
+        ),
+      );
+      return;
+    }
+    const id = isTaskRef(dep) ? dep.id : dep;
+    if (typeof id !== "string") return; // the schema reports it
+    if (ids.includes(id)) {
+      if (!valid.includes(id)) valid.push(id);
+      return;
+    }
+    problems.push(
+      problemAt(
+        task.where,
+        field,
+        `${field} names ${describe(id)}, which is not a task of pipeline ${JSON.stringify(p.id)}.` +
+          `${didYouMean(id, ids)} Its tasks are ${quoteList(ids)}.`,
+      ),
+    );
+  });
+  return valid;
+}
+
+function checkPools(task: TaskView, capacity: Capacity, problems: ConfigProblem[]): void {
+  const pools = task.raw.pools;
+  if (!isRecord(pools)) return;
+  const known = [...capacity.pools.keys()];
+  for (const [name, demand] of Object.entries(pools)) {
+    const field = `pools.${name}`;
+    if (!capacity.pools.has(name)) {
+      problems.push(
+        problemAt(
+          task.where,
+          field,
+          `uses pool ${JSON.stringify(name)}, which is not declared.${didYouMean(name, known)} ` +
+            `Declared pools: ${quoteList(known)}. Fix the name or declare it: defineConfig({ pools: { ${name}: { slots: 4 } } }).`,
+        ),
+      );
+      continue;
+    }
+    const slots = capacity.pools.get(name);
+    if (slots !== undefined && typeof demand === "number" && demand > slots) {
+      problems.push(
+        problemAt(
+          task.where,
+          field,
+          `needs ${demand} slots of pool ${JSON.stringify(name)}, which has only ${slots}, so it could never run; ` +
+            `raise pools.${name}.slots to at least ${demand} or lower the task's demand.`,
+        ),
+      );
+    }
+  }
+}
+
+function checkMemory(task: TaskView, capacity: Capacity, problems: ConfigProblem[]): void {
+  const memoryMb = task.raw.memoryMb;
+  const budget = capacity.workerMemoryMb;
+  if (budget === undefined || typeof memoryMb !== "number" || memoryMb <= budget) return;
+  problems.push(
+    problemAt(
+      task.where,
+      "memoryMb",
+      `memoryMb is ${memoryMb}, more than a worker's budget (worker.memoryMb = ${budget}), so no worker could ever run it; ` +
+        "raise worker.memoryMb or lower the task's memoryMb.",
+    ),
+  );
+}
