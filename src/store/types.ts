@@ -38,8 +38,44 @@ import type {
   TaskInstanceRecord,
 } from "../core/records.js";
 
-/** One change, applied with others of its batch in one transaction by {@link Store.apply}. */
-export type StoreWrite = Change;
+/**
+ * One change, applied with others of its batch in one transaction by {@link Store.apply}: the
+ * engine's changes, plus the scheduler's answer to a request from another terminal.
+ */
+export type StoreWrite = Change | { type: "resolveRequest"; id: number; runId: number | null; error: string | null; at: EpochMs };
+
+/** A request from another terminal (`sluice trigger`, `sluice cancel`) to the running scheduler. */
+export interface ControlRequest {
+  id: number;
+  type: "trigger" | "cancel";
+  pipeline: string | null;
+  runId: number | null;
+  params: Record<string, unknown>;
+  createdAt: EpochMs;
+  takenAt: EpochMs | null;
+  resolvedAt: EpochMs | null;
+  /** Why it could not be done; `null` when it was. */
+  error: string | null;
+}
+
+export interface NewRequest {
+  type: "trigger" | "cancel";
+  pipeline?: string;
+  runId?: number;
+  params?: Record<string, unknown>;
+  at: EpochMs;
+}
+
+/** Who asks for the scheduler lease. */
+export interface LeaseClaim {
+  owner: string;
+  pid: number;
+  host: string;
+  ttlMs: number;
+  now: EpochMs;
+}
+
+export type LeaseResult = { acquired: true } | { acquired: false; holder: string };
 
 export interface RunQuery {
   pipeline?: string;
@@ -86,6 +122,20 @@ export interface Store {
    * On success the task instance's output is stored too.
    */
   completeAttempt(attemptId: number, fencingToken: number, outcome: CompletionOutcome, endedAt: EpochMs): Promise<boolean>;
+
+  /**
+   * Become the one scheduler of this store. Granted when nobody holds the lease, it expired, it
+   * is already `owner`'s, or its holder is a process of this host that no longer exists.
+   */
+  acquireSchedulerLease(claim: LeaseClaim): Promise<LeaseResult>;
+  /** False when `owner` no longer holds the lease. */
+  renewSchedulerLease(owner: string, expiresAt: EpochMs): Promise<boolean>;
+  releaseSchedulerLease(owner: string): Promise<void>;
+  /** Queue a request for the running scheduler; returns its id. */
+  addRequest(request: NewRequest): Promise<number>;
+  /** Claim up to `limit` pending requests, oldest first (each is handed out once). */
+  takeRequests(limit: number, now?: EpochMs): Promise<ControlRequest[]>;
+  getRequest(id: number): Promise<ControlRequest | undefined>;
 
   loadActiveState(): Promise<ActiveState>;
   getRun(id: number): Promise<RunRecord | undefined>;

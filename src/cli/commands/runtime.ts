@@ -1,2 +1,11 @@
 import type { Command } from "commander";
-export function registerRuntimeCommands(_program: Command): void {}
+import { registerControl } from "./control.js";
+import { registerReads } from "./reads.js";
+import { registerRun } from "./run.js";
+
+/** The commands that run pipelines or read what ran: run, trigger, cancel, runs, history, explain, pools. */
+export function registerRuntimeCommands(program: Command): void {
+  registerRun(program);
+  registerControl(program);
+  registerReads(program);
+}

@@ -1,0 +1,265 @@
+import { EventEmitter } from "node:events";
+import { hostname } from "node:os";
+import { Engine } from "../core/engine/engine.js";
+import type { EngineOutput } from "../core/engine/types.js";
+import { SluiceError } from "../core/errors.js";
+import type { Change, CompletionOutcome, EventRecord } from "../core/records.js";
+import type { ResolvedConfig } from "../define/resolved.js";
+import type { ControlRequest, Store, StoreWrite } from "../store/types.js";
+import type { LocalWorker, WorkerChannel } from "../worker/local-worker.js";
+
+/** What a scheduler reports; the live view, logs and tests listen to the same events. */
+export interface SchedulerEvents {
+  /** An entry of the event log (skips, failures, retries, run ends …), after it is stored. */
+  event: [EventRecord];
+  /** One turn's decisions, after they are stored and dispatched. */
+  turn: [{ at: number; started: number; finished: number; changes: number }];
+  /** A worker's report was refused (stale fencing token, attempt no longer running). */
+  refused: [{ attemptId: number; reason: string }];
+  error: [Error];
+}
+
+export interface SchedulerOptions {
+  config: ResolvedConfig;
+  store: Store;
+  /** Identifies this process in the scheduler lease and on attempts. */
+  owner?: string;
+  /** Create runs from schedules. Off for a one-shot `trigger --wait`. @defaultValue true */
+  schedules?: boolean;
+  /** How often the store inbox (triggers/cancels from other terminals) is read. @defaultValue 200 */
+  pollMs?: number;
+  /** Scheduler lease time to live; renewed every third of it. @defaultValue 15000 */
+  leaseTtlMs?: number;
+  /** Clock, injectable for tests. @defaultValue Date.now */
+  now?: () => number;
+}
+
+/** Another scheduler holds the lease on this store. */
+export class SchedulerBusyError extends SluiceError {
+  constructor(holder: string) {
+    super("SLUICE_SCHEDULER_BUSY", `another scheduler is running on this store (${holder}); stop it first, or use a different --db`);
+  }
+}
+
+/**
+ * Drives the core {@link Engine} with real time and a durable store: each turn feeds in what
+ * happened (completions, triggers, cancels), lets the engine decide, writes every decision in
+ * one transaction, and only then starts or aborts attempts. A crash at any point leaves the
+ * store consistent; the next start marks attempts that were running as lost and retries them.
+ */
+export class Scheduler extends EventEmitter<SchedulerEvents> {
+  readonly owner: string;
+  private engine: Engine | undefined;
+  private worker: LocalWorker | undefined;
+  private readonly now: () => number;
+  private readonly inputs: Array<(now: number) => EngineOutput | undefined> = [];
+  private readonly pendingWrites: StoreWrite[] = [];
+  private turnQueued = false;
+  private turning: Promise<void> | undefined;
+  private wakeTimer: NodeJS.Timeout | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private stopping = false;
+  private finishedInTurn = 0;
+
+  constructor(private readonly options: SchedulerOptions) {
+    super();
+    this.owner = options.owner ?? `${hostname()}:${process.pid}`;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** The channel a local worker reports through. */
+  readonly channel: WorkerChannel = {
+    complete: (attemptId, fencingToken, outcome) => this.complete(attemptId, fencingToken, outcome),
+    heartbeat: (attemptId, fencingToken, progress) =>
+      this.options.store.renewLease(attemptId, fencingToken, this.now() + (this.options.leaseTtlMs ?? 15_000), progress),
+  };
+
+  get running(): number {
+    return this.engine?.runningAttempts ?? 0;
+  }
+
+  get engineView(): Engine | undefined {
+    return this.engine;
+  }
+
+  /** Take the lease, rebuild from the store (marking interrupted attempts lost), start turning. */
+  async start(worker: LocalWorker): Promise<void> {
+    const { store } = this.options;
+    const ttl = this.options.leaseTtlMs ?? 15_000;
+    const lease = await store.acquireSchedulerLease({ owner: this.owner, pid: process.pid, host: hostname(), ttlMs: ttl, now: this.now() });
+    if (!lease.acquired) throw new SchedulerBusyError(lease.holder);
+    this.worker = worker;
+    const state = await store.loadActiveState();
+    this.engine = new Engine(this.options.config, { now: this.now(), restore: state, recover: true, workerId: this.owner });
+    if (this.options.schedules === false) this.engine.disableSchedules();
+    this.leaseTimer = setInterval(() => {
+      store
+        .renewSchedulerLease(this.owner, this.now() + ttl)
+        .then((ok) => {
+          if (!ok) this.emit("error", new SluiceError("SLUICE_LEASE_LOST", "the scheduler lease was lost (another scheduler took over); stopping"));
+        })
+        .catch((err: unknown) => this.emit("error", err instanceof Error ? err : new Error(String(err))));
+    }, Math.max(100, Math.floor(ttl / 3)));
+    this.pollTimer = setInterval(() => void this.poll(), this.options.pollMs ?? 200);
+    await this.poll();
+    await this.turn();
+  }
+
+  /** Create a run now (in this process). */
+  trigger(pipeline: string, params: Record<string, unknown> = {}): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.inputs.push((now) => {
+        try {
+          resolve(this.requireEngine().trigger(pipeline, now, { params }));
+        } catch (err) {
+          reject(err instanceof Error ? err : new Error(String(err)));
+        }
+        return undefined;
+      });
+      this.queueTurn();
+    });
+  }
+
+  /** Cancel a run (in this process). */
+  cancel(runId: number, reason = "cancelled by request"): Promise<boolean> {
+    return new Promise((resolve) => {
+      this.inputs.push((now) => {
+        resolve(this.requireEngine().cancelRun(runId, now, reason));
+        return undefined;
+      });
+      this.queueTurn();
+    });
+  }
+
+  /**
+   * Graceful stop: admit nothing new, wait for running attempts until `deadline`, then abort them
+   * and record them lost (they are retried on the next start), release the lease. Idempotent.
+   */
+  async stop(deadline: number, abortGraceMs = 2000): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.engine?.stopAdmitting();
+    clearInterval(this.pollTimer);
+    const worker = this.worker;
+    if (worker && !(await worker.idle(deadline))) {
+      worker.abortAll("Sluice is shutting down");
+      await worker.idle(Date.now() + abortGraceMs);
+      for (const id of worker.runningIds()) {
+        this.inputs.push((now) => {
+          this.requireEngine().markLost(id, now, "still running when Sluice shut down");
+          return undefined;
+        });
+      }
+    }
+    await this.turn();
+    if (this.turning) await this.turning;
+    clearTimeout(this.wakeTimer);
+    clearInterval(this.leaseTimer);
+    await this.options.store.releaseSchedulerLease(this.owner);
+  }
+
+  private requireEngine(): Engine {
+    if (!this.engine) throw new Error("scheduler not started");
+    return this.engine;
+  }
+
+  private complete(attemptId: number, fencingToken: number, outcome: CompletionOutcome): void {
+    this.inputs.push((now) => {
+      const result = this.requireEngine().finish(attemptId, fencingToken, outcome, now);
+      if (!result.accepted) {
+        this.emit("refused", { attemptId, reason: result.reason });
+        return undefined;
+      }
+      this.finishedInTurn++;
+      return result.output;
+    });
+    this.queueTurn();
+  }
+
+  private async poll(): Promise<void> {
+    if (this.stopping) return;
+    let requests: ControlRequest[];
+    try {
+      requests = await this.options.store.takeRequests(100);
+    } catch (err) {
+      this.emit("error", err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    for (const req of requests) {
+      this.inputs.push((now) => {
+        const engine = this.requireEngine();
+        try {
+          if (req.type === "trigger") {
+            const runId = engine.trigger(req.pipeline ?? "", now, { params: req.params });
+            this.pendingWrites.push({ type: "resolveRequest", id: req.id, runId, error: null, at: now });
+          } else {
+            const ok = engine.cancelRun(req.runId ?? -1, now, "cancelled with `sluice cancel`");
+            this.pendingWrites.push({ type: "resolveRequest", id: req.id, runId: req.runId, error: ok ? null : `run ${req.runId} is not queued or running`, at: now });
+          }
+        } catch (err) {
+          this.pendingWrites.push({ type: "resolveRequest", id: req.id, runId: null, error: err instanceof Error ? err.message : String(err), at: now });
+        }
+        return undefined;
+      });
+    }
+    if (requests.length > 0) this.queueTurn();
+  }
+
+  private queueTurn(): void {
+    if (this.turnQueued) return;
+    this.turnQueued = true;
+    setImmediate(() => {
+      this.turnQueued = false;
+      void this.turn();
+    });
+  }
+
+  /** One step: inputs → engine → store (one transaction) → workers. Turns never overlap. */
+  private async turn(): Promise<void> {
+    while (this.turning) await this.turning;
+    this.turning = this.doTurn().catch((err: unknown) => {
+      this.emit("error", err instanceof Error ? err : new Error(String(err)));
+    });
+    await this.turning;
+    this.turning = undefined;
+  }
+
+  private async doTurn(): Promise<void> {
+    const engine = this.requireEngine();
+    const now = this.now();
+    const changes: Change[] = [];
+    const outputs: EngineOutput[] = [];
+    this.finishedInTurn = 0;
+    for (let input = this.inputs.shift(); input; input = this.inputs.shift()) {
+      const out = input(now);
+      if (out) outputs.push(out);
+    }
+    outputs.push(engine.advance(now));
+    for (const out of outputs) changes.push(...out.changes);
+    const writes: StoreWrite[] = [...changes, ...this.pendingWrites.splice(0)];
+    if (writes.length > 0) await this.options.store.apply(writes);
+    const worker = this.worker;
+    let started = 0;
+    for (const out of outputs) {
+      for (const a of out.abort) worker?.abort(a.attemptId, a.reason);
+      for (const s of out.start) {
+        worker?.run(s);
+        started++;
+      }
+    }
+    for (const c of changes) if (c.type === "appendEvent") this.emit("event", c.event);
+    this.emit("turn", { at: now, started, finished: this.finishedInTurn, changes: writes.length });
+    this.scheduleWake();
+  }
+
+  private scheduleWake(): void {
+    clearTimeout(this.wakeTimer);
+    if (this.stopping) return;
+    const next = this.engine?.nextWakeAt();
+    if (next === undefined) return;
+    // Timers are capped so a far-away tick is re-checked now and then (clock changes, sleep).
+    const delay = Math.min(Math.max(0, next - this.now()), 60_000);
+    this.wakeTimer = setTimeout(() => this.queueTurn(), delay);
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * `Store.apply`: every write of a batch in one IMMEDIATE transaction, through statements prepared
+ * once per connection. IMMEDIATE takes the write lock up front, so a batch never fails half-way
+ * with SQLITE_BUSY because a reader in another process upgraded first.
+ */
+import type { StoreWrite } from "../types.js";
+import { StoreWriteError } from "../errors.js";
+import type { SqliteDatabase } from "./connection.js";
+import { toJson } from "./rows.js";
+import { describeWrite, translateWriteError } from "./apply-errors.js";
+
+/** 1 when an optional field of a write was given (set the column), 0 when left out (keep it). */
+const given = (value: unknown): 0 | 1 => (value === undefined ? 0 : 1);
+
+/** Prepares the statements of `apply` on `db` and returns the function that applies a batch. */
+export function prepareApply(db: SqliteDatabase): (batch: readonly StoreWrite[]) => void {
+  const insertRun = db.prepare(`INSERT INTO runs
+      (id, pipeline, scheduled_for, trigger, params, state, created_at, started_at, ended_at)
+      VALUES (@id, @pipeline, @scheduledFor, @trigger, @params, @state, @createdAt, @startedAt, @endedAt)`);
+  const insertTask = db.prepare(`INSERT INTO task_instances (run_id, task, state, attempts, ready_at, output)
+      VALUES (@runId, @task, @state, @attempts, @readyAt, @output)`);
+  const updateRun = db.prepare(`UPDATE runs SET state = @state,
+      started_at = CASE WHEN @setStartedAt THEN @startedAt ELSE started_at END,
+      ended_at = CASE WHEN @setEndedAt THEN @endedAt ELSE ended_at END
+      WHERE id = @id`);
+  const updateTask = db.prepare(`UPDATE task_instances SET state = @state,
+      attempts = CASE WHEN @setAttempts THEN @attempts ELSE attempts END,
+      ready_at = CASE WHEN @setReadyAt THEN @readyAt ELSE ready_at END,
+      output = CASE WHEN @setOutput THEN @output ELSE output END
+      WHERE run_id = @runId AND task = @task`);
+  const insertAttempt = db.prepare(`INSERT INTO attempts (id, run_id, pipeline, task, attempt, state,
+      fencing_token, worker_id, queued_at, started_at, ended_at, lease_expires_at, error, progress)
+      VALUES (@id, @runId, @pipeline, @task, @attempt, @state, @fencingToken, @workerId, @queuedAt,
+      @startedAt, @endedAt, @leaseExpiresAt, @error, @progress)`);
+  const insertResource = db.prepare(
+    "INSERT INTO attempt_resources (attempt_id, key, amount) VALUES (@attemptId, @key, @amount)",
+  );
+  const endAttempt = db.prepare(`UPDATE attempts SET state = @state, ended_at = @endedAt,
+      error = CASE WHEN @setError THEN @error ELSE error END
+      WHERE id = @id`);
+  const recordSchedule = db.prepare(`INSERT INTO schedule_state (pipeline, last_scheduled_for, skipped)
+      VALUES (@pipeline, @lastScheduledFor, @skippedDelta)
+      ON CONFLICT (pipeline) DO UPDATE SET last_scheduled_for = excluded.last_scheduled_for,
+        skipped = skipped + excluded.skipped`);
+  const insertEvent = db.prepare(`INSERT INTO events
+      (at, type, level, pipeline, run_id, task, attempt_id, message, data)
+      VALUES (@at, @type, @level, @pipeline, @runId, @task, @attemptId, @message, @data)`);
+
+  const resolveRequest = db.prepare("UPDATE requests SET run_id = @runId, error = @error, resolved_at = @at WHERE id = @id");
+
+  /** Throws when an UPDATE found no row: the batch refers to something that was never created. */
+  const mustChange = (changes: number, write: StoreWrite, index: number): void => {
+    if (changes === 0) {
+      throw new StoreWriteError(index, write.type, `${describeWrite(write)} does not exist; nothing of the batch was applied.`);
+    }
+  };
+
+  const applyOne = (write: StoreWrite, index: number): void => {
+    switch (write.type) {
+      case "createRun": {
+        const { run } = write;
+        insertRun.run({ ...run, params: toJson(run.params) ?? "{}" });
+        for (const t of write.tasks) {
+          insertTask.run({ runId: run.id, task: t.task, state: t.state, attempts: t.attempts, readyAt: t.readyAt, output: toJson(t.output) });
+        }
+        return;
+      }
+      case "updateRun": {
+        const { id, state, startedAt, endedAt } = write;
+        const params = { id, state, setStartedAt: given(startedAt), startedAt: startedAt ?? null, setEndedAt: given(endedAt), endedAt: endedAt ?? null };
+        return mustChange(updateRun.run(params).changes, write, index);
+      }
+      case "updateTask": {
+        const { runId, task, state, attempts, readyAt, output } = write;
+        const params = {
+          runId, task, state,
+          setAttempts: given(attempts), attempts: attempts ?? null,
+          setReadyAt: given(readyAt), readyAt: readyAt ?? null,
+          setOutput: given(output), output: toJson(output),
+        };
+        return mustChange(updateTask.run(params).changes, write, index);
+      }
+      case "createAttempt": {
+        const a = write.attempt;
+        insertAttempt.run({ ...a, error: toJson(a.error), progress: toJson(a.progress) }); // `resources` is not a parameter: ignored
+        for (const r of a.resources) insertResource.run({ attemptId: a.id, key: r.key, amount: r.amount });
+        return;
+      }
+      case "endAttempt": {
+        const { id, state, endedAt, error } = write;
+        const params = { id, state, endedAt, setError: given(error), error: toJson(error) };
+        return mustChange(endAttempt.run(params).changes, write, index);
+      }
+      case "recordSchedule": {
+        const { pipeline, lastScheduledFor, skippedDelta } = write;
+        recordSchedule.run({ pipeline, lastScheduledFor, skippedDelta });
+        return;
+      }
+      case "appendEvent": {
+        const e = write.event;
+        insertEvent.run({
+          at: e.at, type: e.type, level: e.level, pipeline: e.pipeline, runId: e.runId, task: e.task,
+          attemptId: e.attemptId, message: e.message, data: toJson(e.data) ?? "{}",
+        });
+        return;
+      }
+      case "resolveRequest":
+        mustChange(resolveRequest.run({ id: write.id, runId: write.runId, error: write.error, at: write.at }).changes, write, index);
+        return;
+      default: {
+        const unknown: never = write;
+        throw new StoreWriteError(index, String((unknown as { type?: unknown }).type), `Unknown store write ${JSON.stringify(unknown)}`);
+      }
+    }
+  };
+
+  const applyAll = db.transaction((batch: readonly StoreWrite[]) => {
+    for (let i = 0; i < batch.length; i++) {
+      const write = batch[i] as StoreWrite;
+      try {
+        applyOne(write, i);
+      } catch (error) {
+        throw translateWriteError(error, write, i);
+      }
+    }
+  });
+
+  return (batch) => {
+    if (batch.length > 0) applyAll.immediate(batch);
+  };
+}

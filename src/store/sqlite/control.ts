@@ -1,0 +1,102 @@
+/**
+ * The scheduler lease and the request inbox on SQLite. The lease is one row: a process takes it
+ * when it is free, expired, already its own, or held by a process of this host that no longer
+ * exists (so a restart after `kill -9` does not wait for the expiry).
+ */
+import { hostname } from "node:os";
+import type { ControlRequest, LeaseClaim, LeaseResult, NewRequest } from "../types.js";
+import type { SqliteDatabase } from "./connection.js";
+import { toJson } from "./rows.js";
+
+export interface ControlOperations {
+  acquireSchedulerLease(claim: LeaseClaim): LeaseResult;
+  renewSchedulerLease(owner: string, expiresAt: number): boolean;
+  releaseSchedulerLease(owner: string): void;
+  addRequest(request: NewRequest): number;
+  takeRequests(limit: number, now: number): ControlRequest[];
+  getRequest(id: number): ControlRequest | undefined;
+}
+
+interface LeaseRow {
+  owner: string;
+  host: string;
+  pid: number;
+  expires_at: number;
+}
+
+interface RequestRow {
+  id: number;
+  type: "trigger" | "cancel";
+  pipeline: string | null;
+  run_id: number | null;
+  params: string;
+  created_at: number;
+  taken_at: number | null;
+  resolved_at: number | null;
+  error: string | null;
+}
+
+/** Whether a process of this host with that pid exists. */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+function toRequest(row: RequestRow): ControlRequest {
+  return {
+    id: row.id,
+    type: row.type,
+    pipeline: row.pipeline,
+    runId: row.run_id,
+    params: JSON.parse(row.params) as Record<string, unknown>,
+    createdAt: row.created_at,
+    takenAt: row.taken_at,
+    resolvedAt: row.resolved_at,
+    error: row.error,
+  };
+}
+
+export function prepareControl(db: SqliteDatabase): ControlOperations {
+  const readLease = db.prepare<[], LeaseRow>("SELECT owner, host, pid, expires_at FROM scheduler_lease WHERE id = 1");
+  const writeLease = db.prepare(`INSERT INTO scheduler_lease (id, owner, host, pid, expires_at) VALUES (1, @owner, @host, @pid, @expiresAt)
+      ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, host = excluded.host, pid = excluded.pid, expires_at = excluded.expires_at`);
+  const renew = db.prepare("UPDATE scheduler_lease SET expires_at = ? WHERE id = 1 AND owner = ?");
+  const release = db.prepare("DELETE FROM scheduler_lease WHERE id = 1 AND owner = ?");
+  const insertRequest = db.prepare("INSERT INTO requests (type, pipeline, run_id, params, created_at) VALUES (@type, @pipeline, @runId, @params, @at)");
+  const pending = db.prepare<[number], RequestRow>("SELECT * FROM requests WHERE taken_at IS NULL ORDER BY id LIMIT ?");
+  const take = db.prepare("UPDATE requests SET taken_at = ? WHERE id = ?");
+  const getRequest = db.prepare<[number], RequestRow>("SELECT * FROM requests WHERE id = ?");
+
+  const acquire = db.transaction((claim: LeaseClaim): LeaseResult => {
+    const row = readLease.get();
+    const free =
+      row === undefined ||
+      row.owner === claim.owner ||
+      row.expires_at <= claim.now ||
+      (row.host === hostname() && !processAlive(row.pid));
+    if (!free) return { acquired: false, holder: `${row.owner}, pid ${row.pid} on ${row.host}` };
+    writeLease.run({ owner: claim.owner, host: claim.host, pid: claim.pid, expiresAt: claim.now + claim.ttlMs });
+    return { acquired: true };
+  });
+  const takeRequests = db.transaction((limit: number, now: number): ControlRequest[] => {
+    const rows = pending.all(limit);
+    for (const row of rows) take.run(now, row.id);
+    return rows.map((row) => toRequest({ ...row, taken_at: now }));
+  });
+
+  return {
+    acquireSchedulerLease: (claim) => acquire.immediate(claim),
+    renewSchedulerLease: (owner, expiresAt) => renew.run(expiresAt, owner).changes > 0,
+    releaseSchedulerLease: (owner) => void release.run(owner),
+    addRequest: (r) => Number(insertRequest.run({ type: r.type, pipeline: r.pipeline ?? null, runId: r.runId ?? null, params: toJson(r.params ?? {}) ?? "{}", at: r.at }).lastInsertRowid),
+    takeRequests: (limit, now) => takeRequests.immediate(limit, now),
+    getRequest: (id) => {
+      const row = getRequest.get(id);
+      return row ? toRequest(row) : undefined;
+    },
+  };
+}
