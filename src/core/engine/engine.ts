@@ -4,7 +4,7 @@ import type { Candidate, Demand, ResourceUsage, WaitReason } from "../admission/
 import { UnknownPipelineError } from "../errors.js";
 import { Heap } from "../heap.js";
 import { decideOverlap, mayStartQueued } from "../overlap.js";
-import type { ActiveState, AttemptRecord, Change, CompletionOutcome, EventRecord, RunRecord, RunTrigger, TaskState } from "../records.js";
+import type { ActiveState, AttemptRecord, CompletionOutcome, EventRecord, RunRecord, RunTrigger, TaskState } from "../records.js";
 import { retryDelayMs } from "../retry.js";
 import { type PipelinePlan, planPipelines, resourceKey, resourcesOf } from "./plan.js";
 import type { EngineOutput, FinishResult, TaskExplanation, TriggerOptions } from "./types.js";
