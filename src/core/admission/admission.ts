@@ -28,6 +28,10 @@ export interface Group {
   /** The head an `active` heap item was pushed for (stale items are skipped). */
   activeHead: Entry | undefined;
   parkedOn: string | undefined;
+  /** Bumped on every park/unpark, so stale items in a parked heap are recognised and skipped. */
+  parkToken: number;
+  /** The resource whose release woke this group, until it is admitted or parked again. */
+  wokenFrom: string | undefined;
   /** The head whose reservations are in place, if any. */
   reserving: Entry | undefined;
   thresholdFor: Entry | undefined;
@@ -70,7 +74,14 @@ export class Admission {
   private readonly groups = new Map<string, Group>();
   private readonly entries = new Map<string, Entry>();
   private readonly held = new Map<string, Held>();
-  private readonly parked = new Map<string, Set<Group>>();
+  /**
+   * Parked groups by the resource that blocked them, then by how much of it their head needs,
+   * each bucket ordered by rank. A release wakes only the best-ranked groups whose need fits in
+   * what was freed (no wake storm when a thousand distinct tasks wait on one pool).
+   */
+  private readonly parked = new Map<string, Map<number, Heap<ParkedItem>>>();
+  /** Resources whose room grew since they were last drained of parked groups that fit. */
+  private readonly dirty = new Set<string>();
   private readonly active = new Heap<{ group: Group; head: Entry }>((a, b) => ranksAbove(a.head, b.head, this.rate));
   private readonly thresholds = new Heap<{ at: number; group: Group; head: Entry }>((a, b) => a.at < b.at);
   private seq = 0;
@@ -141,6 +152,8 @@ export class Admission {
         state: "idle",
         activeHead: undefined,
         parkedOn: undefined,
+        parkToken: 0,
+        wokenFrom: undefined,
         reserving: undefined,
         thresholdFor: undefined,
       };
@@ -213,7 +226,12 @@ export class Admission {
   admit(now: number): Grant[] {
     this.passThresholds(now);
     const grants: Grant[] = [];
-    for (let item = this.active.pop(); item; item = this.active.pop()) {
+    for (;;) {
+      // Woken groups join the active heap before anything is popped, so a group parked earlier
+      // competes by rank with the ones already active.
+      if (this.dirty.size > 0) this.wakeDirty();
+      const item = this.active.pop();
+      if (!item) break;
       const group = item.group;
       if (group.state !== "active" || group.activeHead !== item.head || this.head(group) !== item.head) continue;
       group.activeHead = undefined;
@@ -232,7 +250,10 @@ export class Admission {
   /** When the next reservation threshold passes (so `admit` has something new to do), if any. */
   nextWakeAt(): number | undefined {
     for (let top = this.thresholds.peek(); top; top = this.thresholds.peek()) {
-      if (top.group.state === "parked" && top.group.thresholdFor === top.head && top.group.reserving !== top.head) return top.at;
+      // Keep the item while its group is awake (woken by a release, not yet re-examined): if the
+      // next pass parks it again, watchThreshold will not push the same head a second time.
+      const g = top.group;
+      if (g.state !== "idle" && g.thresholdFor === top.head && g.reserving !== top.head) return top.at;
       this.thresholds.pop();
     }
     return undefined;
@@ -298,26 +319,70 @@ export class Admission {
   }
 
   private park(group: Group, key: string): void {
+    const head = this.head(group);
+    if (!head) return;
+    // Woken by room on another resource but stopped here: that room is still unused, so the next
+    // group parked there gets its chance.
+    if (group.wokenFrom !== undefined && group.wokenFrom !== key) this.dirty.add(group.wokenFrom);
+    group.wokenFrom = undefined;
     group.state = "parked";
     group.parkedOn = key;
-    let set = this.parked.get(key);
-    if (!set) this.parked.set(key, (set = new Set()));
-    set.add(group);
+    const token = ++group.parkToken;
+    const need = head.demand.find((d) => d.key === key)?.amount ?? 0;
+    let buckets = this.parked.get(key);
+    if (!buckets) this.parked.set(key, (buckets = new Map()));
+    let bucket = buckets.get(need);
+    if (!bucket) buckets.set(need, (bucket = new Heap<ParkedItem>((a, b) => ranksAbove(a.head, b.head, this.rate))));
+    bucket.push({ group, head, token });
     this.watchThreshold(group);
   }
 
   private unpark(group: Group): void {
-    if (group.parkedOn !== undefined) this.parked.get(group.parkedOn)?.delete(group);
     group.parkedOn = undefined;
+    group.parkToken++;
   }
 
+  /** The room of `key` grew: the next pass wakes the parked groups that now fit on it. */
   private wake(key: string): void {
-    const set = this.parked.get(key);
-    if (!set || set.size === 0) return;
-    this.parked.delete(key);
-    for (const group of set) {
-      group.parkedOn = undefined;
-      this.activate(group);
+    if (this.parked.has(key)) this.dirty.add(key);
+  }
+
+  /**
+   * For every resource whose room grew, wake parked groups best rank first while their needs fit
+   * in that room (skipping a big need that does not fit for a smaller one that does: backfill).
+   * Only those groups are examined; the rest stay parked.
+   */
+  private wakeDirty(): void {
+    for (const key of [...this.dirty]) {
+      this.dirty.delete(key);
+      const buckets = this.parked.get(key);
+      const r = this.resources.get(key);
+      if (!buckets || !r) continue;
+      let budget = r.capacity - r.used;
+      for (;;) {
+        let best: { item: ParkedItem; bucket: Heap<ParkedItem> } | undefined;
+        for (const [need, bucket] of buckets) {
+          let top = bucket.peek();
+          while (top && (top.group.parkToken !== top.token || top.group.parkedOn !== key)) {
+            bucket.pop();
+            top = bucket.peek();
+          }
+          if (!top) {
+            buckets.delete(need);
+            continue;
+          }
+          if (budget - this.reservedAbove(top.head, key) < need) continue;
+          if (!best || ranksAbove(top.head, best.item.head, this.rate)) best = { item: top, bucket };
+        }
+        if (!best) break;
+        best.bucket.pop();
+        const group = best.item.group;
+        budget -= best.item.head.demand.find((d) => d.key === key)?.amount ?? 0;
+        this.unpark(group);
+        group.wokenFrom = key;
+        this.activate(group);
+      }
+      if (buckets.size === 0) this.parked.delete(key);
     }
   }
 
@@ -387,6 +452,7 @@ export class Admission {
       group.reserving = undefined;
       for (const d of head.demand) this.resourceOf(d.key).reservations.delete(head.id);
     }
+    group.wokenFrom = undefined;
     group.entries.pop();
     group.live--;
     this.entries.delete(head.id);
@@ -400,6 +466,12 @@ export class Admission {
     else group.state = "idle";
     return { ...identity, demand: head.demand, readyAt: head.readyAt, admittedAt: now };
   }
+}
+
+interface ParkedItem {
+  group: Group;
+  head: Entry;
+  token: number;
 }
 
 /** True when `a` ranks strictly above `b`: higher weight − rate × readyAt, then earlier, then first in. */

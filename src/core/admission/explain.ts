@@ -33,7 +33,8 @@ export function explainEntry(
       const held = reservedAbove(head, d.key);
       if (free - held < d.amount) {
         const forIds = [...r.reservations.values()].filter((x) => x.entry !== head && ranksAbove(x.entry, head, rate)).map((x) => x.entry.id);
-        reasons.push({ kind: "reserved", resource: r.name, resourceKind: r.kind, need: d.amount, free: free - held, for: forIds });
+        // `free` is what is free for this task: never negative, even when more is held than is free.
+        reasons.push({ kind: "reserved", resource: r.name, resourceKind: r.kind, need: d.amount, free: Math.max(0, free - held), for: forIds });
       }
     }
   }
