@@ -8,5 +8,6 @@ export default defineConfig({
     // Two cores: CLI tests spawn real processes, so keep file parallelism modest.
     maxWorkers: 2,
     minWorkers: 1,
+    reporters: ["default", "./test/summary-reporter.ts"],
   },
 });
