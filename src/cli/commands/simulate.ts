@@ -15,11 +15,13 @@ interface SimulateOptions {
   limit: string;
 }
 
-function durationOption(value: string, flag: string): number {
+// On the command line a bare number is refused (`--until 30` is more likely 30 minutes than 30 ms),
+// so only the JSON file's hint offers milliseconds.
+function durationOption(value: string | number, flag: string, hint = "use e.g. 30s, 15m or 24h"): number {
   try {
     return parseDuration(value as never, flag);
   } catch {
-    throw new CliError(`${flag}: "${value}" is not a duration; use e.g. 30s, 15m, 24h or a number of milliseconds`);
+    throw new CliError(`${flag}: ${JSON.stringify(value)} is not a duration; ${hint}`);
   }
 }
 
@@ -39,7 +41,8 @@ export function readDurations(file: string, config: ResolvedConfig): Record<stri
   for (const [key, value] of Object.entries(raw)) {
     if (!known.has(key)) throw new CliError(`--durations ${file}: unknown task "${key}"; tasks are named pipeline.task: ${[...known].join(", ")}`);
     if (typeof value !== "string" && typeof value !== "number") throw new CliError(`--durations ${file}: "${key}" must be a duration like "5m"`);
-    result[key] = durationOption(String(value), `--durations ${file}: "${key}"`);
+    // A JSON number is milliseconds, as in the config; String() would turn 500 into "500", which has no unit.
+    result[key] = durationOption(value, `--durations ${file}: "${key}"`, 'use e.g. "30s", "15m", "24h" or a number of milliseconds');
   }
   return result;
 }
