@@ -406,6 +406,58 @@ export function describeStoreConformance(
       });
     });
 
+    describe("scheduler lease", () => {
+      const claim = (owner: string, now: number, ttlMs = 10_000) => ({ owner, pid: process.pid, host: "conformance-host", ttlMs, now });
+
+      it("is held by one owner at a time, until released or expired", async () => {
+        expect(await store.acquireSchedulerLease(claim("a", T0))).toEqual({ acquired: true });
+        const other = await store.acquireSchedulerLease(claim("b", T0 + 1));
+        expect(other.acquired).toBe(false);
+        expect(other.acquired ? "" : other.holder).toContain("a");
+        // The holder may take it again (restart of the same owner) and renew it.
+        expect(await store.acquireSchedulerLease(claim("a", T0 + 2))).toEqual({ acquired: true });
+        expect(await store.renewSchedulerLease("a", T0 + 60_000)).toBe(true);
+        expect(await store.renewSchedulerLease("b", T0 + 60_000)).toBe(false);
+        expect((await store.acquireSchedulerLease(claim("b", T0 + 59_999))).acquired).toBe(false);
+        // Expired: anyone may take it; the old owner can no longer renew.
+        expect(await store.acquireSchedulerLease(claim("b", T0 + 60_000))).toEqual({ acquired: true });
+        expect(await store.renewSchedulerLease("a", T0 + 90_000)).toBe(false);
+        // Released by its owner only.
+        await store.releaseSchedulerLease("a");
+        expect((await store.acquireSchedulerLease(claim("c", T0 + 60_001))).acquired).toBe(false);
+        await store.releaseSchedulerLease("b");
+        expect(await store.acquireSchedulerLease(claim("c", T0 + 60_002))).toEqual({ acquired: true });
+      });
+    });
+
+    describe("requests", () => {
+      it("are handed out once, oldest first, and answered through apply", async () => {
+        const first = await store.addRequest({ type: "trigger", pipeline: "etl", params: { day: "2024-06-01" }, at: T0 });
+        const second = await store.addRequest({ type: "cancel", runId: 7, at: T0 + 1 });
+        expect(second).toBeGreaterThan(first);
+        const taken = await store.takeRequests(10, T0 + 2);
+        expect(taken.map((r) => [r.id, r.type, r.pipeline, r.runId])).toEqual([
+          [first, "trigger", "etl", null],
+          [second, "cancel", null, 7],
+        ]);
+        expect(taken[0]?.params).toEqual({ day: "2024-06-01" });
+        expect(await store.takeRequests(10, T0 + 3)).toEqual([]);
+        expect(await store.getRequest(first)).toMatchObject({ takenAt: T0 + 2, resolvedAt: null, error: null });
+
+        await store.apply([createRun(1), { type: "resolveRequest", id: first, runId: 1, error: null, at: T0 + 4 }]);
+        await store.apply([{ type: "resolveRequest", id: second, runId: 7, error: "run 7 is not queued or running", at: T0 + 5 }]);
+        expect(await store.getRequest(first)).toMatchObject({ runId: 1, resolvedAt: T0 + 4, error: null });
+        expect(await store.getRequest(second)).toMatchObject({ runId: 7, resolvedAt: T0 + 5, error: "run 7 is not queued or running" });
+        expect(await store.getRequest(9999)).toBeUndefined();
+      });
+
+      it("take at most the limit", async () => {
+        for (let i = 0; i < 5; i++) await store.addRequest({ type: "trigger", pipeline: `p${i}`, at: T0 + i });
+        expect((await store.takeRequests(2, T0 + 10)).map((r) => r.pipeline)).toEqual(["p0", "p1"]);
+        expect((await store.takeRequests(10, T0 + 11)).map((r) => r.pipeline)).toEqual(["p2", "p3", "p4"]);
+      });
+    });
+
     describe.skipIf(openPeer === undefined)("a second store on the same database", () => {
       it("sees what the first committed, and the reverse", async () => {
         const peer = await (openPeer as NonNullable<typeof openPeer>)(store);

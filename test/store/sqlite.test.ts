@@ -160,3 +160,23 @@ describe("openStore", () => {
     expect(() => resolveStoreUrl("mysql://db/x")).toThrow(/mysql:\/\/db\/x/);
   });
 });
+
+describe("scheduler lease on one host", () => {
+  it("is taken over at once when its holder's process no longer exists (restart after kill -9)", async () => {
+    const { hostname } = await import("node:os");
+    const { spawnSync } = await import("node:child_process");
+    // A pid that existed and is gone now.
+    const dead = spawnSync(process.execPath, ["-e", "0"]).pid as number;
+    const store = await SqliteStore.open(nextFile());
+    try {
+      const now = Date.now();
+      expect(await store.acquireSchedulerLease({ owner: "crashed", pid: dead, host: hostname(), ttlMs: 60_000, now })).toEqual({ acquired: true });
+      expect(await store.acquireSchedulerLease({ owner: "next", pid: process.pid, host: hostname(), ttlMs: 60_000, now: now + 1 })).toEqual({ acquired: true });
+      // A live holder on this host keeps it.
+      const held = await store.acquireSchedulerLease({ owner: "third", pid: process.pid, host: hostname(), ttlMs: 60_000, now: now + 2 });
+      expect(held.acquired).toBe(false);
+    } finally {
+      await store.close();
+    }
+  });
+});
