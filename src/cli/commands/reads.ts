@@ -38,6 +38,8 @@ export function registerReads(program: Command): void {
             ...runs.map((r) => [String(r.id), r.pipeline, r.state, r.trigger, iso(r.scheduledFor), iso(r.startedAt), r.startedAt && r.endedAt ? ms(r.endedAt - r.startedAt) : ""]),
           ]) || "  (no runs)") + "\n",
         );
+        const skipped = (await store.listSchedules()).filter((s) => s.skipped > 0 && (!opts.pipeline || s.pipeline === opts.pipeline));
+        if (skipped.length > 0) process.stdout.write(`\nScheduled runs skipped by the overlap policy: ${skipped.map((s) => `${s.pipeline} ${s.skipped}`).join(", ")}\n`);
       } finally {
         await store.close();
       }
