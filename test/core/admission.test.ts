@@ -252,6 +252,21 @@ describe("reservation", () => {
     expect(usageOf(a, "pool:p").reservedFor).toEqual(["head"]);
     expect(usageOf(a, "pool:q").reservedFor).toEqual(["head"]);
   });
+
+  it("nextWakeAt still reports a threshold when removing a group-mate woke the group", () => {
+    // The same regression through remove(): it re-activates a parked group outside a pass.
+    const a = new Admission(opts, [poolSpec("p", 1)]);
+    a.hold({ id: "p1", pipeline: "p", run: 1, task: "p1" }, onPools({ p: 1 }));
+    a.enqueue(candidate("head", { group: "g", readyAt: 0, demand: onPools({ p: 1 }) }));
+    a.enqueue(candidate("mate", { group: "g", readyAt: 5, demand: onPools({ p: 1 }) }));
+    expect(a.admit(5)).toEqual([]);
+    a.remove("mate");
+    expect(a.nextWakeAt()).toBe(R);
+    expect(a.admit(10)).toEqual([]);
+    expect(a.nextWakeAt()).toBe(R);
+    expect(a.admit(R)).toEqual([]);
+    expect(usageOf(a, "pool:p").reservedFor).toEqual(["head"]);
+  });
 });
 
 describe("explain", () => {
@@ -402,8 +417,9 @@ describe("cost: release wakes only the groups parked on what it frees", () => {
 
     a.release("ha");
     expect(ids(a.admit(1_001))).toEqual(["onA0"]);
-    // onA's head was granted, then its next head was looked at (parked again); onA-other (which needs
-    // 500 tasks on b were never examined.
+    // onA's head was granted, then its next head was looked at (parked again). onA-other ranks
+    // below onA and the one freed slot was spoken for, so it stayed parked; the 500 tasks on b
+    // were never examined.
     expect(examined).toEqual(["onA0", "onA1"]);
 
     examined.length = 0;

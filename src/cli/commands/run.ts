@@ -34,10 +34,24 @@ export interface EmbeddedRuntime {
   logger: Logger;
 }
 
+/**
+ * `SLUICE_TIMEOUT_GRACE_MS`: how long a timed-out task may take to stop after its signal aborts
+ * before the attempt is failed anyway (LocalWorker's default when unset). Tests shorten it.
+ */
+function timeoutGraceFromEnv(): { timeoutGraceMs?: number } {
+  const text = process.env.SLUICE_TIMEOUT_GRACE_MS;
+  if (text === undefined || text.trim() === "") return {};
+  const n = Number(text);
+  // Not a CliError: `trigger --wait` reads a CliError from startEmbedded as "a scheduler is running".
+  if (!Number.isInteger(n) || n < 0) throw new Error(`SLUICE_TIMEOUT_GRACE_MS: "${text}" must be a whole number of milliseconds ≥ 0`);
+  return { timeoutGraceMs: n };
+}
+
 /** Scheduler + local worker on one store, logging its events; used by `run` and `trigger --wait`. */
 export async function startEmbedded(config: ResolvedConfig, store: Store, logger: Logger, schedules: boolean): Promise<EmbeddedRuntime> {
+  const grace = timeoutGraceFromEnv();
   const scheduler = new Scheduler({ config, store, schedules });
-  const worker = new LocalWorker({ config, channel: scheduler.channel, taskLogger: taskLoggerFrom(logger) });
+  const worker = new LocalWorker({ config, channel: scheduler.channel, taskLogger: taskLoggerFrom(logger), ...grace });
   scheduler.on("event", (e) => logger[e.level]({ event: e.type, pipeline: e.pipeline, run: e.runId, task: e.task, ...e.data }, e.message));
   scheduler.on("refused", (r) => logger.warn(r, `refused a worker report: ${r.reason}`));
   scheduler.on("error", (err) => logger.error({ err }, err.message));
@@ -91,7 +105,6 @@ export function registerRun(program: Command): void {
       const logFile = location.path === ":memory:" ? resolve(".sluice/sluice.log") : resolve(dirname(location.path), "sluice.log");
       const logger = createLogger({ destination: live ? logFile : 1 });
       const rt = await startEmbedded(config, store, logger, true);
-      logger.info({ config: loaded.path, store: location.path, concurrency: config.worker.concurrency, pipelines: config.pipelines.map((p) => p.id) }, "sluice run started");
       const view = live ? new LiveView(rt.scheduler, config, store, logFile) : undefined;
       view?.start();
       let stopped: () => void = () => {};
@@ -106,6 +119,9 @@ export function registerRun(program: Command): void {
         stopped();
       };
       onSignals(drain);
+      // Logged once the signal handlers are in place: from here a SIGINT/SIGTERM drains (before,
+      // it would kill the process at once), so scripts may wait for this line before signalling.
+      logger.info({ config: loaded.path, store: location.path, concurrency: config.worker.concurrency, pipelines: config.pipelines.map((p) => p.id) }, "sluice run started");
       rt.scheduler.on("error", (err) => {
         if ((err as { code?: string }).code === "SLUICE_LEASE_LOST") {
           process.exitCode = EXIT.failure;
