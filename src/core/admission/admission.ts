@@ -1,4 +1,5 @@
 import { Heap } from "../heap.js";
+import { SortedQueue } from "../sorted-queue.js";
 import { explainEntry } from "./explain.js";
 import type {
   AdmissionOptions,
@@ -22,7 +23,7 @@ export interface Entry extends Candidate {
 /** @internal Waiting tasks that share one demand and weight, ordered by rank (= ready time). */
 export interface Group {
   key: string;
-  entries: Heap<Entry>;
+  entries: SortedQueue<Entry>;
   live: number;
   state: "idle" | "active" | "parked";
   /** The head an `active` heap item was pushed for (stale items are skipped). */
@@ -147,7 +148,8 @@ export class Admission {
     if (!group) {
       group = {
         key: candidate.group,
-        entries: new Heap<Entry>((a, b) => ranksAbove(a, b, this.rate)),
+        // One weight per group, so rank order within it is ready time, then arrival.
+        entries: new SortedQueue<Entry>((a, b) => a.readyAt < b.readyAt || (a.readyAt === b.readyAt && a.seq < b.seq)),
         live: 0,
         state: "idle",
         activeHead: undefined,
@@ -159,7 +161,7 @@ export class Admission {
       };
       this.groups.set(candidate.group, group);
     }
-    const entry: Entry = { ...candidate, demand: candidate.demand.filter((d) => d.amount > 0), seq: this.seq++, removed: false, groupRef: group };
+    const entry: Entry = { ...candidate, demand: this.specificFirst(candidate.demand), seq: this.seq++, removed: false, groupRef: group };
     this.entries.set(entry.id, entry);
     group.entries.push(entry);
     group.live++;
@@ -402,6 +404,21 @@ export class Admission {
         this.activate(group);
       }
     }
+  }
+
+  /**
+   * The demand in the order shortfalls are looked for: specific resources (pools, limits, memory)
+   * before the shared ones (parallelism, worker slots). A blocked group parks on the first
+   * shortfall, so a group short of a pool waits on that pool and is not woken by every freed
+   * parallelism slot it could not use anyway (bench/admission.ts, "random" refill, 100k waiting:
+   * 4.9 group heads examined per decision with parallelism first, 4.0 with pools first).
+   */
+  private specificFirst(demand: readonly Demand[]): Demand[] {
+    const shared = (d: Demand) => {
+      const kind = this.resources.get(d.key)?.kind;
+      return kind === "parallelism" || kind === "queue" ? 1 : 0;
+    };
+    return demand.filter((d) => d.amount > 0).sort((a, b) => shared(a) - shared(b));
   }
 
   private firstShortfall(entry: Entry): string | undefined {
