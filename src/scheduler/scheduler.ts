@@ -60,6 +60,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private pollTimer: NodeJS.Timeout | undefined;
   private leaseTimer: NodeJS.Timeout | undefined;
   private stopping = false;
+  /** Attempts aborted because Sluice is shutting down: whatever they report, they are lost, not failed. */
+  private readonly abortedForShutdown = new Set<number>();
   private finishedInTurn = 0;
 
   constructor(private readonly options: SchedulerOptions) {
@@ -143,9 +145,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     clearInterval(this.pollTimer);
     const worker = this.worker;
     if (worker && !(await worker.idle(deadline))) {
+      // Past the deadline: abort what still runs. Those attempts are recorded lost (retried by
+      // their policy on the next start), not failed: the task did nothing wrong.
+      const ids = worker.runningIds();
+      for (const id of ids) this.abortedForShutdown.add(id);
       worker.abortAll("Sluice is shutting down");
       await worker.idle(Date.now() + abortGraceMs);
-      for (const id of worker.runningIds()) {
+      for (const id of ids) {
         this.inputs.push((now) => {
           this.requireEngine().markLost(id, now, "still running when Sluice shut down");
           return undefined;
@@ -166,6 +172,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   private complete(attemptId: number, fencingToken: number, outcome: CompletionOutcome): void {
     this.inputs.push((now) => {
+      if (this.abortedForShutdown.has(attemptId)) return undefined; // recorded lost by stop()
       const result = this.requireEngine().finish(attemptId, fencingToken, outcome, now);
       if (!result.accepted) {
         this.emit("refused", { attemptId, reason: result.reason });

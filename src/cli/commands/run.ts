@@ -1,6 +1,6 @@
 import { dirname, resolve } from "node:path";
 import type { Command } from "commander";
-import { parseDuration } from "../../define/duration.js";
+import { formatDuration, parseDuration } from "../../define/duration.js";
 import type { ResolvedConfig } from "../../define/resolved.js";
 import { createLogger, taskLoggerFrom, type Logger } from "../../observe/logger.js";
 import { Scheduler, SchedulerBusyError } from "../../scheduler/scheduler.js";
@@ -109,8 +109,11 @@ export function registerRun(program: Command): void {
       view?.start();
       let stopped: () => void = () => {};
       const done = new Promise<void>((r) => (stopped = r));
+      let draining = false;
       const drain = async (why: string) => {
-        logger.info({ running: rt.scheduler.running }, `${why}: stopping; running attempts have ${Math.round(shutdownMs / 1000)}s to finish (send the signal again to exit now)`);
+        if (draining) return;
+        draining = true;
+        logger.info({ running: rt.scheduler.running }, `${why}: stopping; running attempts have ${formatDuration(shutdownMs)} to finish (send the signal again to exit now)`);
         view?.stop(`${why}: draining ${rt.scheduler.running} running attempt(s)…`);
         await rt.scheduler.stop(Date.now() + shutdownMs);
         logger.info("sluice run stopped");

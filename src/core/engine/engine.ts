@@ -531,7 +531,8 @@ export class Engine {
       if (tp.def.maxActivePerRun !== undefined) this.admission.dropResource(resourceKey.taskPerRun(run.record.id, tp.def.key));
     }
     const took = now - (run.record.startedAt ?? now);
-    this.event(now, `run.${state}`, state === "success" ? "info" : "warn", `${plan.def.id}: run ${run.record.id} ${state} in ${took} ms`, run, null, null, { durationMs: took });
+    // A cancelled run was logged by cancelRun, with its reason.
+    if (state !== "cancelled") this.event(now, `run.${state}`, state === "success" ? "info" : "warn", `${plan.def.id}: run ${run.record.id} ${state} in ${took} ms`, run, null, null, { durationMs: took });
     if (plan.clock && run.record.trigger !== "manual" && run.record.startedAt !== null) {
       const interval = plan.clock.intervalAt(run.record.scheduledFor);
       if (took > interval) {
