@@ -4,7 +4,7 @@
 //
 //   npx tsx bench/embedded.ts
 import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { defineConfig, pipeline, resolveConfigOrThrow } from "../src/define/index.js";
@@ -80,7 +80,7 @@ async function handoff(): Promise<{ samples: number; p50: number; p99: number; m
 
 const t = await throughput();
 const h = await handoff();
-const body = `Recorded ${new Date().toISOString().slice(0, 10)} on ${machine()}.
+const body = `Recorded ${new Date().toISOString().slice(0, 10)} on ${machine()} (load average ${loadavg()[0]?.toFixed(2)} at the end).
 
 Method: scheduler + admission + local worker (inline) + SQLite store (WAL, synchronous=NORMAL) in one
 process, as \`sluice run\` runs them. Throughput: one pipeline of 500 independent no-op tasks,

@@ -60,7 +60,7 @@ export class LiveView {
         ]),
       ]),
     );
-    lines.push("", "Recent skips, retries, failures");
+    lines.push("", "Recent run ends, skips, retries, failures");
     lines.push(this.recent.length > 0 ? this.recent.map((e) => `  ${clock(e.at).slice(0, 8)} ${e.level.toUpperCase().padEnd(5)} ${e.message}`).join("\n") : "  (none yet)");
     process.stdout.write(`\x1b[H\x1b[2J${lines.join("\n")}\n`);
   }
