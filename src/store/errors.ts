@@ -31,14 +31,9 @@ export class StoreMigrationError extends Error {
   }
 }
 
-/**
- * A write of a `Store.apply` batch would create a record that already exists, e.g. a second
- * run for the same schedule tick (`pipeline` + `scheduledFor` with trigger `schedule`/`catchup`).
- * Nothing of the batch was applied.
- */
-export class StoreConflictError extends Error {
-  readonly code = "SLUICE_STORE_CONFLICT";
-  override readonly name = "StoreConflictError";
+/** A write of a `Store.apply` batch was refused; nothing of the batch was applied. */
+abstract class BatchWriteError extends Error {
+  abstract readonly code: string;
 
   /**
    * @param index - Position of the offending write in its batch.
@@ -55,26 +50,23 @@ export class StoreConflictError extends Error {
 }
 
 /**
+ * A write of a `Store.apply` batch would create a record that already exists, e.g. a second
+ * run for the same schedule tick (`pipeline` + `scheduledFor` with trigger `schedule`/`catchup`).
+ * Nothing of the batch was applied.
+ */
+export class StoreConflictError extends BatchWriteError {
+  readonly code = "SLUICE_STORE_CONFLICT";
+  override readonly name = "StoreConflictError";
+}
+
+/**
  * A write of a `Store.apply` batch is invalid: it changes a record that does not exist
  * (a run, task instance or attempt), or breaks another constraint of the schema.
  * Nothing of the batch was applied.
  */
-export class StoreWriteError extends Error {
+export class StoreWriteError extends BatchWriteError {
   readonly code = "SLUICE_STORE_WRITE";
   override readonly name = "StoreWriteError";
-
-  /**
-   * @param index - Position of the offending write in its batch.
-   * @param writeType - Its `type`, e.g. `"updateTask"`.
-   */
-  constructor(
-    readonly index: number,
-    readonly writeType: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 /** Any of the store's own errors. */
