@@ -16,6 +16,9 @@ registerRuntimeCommands(program);
 
 try {
   await program.parseAsync(process.argv);
+  // The command is done. An inline task that ignored its abort signal (after a timeout) may
+  // still hold timers; it must not keep the CLI from exiting. Logs are flushed by then.
+  setTimeout(() => process.exit(), 2000).unref();
 } catch (err) {
   if (err instanceof CommanderError) {
     // Help and version are not errors; every usage mistake exits 2.

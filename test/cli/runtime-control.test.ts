@@ -60,6 +60,11 @@ describe("commands from another terminal while sluice run runs", () => {
       expect.objectContaining({ name: "one_slot", kind: "pool", capacity: 1, used: 1, waiting: 1, holders: [expect.objectContaining({ pipeline: "hog", task: "hold", run: hogRun.id })] }),
     ]);
 
+    // A second scheduler on the same store is refused in one line (exit 2): no task ever runs twice.
+    const second = await box.cli(["run", CONFIG, "--for", "5s"]);
+    expect(second.code).toBe(2);
+    expect(second.stderr).toMatch(/^sluice: another scheduler is running on this store \(.*pid \d+.*\); stop it first, or use a different --db\n$/);
+
     // trigger --wait from another terminal: the running scheduler runs it; exit 0 on success.
     const quick = await box.cli(["trigger", "quick", "-c", CONFIG, "--params", '{"from":"another terminal"}', "--wait", "--json"]);
     expect(quick.code, quick.stderr).toBe(0);
