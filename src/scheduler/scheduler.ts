@@ -60,6 +60,16 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private pollTimer: NodeJS.Timeout | undefined;
   private leaseTimer: NodeJS.Timeout | undefined;
   private stopping = false;
+  /**
+   * Set once stop() has written its last turn, or the lease was lost: from then on nothing is
+   * decided, taken from the inbox or written (another scheduler may own the store).
+   */
+  private stopped = false;
+  /** A turn whose batch the store refused: nothing of it was acted on; it is written (first) by the next turn. */
+  private unapplied: { writes: StoreWrite[]; outputs: EngineOutput[] } | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  /** Turns in a row whose batch the store refused. */
+  private failedWrites = 0;
   /** Attempts aborted because Sluice is shutting down: whatever they report, they are lost, not failed. */
   private readonly abortedForShutdown = new Set<number>();
   private finishedInTurn = 0;
@@ -92,14 +102,26 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const lease = await store.acquireSchedulerLease({ owner: this.owner, pid: process.pid, host: hostname(), ttlMs: ttl, now: this.now() });
     if (!lease.acquired) throw new SchedulerBusyError(lease.holder);
     this.worker = worker;
-    const state = await store.loadActiveState();
-    this.engine = new Engine(this.options.config, { now: this.now(), restore: state, recover: true, workerId: this.owner });
+    try {
+      const state = await store.loadActiveState();
+      this.engine = new Engine(this.options.config, { now: this.now(), restore: state, recover: true, workerId: this.owner });
+    } catch (err) {
+      await store.releaseSchedulerLease(this.owner);
+      throw err;
+    }
     if (this.options.schedules === false) this.engine.disableSchedules();
     this.leaseTimer = setInterval(() => {
       store
         .renewSchedulerLease(this.owner, this.now() + ttl)
         .then((ok) => {
-          if (!ok) this.emit("error", new SluiceError("SLUICE_LEASE_LOST", "the scheduler lease was lost (another scheduler took over); stopping"));
+          if (ok || this.stopped) return;
+          // Another process owns the store now and acts on what it recorded: from here this one
+          // writes nothing (its view is stale), and its attempts, which the new owner will retry,
+          // are aborted so a task does not run twice at once.
+          this.stopped = true;
+          clearInterval(this.leaseTimer);
+          this.worker?.abortAll("the scheduler lease was lost");
+          this.emit("error", new SluiceError("SLUICE_LEASE_LOST", "the scheduler lease was lost (another scheduler took over); stopping"));
         })
         .catch((err: unknown) => this.emit("error", err instanceof Error ? err : new Error(String(err))));
     }, Math.max(100, Math.floor(ttl / 3)));
@@ -143,6 +165,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.stopping = true;
     this.engine?.stopAdmitting();
     clearInterval(this.pollTimer);
+    // A turn in flight may still start the attempts it decided before stopAdmitting: let it, so
+    // the worker below sees them.
+    if (this.turning) await this.turning;
     const worker = this.worker;
     if (worker && !(await worker.idle(deadline))) {
       // Past the deadline: abort what still runs. Those attempts are recorded lost (retried by
@@ -160,7 +185,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
     await this.turn();
     if (this.turning) await this.turning;
+    // Nothing is written after this (a late report of an abandoned attempt, a retry coming due):
+    // the lease is about to go, and another scheduler may take over the store.
+    this.stopped = true;
     clearTimeout(this.wakeTimer);
+    clearTimeout(this.retryTimer);
     clearInterval(this.leaseTimer);
     await this.options.store.releaseSchedulerLease(this.owner);
   }
@@ -185,7 +214,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   private async poll(): Promise<void> {
-    if (this.stopping) return;
+    if (this.stopping || this.stopped) return;
     let requests: ControlRequest[];
     try {
       requests = await this.options.store.takeRequests(100);
@@ -214,7 +243,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   private queueTurn(): void {
-    if (this.turnQueued) return;
+    if (this.turnQueued || this.stopped) return;
     this.turnQueued = true;
     setImmediate(() => {
       this.turnQueued = false;
@@ -233,19 +262,39 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   private async doTurn(): Promise<void> {
+    if (this.stopped) return;
     const engine = this.requireEngine();
     const now = this.now();
+    const carried = this.unapplied;
+    this.unapplied = undefined;
     const changes: Change[] = [];
-    const outputs: EngineOutput[] = [];
+    const outputs: EngineOutput[] = [...(carried?.outputs ?? [])];
     this.finishedInTurn = 0;
     for (let input = this.inputs.shift(); input; input = this.inputs.shift()) {
       const out = input(now);
       if (out) outputs.push(out);
     }
     outputs.push(engine.advance(now));
-    for (const out of outputs) changes.push(...out.changes);
-    const writes: StoreWrite[] = [...changes, ...this.pendingWrites.splice(0)];
-    if (writes.length > 0) await this.options.store.apply(writes);
+    for (const out of outputs.slice(carried?.outputs.length ?? 0)) changes.push(...out.changes);
+    const writes: StoreWrite[] = [...(carried?.writes ?? []), ...changes, ...this.pendingWrites.splice(0)];
+    try {
+      if (writes.length > 0) await this.options.store.apply(writes);
+    } catch (err) {
+      // Nothing of the batch was committed, so nothing of it may be acted on; but the engine has
+      // made these decisions already and builds on them. Keep them, in order, for the next turn
+      // (which writes them first), and try again soon.
+      this.unapplied = { writes, outputs };
+      clearTimeout(this.retryTimer);
+      if (!this.stopping) this.retryTimer = setTimeout(() => this.queueTurn(), 1000);
+      if (++this.failedWrites === 5) {
+        // A store that refuses five batches in a row (a full disk, a broken file) will not recover
+        // by itself: say so once, with a stable code, so `sluice run` can stop instead of spinning.
+        const why = err instanceof Error ? err.message : String(err);
+        this.emit("error", new SluiceError("SLUICE_STORE_UNAVAILABLE", `the store refused 5 batches in a row (last: ${why}); stopping`));
+      }
+      throw err;
+    }
+    this.failedWrites = 0;
     const worker = this.worker;
     let started = 0;
     for (const out of outputs) {
@@ -255,7 +304,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         started++;
       }
     }
-    for (const c of changes) if (c.type === "appendEvent") this.emit("event", c.event);
+    for (const w of writes) if (w.type === "appendEvent") this.emit("event", w.event);
     this.emit("turn", { at: now, started, finished: this.finishedInTurn, changes: writes.length });
     this.scheduleWake();
   }

@@ -126,9 +126,10 @@ export function registerRun(program: Command): void {
       // it would kill the process at once), so scripts may wait for this line before signalling.
       logger.info({ config: loaded.path, store: location.path, concurrency: config.worker.concurrency, pipelines: config.pipelines.map((p) => p.id) }, "sluice run started");
       rt.scheduler.on("error", (err) => {
-        if ((err as { code?: string }).code === "SLUICE_LEASE_LOST") {
+        const code = (err as { code?: string }).code;
+        if (code === "SLUICE_LEASE_LOST" || code === "SLUICE_STORE_UNAVAILABLE") {
           process.exitCode = EXIT.failure;
-          void drain("lease lost");
+          void drain(code === "SLUICE_LEASE_LOST" ? "lease lost" : "store unavailable");
         }
       });
       if (runFor !== undefined) setTimeout(() => void drain(`--for ${opts.for}`), runFor).unref();

@@ -323,9 +323,10 @@ export class Admission {
   private park(group: Group, key: string): void {
     const head = this.head(group);
     if (!head) return;
-    // Woken by room on another resource but stopped here: that room is still unused, so the next
-    // group parked there gets its chance.
-    if (group.wokenFrom !== undefined && group.wokenFrom !== key) this.dirty.add(group.wokenFrom);
+    // Woken by room on a resource but not admitted: the share of that room it was woken for is
+    // unused, so the groups still parked there get their chance. That holds when it stopped on the
+    // same resource too (a group ranked above took part of the room; what is left may fit a smaller need).
+    if (group.wokenFrom !== undefined) this.dirty.add(group.wokenFrom);
     group.wokenFrom = undefined;
     group.state = "parked";
     group.parkedOn = key;
@@ -361,6 +362,17 @@ export class Admission {
       const r = this.resources.get(key);
       if (!buckets || !r) continue;
       let budget = r.capacity - r.used;
+      // Groups woken in this pass: their need is taken out of `budget` already, so a reservation
+      // they hold on `key` must not also count as held back for the groups ranked below them.
+      const woken: Entry[] = [];
+      const heldBack = (e: Entry) => {
+        let sum = this.reservedAbove(e, key);
+        for (const w of woken) {
+          const res = r.reservations.get(w.id);
+          if (res?.entry === w && w !== e && ranksAbove(w, e, this.rate)) sum -= res.amount;
+        }
+        return sum;
+      };
       for (;;) {
         let best: { item: ParkedItem; bucket: Heap<ParkedItem> } | undefined;
         for (const [need, bucket] of buckets) {
@@ -373,13 +385,14 @@ export class Admission {
             buckets.delete(need);
             continue;
           }
-          if (budget - this.reservedAbove(top.head, key) < need) continue;
+          if (budget - heldBack(top.head) < need) continue;
           if (!best || ranksAbove(top.head, best.item.head, this.rate)) best = { item: top, bucket };
         }
         if (!best) break;
         best.bucket.pop();
         const group = best.item.group;
         budget -= best.item.head.demand.find((d) => d.key === key)?.amount ?? 0;
+        woken.push(best.item.head);
         this.unpark(group);
         group.wokenFrom = key;
         this.activate(group);

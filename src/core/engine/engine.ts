@@ -586,7 +586,9 @@ export class Engine {
       }
       for (const tp of plan.tasks.values()) {
         const t = run.tasks.get(tp.def.id);
-        if (t) t.waitingDeps = tp.def.dependsOn.filter((d) => run.tasks.get(d)?.state !== "success").length;
+        // A dependency the run has no instance of (added to the pipeline after the run was
+        // created) would never succeed: the run keeps the shape it was created with.
+        if (t) t.waitingDeps = tp.def.dependsOn.filter((d) => run.tasks.has(d) && run.tasks.get(d)?.state !== "success").length;
       }
       this.runs.set(record.id, run);
       plan.runs.add(record.id);
