@@ -34,6 +34,9 @@ export interface SchedulerOptions {
   now?: () => number;
 }
 
+/** How long a request from another terminal stays worth doing (the CLI waits 15 s for an answer). */
+const REQUEST_MAX_AGE_MS = 15_000;
+
 /** Another scheduler holds the lease on this store. */
 export class SchedulerBusyError extends SluiceError {
   constructor(holder: string) {
@@ -103,6 +106,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (!lease.acquired) throw new SchedulerBusyError(lease.holder);
     this.worker = worker;
     try {
+      // What the previous scheduler took from the inbox but never answered was never done (the
+      // answer is committed with the effect): hand it out again, unless its sender gave up.
+      await store.reclaimRequests(this.now(), REQUEST_MAX_AGE_MS);
       const state = await store.loadActiveState();
       this.engine = new Engine(this.options.config, { now: this.now(), restore: state, recover: true, workerId: this.owner });
     } catch (err) {

@@ -136,6 +136,13 @@ export interface Store {
   /** Claim up to `limit` pending requests, oldest first (each is handed out once). */
   takeRequests(limit: number, now?: EpochMs): Promise<ControlRequest[]>;
   getRequest(id: number): Promise<ControlRequest | undefined>;
+  /**
+   * Called by a scheduler that just took the lease: requests its predecessor took but never
+   * answered (it died before committing their effect, which is written with the answer) are
+   * handed out again if they are younger than `maxAgeMs`, and answered as expired otherwise (the
+   * terminal that sent them has given up). Returns how many were handed out again.
+   */
+  reclaimRequests(now: EpochMs, maxAgeMs: number): Promise<number>;
 
   loadActiveState(): Promise<ActiveState>;
   getRun(id: number): Promise<RunRecord | undefined>;

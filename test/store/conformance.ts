@@ -451,6 +451,19 @@ export function describeStoreConformance(
         expect(await store.getRequest(9999)).toBeUndefined();
       });
 
+      it("reclaim: unanswered requests are handed out again while young, answered as expired when old", async () => {
+        const old = await store.addRequest({ type: "trigger", pipeline: "old", at: T0 });
+        const young = await store.addRequest({ type: "trigger", pipeline: "young", at: T0 + 50_000 });
+        const answered = await store.addRequest({ type: "trigger", pipeline: "answered", at: T0 + 50_000 });
+        expect(await store.takeRequests(10, T0 + 55_000)).toHaveLength(3);
+        await store.apply([{ type: "resolveRequest", id: answered, runId: null, error: null, at: T0 + 55_001 }]);
+        // The scheduler that took them died; a new one reclaims at T0 + 60 s with a 15 s horizon.
+        expect(await store.reclaimRequests(T0 + 60_000, 15_000)).toBe(1);
+        expect((await store.takeRequests(10, T0 + 60_001)).map((r) => r.id)).toEqual([young]);
+        expect(await store.getRequest(old)).toMatchObject({ resolvedAt: T0 + 60_000, error: expect.stringContaining("expired") });
+        expect(await store.getRequest(answered)).toMatchObject({ resolvedAt: T0 + 55_001, error: null });
+      });
+
       it("take at most the limit", async () => {
         for (let i = 0; i < 5; i++) await store.addRequest({ type: "trigger", pipeline: `p${i}`, at: T0 + i });
         expect((await store.takeRequests(2, T0 + 10)).map((r) => r.pipeline)).toEqual(["p0", "p1"]);

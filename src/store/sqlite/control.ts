@@ -15,6 +15,7 @@ export interface ControlOperations {
   addRequest(request: NewRequest): number;
   takeRequests(limit: number, now: number): ControlRequest[];
   getRequest(id: number): ControlRequest | undefined;
+  reclaimRequests(now: number, maxAgeMs: number): number;
 }
 
 interface LeaseRow {
@@ -70,6 +71,12 @@ export function prepareControl(db: SqliteDatabase): ControlOperations {
   const pending = db.prepare<[number], RequestRow>("SELECT * FROM requests WHERE taken_at IS NULL ORDER BY id LIMIT ?");
   const take = db.prepare("UPDATE requests SET taken_at = ? WHERE id = ?");
   const getRequest = db.prepare<[number], RequestRow>("SELECT * FROM requests WHERE id = ?");
+  const reopen = db.prepare("UPDATE requests SET taken_at = NULL WHERE resolved_at IS NULL AND created_at >= ?");
+  const expire = db.prepare("UPDATE requests SET resolved_at = ?, error = 'expired: not answered before Sluice stopped; send it again' WHERE resolved_at IS NULL AND created_at < ?");
+  const reclaim = db.transaction((now: number, maxAgeMs: number): number => {
+    expire.run(now, now - maxAgeMs);
+    return reopen.run(now - maxAgeMs).changes;
+  });
 
   const acquire = db.transaction((claim: LeaseClaim): LeaseResult => {
     const row = readLease.get();
@@ -94,6 +101,7 @@ export function prepareControl(db: SqliteDatabase): ControlOperations {
     releaseSchedulerLease: (owner) => void release.run(owner),
     addRequest: (r) => Number(insertRequest.run({ type: r.type, pipeline: r.pipeline ?? null, runId: r.runId ?? null, params: toJson(r.params ?? {}) ?? "{}", at: r.at }).lastInsertRowid),
     takeRequests: (limit, now) => takeRequests.immediate(limit, now),
+    reclaimRequests: (now, maxAgeMs) => reclaim.immediate(now, maxAgeMs),
     getRequest: (id) => {
       const row = getRequest.get(id);
       return row ? toRequest(row) : undefined;

@@ -137,6 +137,10 @@ export class SqliteStore implements Store {
     return this.#operations.takeRequests(limit, now);
   }
 
+  async reclaimRequests(now: EpochMs, maxAgeMs: number): Promise<number> {
+    return this.#operations.reclaimRequests(now, maxAgeMs);
+  }
+
   async getRequest(id: number): Promise<ControlRequest | undefined> {
     return this.#operations.getRequest(id);
   }
