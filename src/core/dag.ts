@@ -141,11 +141,11 @@ function closeCycle<T>(cycle: T[], index: ReadonlyMap<T, number>): T[] {
 /** Every node reachable from `start` along `adj` (not `start` itself unless it is on a cycle). */
 export function reachable<T>(adj: ReadonlyMap<T, readonly T[]>, start: T): Set<T> {
   const seen = new Set<T>();
-  const todo = [...(adj.get(start) ?? [])];
-  for (let next = todo.pop(); next !== undefined; next = todo.pop()) {
+  const frontier = [...(adj.get(start) ?? [])];
+  for (let next = frontier.pop(); next !== undefined; next = frontier.pop()) {
     if (seen.has(next)) continue;
     seen.add(next);
-    todo.push(...(adj.get(next) ?? []));
+    frontier.push(...(adj.get(next) ?? []));
   }
   return seen;
 }

@@ -28,7 +28,7 @@ const FILE_NAME = /^(\d+)_([A-Za-z0-9_-]+)\.sql$/;
  *
  * @example
  * const files = await listMigrations(new URL("./migrations/sqlite/", import.meta.url));
- * const todo = pendingMigrations(files, appliedVersions);
+ * const pending = pendingMigrations(files, appliedVersions);
  */
 export async function listMigrations(folder: URL): Promise<MigrationFile[]> {
   let names: string[];
