@@ -23,7 +23,7 @@ function duration(value: string, flag: string): number {
   try {
     return parseDuration(value as never, flag);
   } catch {
-    throw new CliError(`${flag}: "${value}" is not a duration; use e.g. 30s, 15m or a number of milliseconds`);
+    throw new CliError(`${flag}: "${value}" is not a duration; use e.g. 500ms, 30s, 15m or 2h`);
   }
 }
 
