@@ -152,7 +152,6 @@ export function simulate(config: ResolvedConfig, options: SimulationOptions): Si
       const attempt = attempts.get(c.attemptId);
       const result = engine.finish(c.attemptId, c.token, { state: "success", output: null }, next);
       if (result.accepted && attempt) attempt.endedAt = next;
-      if (result.accepted) handle(next, result.output);
     }
     handle(next, engine.advance(next));
   }

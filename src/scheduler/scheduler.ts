@@ -3,7 +3,7 @@ import { hostname } from "node:os";
 import { Engine } from "../core/engine/engine.js";
 import type { EngineOutput } from "../core/engine/types.js";
 import { SluiceError } from "../core/errors.js";
-import type { Change, CompletionOutcome, EventRecord } from "../core/records.js";
+import type { CompletionOutcome, EventRecord } from "../core/records.js";
 import type { ResolvedConfig } from "../define/resolved.js";
 import type { ControlRequest, Store, StoreWrite } from "../store/types.js";
 import type { LocalWorker, WorkerChannel } from "../worker/local-worker.js";
@@ -55,7 +55,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private engine: Engine | undefined;
   private worker: LocalWorker | undefined;
   private readonly now: () => number;
-  private readonly inputs: Array<(now: number) => EngineOutput | undefined> = [];
+  /** What happened since the last turn (completions, triggers, cancels), fed to the engine first. */
+  private readonly inputs: Array<(now: number) => void> = [];
   private readonly pendingWrites: StoreWrite[] = [];
   private turnQueued = false;
   private turning: Promise<void> | undefined;
@@ -145,7 +146,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         } catch (err) {
           reject(err instanceof Error ? err : new Error(String(err)));
         }
-        return undefined;
       });
       this.queueTurn();
     });
@@ -156,7 +156,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     return new Promise((resolve) => {
       this.inputs.push((now) => {
         resolve(this.requireEngine().cancelRun(runId, now, reason));
-        return undefined;
       });
       this.queueTurn();
     });
@@ -185,8 +184,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       for (const id of ids) {
         this.inputs.push((now) => {
           this.requireEngine().markLost(id, now, "still running when Sluice shut down");
-          return undefined;
-        });
+          });
       }
     }
     await this.turn();
@@ -207,14 +205,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   private complete(attemptId: number, fencingToken: number, outcome: CompletionOutcome): void {
     this.inputs.push((now) => {
-      if (this.abortedForShutdown.has(attemptId)) return undefined; // recorded lost by stop()
+      if (this.abortedForShutdown.has(attemptId)) return; // recorded lost by stop()
       const result = this.requireEngine().finish(attemptId, fencingToken, outcome, now);
       if (!result.accepted) {
         this.emit("refused", { attemptId, reason: result.reason });
-        return undefined;
+        return;
       }
       this.finishedInTurn++;
-      return result.output;
     });
     this.queueTurn();
   }
@@ -242,7 +239,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         } catch (err) {
           this.pendingWrites.push({ type: "resolveRequest", id: req.id, runId: null, error: err instanceof Error ? err.message : String(err), at: now });
         }
-        return undefined;
       });
     }
     if (requests.length > 0) this.queueTurn();
@@ -273,16 +269,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const now = this.now();
     const carried = this.unapplied;
     this.unapplied = undefined;
-    const changes: Change[] = [];
-    const outputs: EngineOutput[] = [...(carried?.outputs ?? [])];
     this.finishedInTurn = 0;
-    for (let input = this.inputs.shift(); input; input = this.inputs.shift()) {
-      const out = input(now);
-      if (out) outputs.push(out);
-    }
-    outputs.push(engine.advance(now));
-    for (const out of outputs.slice(carried?.outputs.length ?? 0)) changes.push(...out.changes);
-    const writes: StoreWrite[] = [...(carried?.writes ?? []), ...changes, ...this.pendingWrites.splice(0)];
+    for (let input = this.inputs.shift(); input; input = this.inputs.shift()) input(now);
+    const decided = engine.advance(now);
+    const outputs: EngineOutput[] = [...(carried?.outputs ?? []), decided];
+    const writes: StoreWrite[] = [...(carried?.writes ?? []), ...decided.changes, ...this.pendingWrites.splice(0)];
     try {
       if (writes.length > 0) await this.options.store.apply(writes);
     } catch (err) {

@@ -172,11 +172,11 @@ export class Recorder {
 export function succeed(engine: Engine, rec: Recorder, s: StartCommand, now: number, output: unknown = null): void {
   const r = engine.finish(s.attemptId, s.fencingToken, { state: "success", output }, now);
   if (!r.accepted) throw new Error(`finish refused: ${r.reason}`);
-  rec.take(r.output);
+  rec.take(engine.advance(now));
 }
 
 export function fail(engine: Engine, rec: Recorder, s: StartCommand, now: number, message = "boom"): void {
   const r = engine.finish(s.attemptId, s.fencingToken, { state: "failed", error: { message } }, now);
   if (!r.accepted) throw new Error(`finish refused: ${r.reason}`);
-  rec.take(r.output);
+  rec.take(engine.advance(now));
 }

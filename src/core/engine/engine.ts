@@ -139,6 +139,7 @@ export class Engine {
   /**
    * A worker reports an attempt's end. Refused (nothing changes) when the attempt is no longer
    * running — cancelled, lost, already finished — or the fencing token is not the attempt's.
+   * What follows from it comes out of the next {@link Engine.advance}, like every decision.
    */
   finish(attemptId: number, fencingToken: number, outcome: CompletionOutcome, now: number): FinishResult {
     const a = this.attempts.get(attemptId);
@@ -159,7 +160,7 @@ export class Engine {
       this.failTask(run, task, now, outcome.error.message);
     }
     this.settleRun(run, now);
-    return { accepted: true, output: this.drain() };
+    return { accepted: true };
   }
 
   /** The attempt's worker is gone (lease expired, scheduler restarted): release and retry by policy. */

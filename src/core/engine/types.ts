@@ -42,7 +42,7 @@ export interface TriggerOptions {
 }
 
 export type FinishResult =
-  | { accepted: true; output: EngineOutput }
+  | { accepted: true }
   | { accepted: false; reason: string };
 
 export type { CompletionOutcome };
