@@ -40,41 +40,33 @@ function createRun(ids: Ids, size: number): StoreWrite {
   };
 }
 
-function starts(runId: number, firstAttempt: number, size: number): StoreWrite[] {
-  const writes: StoreWrite[] = [];
+/** The writes `write` makes for each of `size` tasks of a run, attempt ids from `firstAttempt`. */
+function perTask(runId: number, firstAttempt: number, size: number, write: (id: number, task: string, now: number) => StoreWrite[]): StoreWrite[] {
   const now = Date.now();
-  for (let i = 0; i < size; i++) {
-    const id = firstAttempt + i;
-    const task = `t${i}`;
-    writes.push(
-      { type: "updateTask", runId, task, state: "running", attempts: 1 },
-      {
-        type: "createAttempt",
-        attempt: {
-          id, runId, pipeline: "bench", task, attempt: 1, state: "running", fencingToken: id, workerId: "w1",
-          queuedAt: now, startedAt: now, endedAt: null, leaseExpiresAt: now + 30_000, error: null, progress: null,
-          resources: [{ key: "parallelism", amount: 1 }, { key: "pool:warehouse_db", amount: 1 }],
-        },
+  return Array.from({ length: size }, (_, i) => write(firstAttempt + i, `t${i}`, now)).flat();
+}
+
+function starts(runId: number, firstAttempt: number, size: number): StoreWrite[] {
+  return perTask(runId, firstAttempt, size, (id, task, now) => [
+    { type: "updateTask", runId, task, state: "running", attempts: 1 },
+    {
+      type: "createAttempt",
+      attempt: {
+        id, runId, pipeline: "bench", task, attempt: 1, state: "running", fencingToken: id, workerId: "w1",
+        queuedAt: now, startedAt: now, endedAt: null, leaseExpiresAt: now + 30_000, error: null, progress: null,
+        resources: [{ key: "parallelism", amount: 1 }, { key: "pool:warehouse_db", amount: 1 }],
       },
-      { type: "appendEvent", event: { at: now, type: "task.started", level: "info", pipeline: "bench", runId, task, attemptId: id, message: "started", data: { attempt: 1 } } },
-    );
-  }
-  return writes;
+    },
+    { type: "appendEvent", event: { at: now, type: "task.started", level: "info", pipeline: "bench", runId, task, attemptId: id, message: "started", data: { attempt: 1 } } },
+  ]);
 }
 
 function ends(runId: number, firstAttempt: number, size: number): StoreWrite[] {
-  const writes: StoreWrite[] = [];
-  const now = Date.now();
-  for (let i = 0; i < size; i++) {
-    const id = firstAttempt + i;
-    const task = `t${i}`;
-    writes.push(
-      { type: "endAttempt", id, state: "success", endedAt: now },
-      { type: "updateTask", runId, task, state: "success", output: null },
-      { type: "appendEvent", event: { at: now, type: "task.succeeded", level: "info", pipeline: "bench", runId, task, attemptId: id, message: "succeeded", data: { durationMs: 0 } } },
-    );
-  }
-  return writes;
+  return perTask(runId, firstAttempt, size, (id, task, now) => [
+    { type: "endAttempt", id, state: "success", endedAt: now },
+    { type: "updateTask", runId, task, state: "success", output: null },
+    { type: "appendEvent", event: { at: now, type: "task.succeeded", level: "info", pipeline: "bench", runId, task, attemptId: id, message: "succeeded", data: { durationMs: 0 } } },
+  ]);
 }
 
 const quantile = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
