@@ -26,15 +26,23 @@ export function intOption(value: string, flag: string, min = 1): number {
 }
 
 /**
+ * The engine as the store recorded it, for a process that is not the scheduler: running attempts
+ * keep their resources (they are not marked lost) and no scheduled run is created.
+ */
+export async function restoredEngine(config: ResolvedConfig, store: Store, now: number): Promise<Engine> {
+  const engine = new Engine(config, { now, restore: await store.loadActiveState(), recover: false });
+  engine.disableSchedules();
+  return engine;
+}
+
+/**
  * A read-only picture of what the scheduler sees: the engine rebuilt from the store, running
  * attempts still holding their resources, one admission pass so reservations and blocking are
  * as the live scheduler computes them. Tasks that would start in that pass are reported as
  * about to start.
  */
 export async function engineView(config: ResolvedConfig, store: Store, now = Date.now()): Promise<{ engine: Engine; aboutToStart: Set<string> }> {
-  const state = await store.loadActiveState();
-  const engine = new Engine(config, { now, restore: state, recover: false });
-  engine.disableSchedules();
+  const engine = await restoredEngine(config, store, now);
   const out = engine.advance(now);
   return { engine, aboutToStart: new Set(out.start.map((s) => `${s.runId}/${s.task}`)) };
 }

@@ -1,10 +1,10 @@
 import type { Command } from "commander";
-import { Engine } from "../../core/engine/engine.js";
+import type { Engine } from "../../core/engine/engine.js";
 import type { RunRecord } from "../../core/records.js";
 import type { ResolvedConfig } from "../../define/resolved.js";
 import { createLogger } from "../../observe/logger.js";
 import type { Store } from "../../store/types.js";
-import { awaitRequest, storeFrom, withLocalControl, type StoreOption } from "../context.js";
+import { awaitRequest, restoredEngine, storeFrom, withLocalControl, type StoreOption } from "../context.js";
 import { CliError, EXIT } from "../errors.js";
 import { loadConfig } from "../load-config.js";
 import { startEmbedded } from "./run.js";
@@ -48,8 +48,7 @@ export function parseRunRef(ref: string): { runId: number; task: string | undefi
 /** Apply an engine decision made in this process (no scheduler runs on the store). */
 async function decideLocally<T>(config: ResolvedConfig, store: Store, decide: (engine: Engine, now: number) => T): Promise<T> {
   const now = Date.now();
-  const engine = new Engine(config, { now, restore: await store.loadActiveState(), recover: false });
-  engine.disableSchedules();
+  const engine = await restoredEngine(config, store, now);
   engine.stopAdmitting();
   const result = decide(engine, now);
   await store.apply(engine.advance(now).changes);
