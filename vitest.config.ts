@@ -3,6 +3,9 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    // Run by `npm test` afterwards, alone (vitest.serial.config.ts).
+    exclude: ["**/node_modules/**", "test/**/*.serial.test.ts"],
+    globalSetup: ["./test/global-setup.ts"],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     // Two cores: CLI tests spawn real processes, so keep file parallelism modest.

@@ -7,50 +7,34 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { defineConfig, pipeline, resolveConfigOrThrow } from "../src/define/index.js";
-import type { ResolvedConfig } from "../src/define/resolved.js";
-import { createLogger, taskLoggerFrom } from "../src/observe/logger.js";
-import { Scheduler } from "../src/scheduler/scheduler.js";
-import { SqliteStore } from "../src/store/sqlite/sqlite-store.js";
-import { LocalWorker } from "../src/worker/local-worker.js";
+import { defineConfig, pipeline, start, type SluiceConfig } from "../src/index.js";
 import { machine, recordSection } from "./report.js";
 
-const logger = createLogger({ destination: "/dev/null", level: "warn" });
-
-async function runOnce(config: ResolvedConfig, pipelines: string[], runsEach: number): Promise<{ ms: number; store: SqliteStore; dir: string }> {
+/** Through the public API, as a user's service would: start(), trigger, wait, stop. */
+async function runOnce(config: SluiceConfig, pipelines: string[], runsEach: number): Promise<{ ms: number; attempts: number }> {
   const dir = mkdtempSync(join(tmpdir(), "sluice-bench-"));
-  const store = await SqliteStore.open(join(dir, "s.db"));
-  const scheduler = new Scheduler({ config, store, schedules: false, pollMs: 1000 });
-  const worker = new LocalWorker({ config, channel: scheduler.channel, taskLogger: taskLoggerFrom(logger) });
+  const sluice = await start({ config, db: join(dir, "s.db"), schedules: false, logger: false });
   let remaining = pipelines.length * runsEach;
-  const done = new Promise<void>((resolve) =>
-    scheduler.on("event", (e) => {
-      if (e.type.startsWith("run.") && ["run.success", "run.failed"].includes(e.type) && --remaining === 0) resolve();
-    }),
-  );
-  await scheduler.start(worker);
+  const done = new Promise<void>((resolve) => sluice.on("runEnded", () => --remaining === 0 && resolve()));
   const t0 = performance.now();
-  for (let i = 0; i < runsEach; i++) for (const p of pipelines) await scheduler.trigger(p);
+  for (let i = 0; i < runsEach; i++) for (const p of pipelines) await sluice.trigger(p);
   await done;
   const ms = performance.now() - t0;
-  await scheduler.stop(Date.now() + 5000);
-  return { ms, store, dir };
+  const attempts = (await sluice.listAttempts({ limit: 1 })).length;
+  await sluice.stop({ timeout: "5s" });
+  rmSync(dir, { recursive: true, force: true });
+  return { ms, attempts };
 }
 
 async function throughput(): Promise<{ tasks: number; ms: number; perSecond: number }> {
   const wide = pipeline("wide");
   for (let i = 0; i < 500; i++) wide.task(`t${i}`, () => undefined);
-  const config = resolveConfigOrThrow(defineConfig({ parallelism: 256, worker: { concurrency: 256 }, pipelines: [wide] }));
+  const config = defineConfig({ parallelism: 256, worker: { concurrency: 256 }, pipelines: [wide] });
   const runs = 20;
   // Warm-up (JIT, statement preparation), then the measured round.
-  const warm = await runOnce(config, ["wide"], 2);
-  await warm.store.close();
-  rmSync(warm.dir, { recursive: true, force: true });
-  const { ms, store, dir } = await runOnce(config, ["wide"], runs);
-  const attempts = await store.listAttempts({ limit: 1 });
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
-  if (attempts.length === 0) throw new Error("no attempts recorded");
+  await runOnce(config, ["wide"], 2);
+  const { ms, attempts } = await runOnce(config, ["wide"], runs);
+  if (attempts === 0) throw new Error("no attempts recorded");
   const tasks = runs * 500;
   return { tasks, ms, perSecond: (tasks / ms) * 1000 };
 }
@@ -66,10 +50,8 @@ async function handoff(): Promise<{ samples: number; p50: number; p99: number; m
       ends.push(performance.now());
     });
   }
-  const config = resolveConfigOrThrow(defineConfig({ pools: { one: { slots: 1 } }, parallelism: 64, worker: { concurrency: 64 }, pipelines: [queue] }));
-  const { store, dir } = await runOnce(config, ["handoff"], 3);
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
+  const config = defineConfig({ pools: { one: { slots: 1 } }, parallelism: 64, worker: { concurrency: 64 }, pipelines: [queue] });
+  await runOnce(config, ["handoff"], 3);
   // The first run is the warm-up; gaps are measured within the 2nd and 3rd runs.
   const gaps: number[] = [];
   for (let i = 1001; i < starts.length; i++) if (i !== 2000) gaps.push((starts[i] as number) - (ends[i - 1] as number));

@@ -36,7 +36,7 @@ function createRun(ids: Ids, size: number): StoreWrite {
   return {
     type: "createRun",
     run: { id, pipeline: "bench", scheduledFor: now, trigger: "manual", params: {}, state: "running", createdAt: now, startedAt: now, endedAt: null },
-    tasks: Array.from({ length: size }, (_, i) => ({ runId: id, task: `t${i}`, state: "ready" as const, attempts: 0, readyAt: now, output: null })),
+    tasks: Array.from({ length: size }, (_, i) => ({ runId: id, task: `t${i}`, state: "ready" as const, attempts: 0, lostAttempts: 0, readyAt: now, output: null })),
   };
 }
 

@@ -1,7 +1,13 @@
 #!/usr/bin/env node
-// The CLI runs from TypeScript source through tsx, which also lets it import the user's
-// `sluice.config.ts` directly: no build step for the user or for a fresh clone.
-import { register } from "tsx/esm/api";
-
-register();
-await import("../src/cli/main.ts");
+// The CLI runs the compiled JavaScript in dist/ (built by `npm run build`, which `npm install`
+// from git and `npm pack` run through `prepare`). TypeScript is compiled on the fly only for the
+// user's config and the modules it imports (src/cli/load-config.ts).
+try {
+  await import("../dist/cli/main.js");
+} catch (err) {
+  if (err && err.code === "ERR_MODULE_NOT_FOUND" && String(err.message).includes("dist/cli/main.js")) {
+    process.stderr.write("sluice: the compiled CLI (dist/) is missing; run `npm run build` in the Sluice folder\n");
+    process.exit(2);
+  }
+  throw err;
+}

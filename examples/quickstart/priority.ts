@@ -8,7 +8,7 @@ import { dataDir, pause } from "./warehouse.js";
 
 export const priorityDemo = pipeline("priority_demo", { schedule: { every: "1m" } });
 
-const step = (name: string) => async (ctx: { runId: string; signal: AbortSignal }) => {
+const step = (name: string) => async (ctx: { runId: number; signal: AbortSignal }) => {
   appendFileSync(join(dataDir, "priority-order.log"), `run ${ctx.runId}: ${name} ${new Date().toISOString()}\n`);
   await pause(500, ctx.signal);
   return name;

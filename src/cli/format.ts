@@ -21,7 +21,11 @@ export function ms(value: number): string {
 
 function holders(list: readonly Holder[]): string {
   if (list.length === 0) return "";
-  const shown = list.slice(0, 4).map((h) => `${h.pipeline}.${h.task} (run ${h.run}${h.amount > 1 ? `, ${h.amount}` : ""})`);
+  const shown = list.slice(0, 4).map((h) => {
+    // An attempt that ended but whose function still runs: say so, it is why the slot is not free.
+    const draining = h.draining ? `, attempt ${h.draining.attemptId} ${h.draining.why} ${ms(Date.now() - h.draining.since)} ago, still running` : "";
+    return `${h.pipeline}.${h.task} (run ${h.run}${h.amount > 1 ? `, ${h.amount}` : ""}${draining})`;
+  });
   return ` — held by ${shown.join(", ")}${list.length > 4 ? ` and ${list.length - 4} more` : ""}`;
 }
 

@@ -1,18 +1,43 @@
+import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
+import { registerBackup } from "./commands/backup.js";
+import { registerInit } from "./commands/init.js";
+import { registerPrune } from "./commands/prune.js";
 import { registerInspect } from "./commands/inspect.js";
 import { registerSimulate } from "./commands/simulate.js";
 import { registerRuntimeCommands } from "./commands/runtime.js";
 import { CliError, EXIT } from "./errors.js";
 
+const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+
+/** Every environment variable Sluice reads, shown by `sluice --help` and in the README. */
+export const ENVIRONMENT = `
+Environment:
+  SLUICE_CONFIG          config file, when -c is not given (default: sluice.config.* here or in a parent folder)
+  SLUICE_DATABASE_URL    store, when --db is not given (default: .sluice/sluice.db beside the config)
+  SLUICE_LOG_LEVEL       log level, when --log-level is not given: trace, debug, info, warn, error, fatal, silent (default: info)
+  SLUICE_DEBUG           set to 1 to print the stack of an unexpected error
+  NO_COLOR               no colours in the live view
+
+Exit codes: 0 success · 1 a run or task failed · 2 usage or configuration error`;
+
 const program = new Command("sluice")
   .description("Sluice: ETL pipelines whose jobs never fight each other")
-  .version("0.1.0")
+  .version(version, "-V, --version")
   .showHelpAfterError("(run with --help for usage)")
+  .configureOutput({
+    // One shape for every error: "sluice: <what>" (commander's own say "error: …").
+    outputError: (text, write) => write(`sluice: ${text.replace(/^error: /, "")}`),
+  })
+  .addHelpText("after", ENVIRONMENT)
   .exitOverride();
 
+registerInit(program);
 registerInspect(program);
 registerSimulate(program);
 registerRuntimeCommands(program);
+registerBackup(program);
+registerPrune(program);
 
 try {
   await program.parseAsync(process.argv);
@@ -29,8 +54,9 @@ try {
   } else {
     const e = err instanceof Error ? err : new Error(String(err));
     const code = (e as { code?: unknown }).code;
-    process.stderr.write(`sluice: ${e.message}${typeof code === "string" ? ` (${code})` : ""}\n`);
+    const isConfig = code === "SLUICE_CONFIG_INVALID";
+    process.stderr.write(`sluice: ${e.message}${typeof code === "string" && !isConfig ? ` (${code})` : ""}\n`);
     if (process.env.SLUICE_DEBUG) process.stderr.write(`${e.stack ?? ""}\n`);
-    process.exitCode = EXIT.failure;
+    process.exitCode = isConfig ? EXIT.usage : EXIT.failure;
   }
 }

@@ -41,6 +41,8 @@ export interface TaskInstanceRecord {
   state: TaskState;
   /** Attempts made so far. */
   attempts: number;
+  /** Of those, attempts lost to infrastructure (crash, shutdown); they use the `lostRetries` budget. */
+  lostAttempts: number;
   /** When it last became ready (its place in the queue), or when its retry is due. */
   readyAt: EpochMs | null;
   /** JSON-serialisable return value of the successful attempt. */
@@ -102,7 +104,7 @@ export interface EventRecord {
 export type Change =
   | { type: "createRun"; run: RunRecord; tasks: TaskInstanceRecord[] }
   | { type: "updateRun"; id: number; state: RunState; startedAt?: EpochMs | null; endedAt?: EpochMs | null }
-  | { type: "updateTask"; runId: number; task: string; state: TaskState; attempts?: number; readyAt?: EpochMs | null; output?: unknown }
+  | { type: "updateTask"; runId: number; task: string; state: TaskState; attempts?: number; lostAttempts?: number; readyAt?: EpochMs | null; output?: unknown }
   | { type: "createAttempt"; attempt: AttemptRecord }
   | {
       type: "endAttempt";
@@ -110,7 +112,13 @@ export type Change =
       state: Exclude<AttemptState, "running">;
       endedAt: EpochMs;
       error?: AttemptRecord["error"];
+      /**
+       * The attempt ended (cancelled, timed out) but its function still runs: its resources stay
+       * held until a `releaseAttempt` (the worker saw the function settle).
+       */
+      stillRunning?: boolean;
     }
+  | { type: "releaseAttempt"; id: number; at: EpochMs }
   | { type: "recordSchedule"; pipeline: string; lastScheduledFor: EpochMs; skippedDelta: number }
   | { type: "appendEvent"; event: EventRecord };
 
@@ -123,6 +131,11 @@ export interface ActiveState {
   tasks: TaskInstanceRecord[];
   /** Attempts in state `running` (any run). */
   attempts: AttemptRecord[];
+  /**
+   * Attempts that ended (cancelled, timed out) while their function kept running, not released
+   * yet: they still hold their resources. Absent from stores that predate them.
+   */
+  draining?: AttemptRecord[];
   schedules: ScheduleStateRecord[];
   /** Highest ids handed out so far (0 when none), so new ids keep growing. */
   maxRunId: number;
@@ -132,5 +145,10 @@ export interface ActiveState {
 
 export type CompletionOutcome =
   | { state: "success"; output: unknown }
-  | { state: "failed" | "timed_out"; error: NonNullable<AttemptRecord["error"]> };
+  | {
+      state: "failed" | "timed_out";
+      error: NonNullable<AttemptRecord["error"]>;
+      /** The function has not settled (it ignored its signal): keep its resources until the worker says it has. */
+      stillRunning?: boolean;
+    };
 

@@ -1,5 +1,6 @@
 import type {
   AgingOptions,
+  Duration,
   PipelineOptions,
   ReservationOptions,
   SluiceConfig,
@@ -13,11 +14,12 @@ export interface SluiceDefaults {
   worker: Required<Pick<WorkerOptions, "concurrency">>;
   aging: Required<AgingOptions>;
   reservation: Required<ReservationOptions>;
+  retention: Duration;
   pipeline: Required<Pick<PipelineOptions, "overlap" | "maxActiveRuns" | "catchup" | "catchupWindow">>;
   task: Required<
     Pick<
       TaskOptions,
-      "priority" | "weightRule" | "queue" | "retries" | "retryDelay" | "retryBackoff" | "maxRetryDelay"
+      "priority" | "weightRule" | "queue" | "retries" | "lostRetries" | "retryDelay" | "retryBackoff" | "maxRetryDelay"
     >
   >;
 }
@@ -42,6 +44,8 @@ export const DEFAULTS = {
     /** Wait after which the capacity a task needs is held for it. @defaultValue `"30s"` */
     after: "30s",
   },
+  /** How long finished runs are kept. @defaultValue `"30d"` */
+  retention: "30d",
   pipeline: {
     /** What a due run does while an earlier run is active. @defaultValue `"skip"` */
     overlap: "skip",
@@ -61,6 +65,8 @@ export const DEFAULTS = {
     queue: "default",
     /** Retries after the first failed attempt. @defaultValue 0 */
     retries: 0,
+    /** Retries of attempts lost to a crash or shutdown, apart from `retries`. @defaultValue 3 */
+    lostRetries: 3,
     /** Delay before a retry. @defaultValue `"10s"` */
     retryDelay: "10s",
     /** How the retry delay grows. @defaultValue `"fixed"` */

@@ -3,10 +3,18 @@ import { describe } from "./words.js";
 
 const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 type Unit = keyof typeof UNIT_MS;
-const PATTERN = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
+/** One or more parts, largest first or not: "90s", "1h30m", "1d 2h", "2m 30s" (what formatDuration prints). */
+const PATTERN = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d)\s*)+$/;
+const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/g;
+
+/**
+ * The longest duration Sluice accepts anywhere (365 days): every timer is chained below Node's
+ * 24.8-day limit, and anything longer is a typo more often than a plan.
+ */
+export const MAX_DURATION_MS = 365 * UNIT_MS.d;
 
 /** The hint every duration message ends with, so they all read the same. */
-export const DURATION_HINT = 'write it like "250ms", "30s", "15m", "1.5h", "1d" or as a number of milliseconds';
+export const DURATION_HINT = 'write it like "250ms", "30s", "15m", "1h30m", "1d" or as a number of milliseconds (at most 365d)';
 
 /**
  * Milliseconds for a duration, or the reason it is not one. Used by {@link parseDuration} and by
@@ -16,13 +24,16 @@ export function durationMs(value: unknown): { ok: true; ms: number } | { ok: fal
   if (typeof value === "number") {
     if (!Number.isFinite(value)) return { ok: false, reason: `${value} is not a finite number of milliseconds` };
     if (value < 0) return { ok: false, reason: `${value} is negative` };
+    if (value > MAX_DURATION_MS) return { ok: false, reason: `${value} ms is longer than the maximum of 365d` };
     return { ok: true, ms: value };
   }
   if (typeof value !== "string") return { ok: false, reason: `expected a string or a number, got ${describe(value)}` };
-  const match = PATTERN.exec(value.trim());
-  if (!match) return { ok: false, reason: `${JSON.stringify(value)} is not a duration` };
-  const unit = match[2] as Unit;
-  return { ok: true, ms: Math.round(Number(match[1]) * UNIT_MS[unit]) };
+  const text = value.trim();
+  if (text.length > 64 || !PATTERN.test(text)) return { ok: false, reason: `${JSON.stringify(value.length > 64 ? `${value.slice(0, 40)}…` : value)} is not a duration` };
+  let ms = 0;
+  for (const [, amount, unit] of text.matchAll(PART)) ms += Number(amount) * UNIT_MS[unit as Unit];
+  if (!Number.isFinite(ms) || ms > MAX_DURATION_MS) return { ok: false, reason: `${JSON.stringify(value)} is longer than the maximum of 365d` };
+  return { ok: true, ms: Math.round(ms) };
 }
 
 /**

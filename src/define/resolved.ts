@@ -10,6 +10,8 @@ export interface ResolvedConfig {
   worker: { concurrency: number; memoryMb: number | undefined };
   aging: { pointsPerMinute: number };
   reservation: { afterMs: number };
+  /** Finished runs older than this are deleted; `undefined` keeps them all. */
+  retentionMs: number | undefined;
   /** In declaration order. */
   pipelines: ResolvedPipeline[];
 }
@@ -52,6 +54,8 @@ export interface ResolvedTask {
   weight: number;
   queue: string;
   retries: number;
+  /** Retries of attempts lost to a crash or shutdown, apart from `retries`. */
+  lostRetries: number;
   retryDelayMs: number;
   retryBackoff: "fixed" | "exponential";
   maxRetryDelayMs: number;

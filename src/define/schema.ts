@@ -48,6 +48,7 @@ export const configSchema = strict({
   worker: workerSchema.optional(),
   aging: strict({ pointsPerMinute: finiteNumber(0).optional() }).optional(),
   reservation: strict({ after: duration().optional() }).optional(),
+  retention: z.union([z.literal(false), duration(true)]).optional(),
 });
 
 /** `{ every }` or `{ cron, timezone? }`: exactly one of `every` and `cron`, checked with croner. */
@@ -125,6 +126,7 @@ export const taskOptionsSchema = strict({
   weightRule: oneOf(WEIGHT_RULES).optional(),
   queue: nonEmptyText.optional(),
   retries: wholeNumber(0, "use 0 for no retries").optional(),
+  lostRetries: wholeNumber(0, "use 0 to fail a task whose attempt is lost").optional(),
   retryDelay: duration().optional(),
   retryBackoff: oneOf(["fixed", "exponential"] as const).optional(),
   maxRetryDelay: duration().optional(),

@@ -4,8 +4,8 @@
  * {@link SluiceConfig} into a {@link ResolvedConfig} the core can run.
  */
 
-/** `"30s"`, `"15m"`, `"2h"`, `"1d"`, `"250ms"`, or a number of milliseconds. */
-export type Duration = number | `${number}${"ms" | "s" | "m" | "h" | "d"}`;
+/** `"30s"`, `"15m"`, `"1h30m"`, `"1d"`, `"250ms"`, or a number of milliseconds; at most 365 days. */
+export type Duration = number | `${number}${"ms" | "s" | "m" | "h" | "d"}` | `${number}${"d" | "h" | "m" | "s"}${number}${string}`;
 
 /** How a task's priority weight is computed from the DAG (Airflow's rules). */
 export type WeightRule = "downstream" | "upstream" | "absolute";
@@ -65,9 +65,20 @@ export interface TaskContext<Params extends Record<string, unknown> = Record<str
   readonly log: TaskLogger;
   readonly pipeline: string;
   readonly task: string;
-  readonly runId: string;
+  /** The run's id, as `sluice runs` and the API show it. */
+  readonly runId: number;
   /** 1 for the first attempt, 2 for the first retry, … */
   readonly attempt: number;
+  /**
+   * A stable idempotency key for this task instance (`pipeline:run:task`): the same for every
+   * attempt of it. Delivery is at-least-once — an attempt may run again after it returned but
+   * before its result was recorded (a crash in between) — so write with this key (a unique
+   * column, an upsert, an `Idempotency-Key` header) and a repeat changes nothing.
+   *
+   * @example
+   * await db.query("INSERT INTO loads (key, rows) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING", [ctx.key, n]);
+   */
+  readonly key: string;
   /** The schedule time this run is for (the trigger time for a manual run). */
   readonly scheduledFor: Date;
   /** Parameters given to `sluice trigger --params`, merged over none for scheduled runs. */
@@ -102,6 +113,12 @@ export interface TaskOptions {
   queue?: string;
   /** Retries after the first attempt fails. @defaultValue 0 */
   retries?: number;
+  /**
+   * Retries of attempts *lost* to infrastructure — the worker crashed, was killed, or Sluice shut
+   * down mid-attempt — counted apart from `retries`: a lost attempt is not the task's fault. They
+   * start again at once, without `retryDelay`. @defaultValue 3
+   */
+  lostRetries?: number;
   /** Delay before a retry. @defaultValue `"10s"` */
   retryDelay?: Duration;
   /** `exponential` doubles the delay each retry (capped by `maxRetryDelay`), with ±20% jitter. @defaultValue `"fixed"` */
@@ -162,4 +179,10 @@ export interface SluiceConfig {
   worker?: WorkerOptions;
   aging?: AgingOptions;
   reservation?: ReservationOptions;
+  /**
+   * How long finished runs (with their attempts and events) are kept; older ones are deleted in
+   * small batches while Sluice runs (`sluice prune` does it by hand). `false` keeps everything.
+   * @defaultValue `"30d"`
+   */
+  retention?: Duration | false;
 }

@@ -23,6 +23,20 @@ export type ResolveResult =
  * else start(result.config);
  */
 export function resolveConfig(config: unknown): ResolveResult {
+  try {
+    return resolveUnguarded(config);
+  } catch (err) {
+    // A getter that throws, a forged pipeline object, a Proxy: whatever the config's objects do
+    // when read, the answer is a config problem, never a crash.
+    const message = err instanceof Error ? err.message : String(err);
+    return {
+      ok: false,
+      problems: [{ path: "", message: `reading the config threw: ${message}. Export a plain object made with defineConfig({ ... }), with pipelines made by pipeline(...).` }],
+    };
+  }
+}
+
+function resolveUnguarded(config: unknown): ResolveResult {
   const problems: ConfigProblem[] = [];
   const warnings: ConfigProblem[] = [];
   const top = configSchema.safeParse(config);
@@ -43,6 +57,9 @@ export function resolveConfig(config: unknown): ResolveResult {
     return checkPipeline(view, capacity, problems);
   });
 
+  if (top.success && entries.length === 0) {
+    warnings.push({ path: "pipelines", message: "the config has no pipelines, so Sluice has nothing to run; add some with defineConfig({ pipelines: [pipeline(\"…\")] })." });
+  }
   if (!top.success || problems.length > 0) return { ok: false, problems };
   return { ok: true, config: buildConfig(top.data, pipelines, edges), warnings };
 }

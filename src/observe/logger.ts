@@ -16,11 +16,23 @@ export function createLogger(options: { destination?: string | number; level?: s
 export function taskLoggerFrom(logger: Logger): (fields: Record<string, unknown>) => TaskLogger {
   return (fields) => {
     const child = logger.child(fields);
+    const bound = new Set(Object.keys(fields));
+    // A task's own field named like a bound one (`{ attempt: 1 }`) would be written twice in one
+    // JSON object, and readers keep either; it goes under `fields` instead.
+    const own = (extra: Record<string, unknown> | undefined): Record<string, unknown> => {
+      if (!extra) return {};
+      const clash = Object.keys(extra).filter((k) => bound.has(k) || k === "msg" || k === "level" || k === "time");
+      if (clash.length === 0) return extra;
+      const rest: Record<string, unknown> = {};
+      const moved: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(extra)) (clash.includes(k) ? moved : rest)[k] = v;
+      return { ...rest, fields: moved };
+    };
     return {
-      debug: (msg, extra) => child.debug(extra ?? {}, msg),
-      info: (msg, extra) => child.info(extra ?? {}, msg),
-      warn: (msg, extra) => child.warn(extra ?? {}, msg),
-      error: (msg, extra) => child.error(extra ?? {}, msg),
+      debug: (msg, extra) => child.debug(own(extra), msg),
+      info: (msg, extra) => child.info(own(extra), msg),
+      warn: (msg, extra) => child.warn(own(extra), msg),
+      error: (msg, extra) => child.error(own(extra), msg),
     };
   };
 }

@@ -5,6 +5,7 @@ import type { EngineOutput } from "../core/engine/types.js";
 import { SluiceError } from "../core/errors.js";
 import type { CompletionOutcome, EventRecord } from "../core/records.js";
 import type { ResolvedConfig } from "../define/resolved.js";
+import { definitionsOf, fingerprintOf } from "../define/stored.js";
 import type { ControlRequest, Store, StoreWrite } from "../store/types.js";
 import type { LocalWorker, WorkerChannel } from "../worker/local-worker.js";
 
@@ -16,6 +17,8 @@ export interface SchedulerEvents {
   turn: [{ at: number; started: number; finished: number; changes: number }];
   /** A worker's report was refused (stale fencing token, attempt no longer running). */
   refused: [{ attemptId: number; reason: string }];
+  /** Finished runs older than the config's `retention` were deleted. */
+  pruned: [{ runs: number; attempts: number; events: number; requests: number; before: number }];
   error: [Error];
 }
 
@@ -26,13 +29,19 @@ export interface SchedulerOptions {
   owner?: string;
   /** Create runs from schedules. Off for a one-shot `trigger --wait`. @defaultValue true */
   schedules?: boolean;
-  /** How often the store inbox (triggers/cancels from other terminals) is read. @defaultValue 200 */
+  /** How often the store inbox (triggers/cancels from other terminals) is read: one indexed read, of nothing most of the time. @defaultValue 50 */
   pollMs?: number;
   /** Scheduler lease time to live; renewed every third of it. @defaultValue 15000 */
   leaseTtlMs?: number;
   /** Clock, injectable for tests. @defaultValue Date.now */
   now?: () => number;
 }
+
+/** Runs deleted per retention batch: each batch is one short write transaction. */
+const PRUNE_BATCH = 500;
+
+/** How long `start` waits for a CLI command that holds the lease for a moment. */
+const CLI_LEASE_WAIT_MS = 10_000;
 
 /** How long a request from another terminal stays worth doing (the CLI waits 15 s for an answer). */
 const REQUEST_MAX_AGE_MS = 15_000;
@@ -63,6 +72,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private wakeTimer: NodeJS.Timeout | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private leaseTimer: NodeJS.Timeout | undefined;
+  private pruneTimer: NodeJS.Timeout | undefined;
+  private pruning = false;
   private stopping = false;
   /**
    * Set once stop() has written its last turn, or the lease was lost: from then on nothing is
@@ -87,6 +98,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** The channel a local worker reports through. */
   readonly channel: WorkerChannel = {
     complete: (attemptId, fencingToken, outcome) => this.complete(attemptId, fencingToken, outcome),
+    released: (attemptId) => {
+      this.inputs.push((now) => void this.requireEngine().releaseAttempt(attemptId, now));
+      this.queueTurn();
+    },
     heartbeat: (attemptId, fencingToken, progress) =>
       this.options.store.renewLease(attemptId, fencingToken, this.now() + (this.options.leaseTtlMs ?? 15_000), progress),
   };
@@ -103,13 +118,22 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   async start(worker: LocalWorker): Promise<void> {
     const { store } = this.options;
     const ttl = this.options.leaseTtlMs ?? 15_000;
-    const lease = await store.acquireSchedulerLease({ owner: this.owner, pid: process.pid, host: hostname(), ttlMs: ttl, now: this.now() });
+    let lease = await store.acquireSchedulerLease({ owner: this.owner, pid: process.pid, host: hostname(), ttlMs: ttl, now: this.now() });
+    // A CLI command (`trigger`, `cancel` with no scheduler running) holds the lease for a moment
+    // while it records its change: wait for it rather than refuse to start.
+    for (const deadline = Date.now() + CLI_LEASE_WAIT_MS; !lease.acquired && lease.owner.endsWith(":cli") && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 25));
+      lease = await store.acquireSchedulerLease({ owner: this.owner, pid: process.pid, host: hostname(), ttlMs: ttl, now: this.now() });
+    }
     if (!lease.acquired) throw new SchedulerBusyError(lease.holder);
     this.worker = worker;
     try {
       // What the previous scheduler took from the inbox but never answered was never done (the
       // answer is committed with the effect): hand it out again, unless its sender gave up.
       await store.reclaimRequests(this.now(), REQUEST_MAX_AGE_MS);
+      // Commands given only --db (explain, cancel, trigger, pools) read these.
+      const definitions = definitionsOf(this.options.config);
+      await store.saveDefinitions({ fingerprint: fingerprintOf(definitions), savedAt: this.now(), config: definitions });
       const state = await store.loadActiveState();
       this.engine = new Engine(this.options.config, { now: this.now(), restore: state, recover: true, workerId: this.owner });
     } catch (err) {
@@ -118,21 +142,26 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
     if (this.options.schedules === false) this.engine.disableSchedules();
     this.leaseTimer = setInterval(() => {
+      const now = this.now();
       store
-        .renewSchedulerLease(this.owner, this.now() + ttl)
+        .renewSchedulerLease(this.owner, now + ttl, now)
         .then((ok) => {
-          if (ok || this.stopped) return;
-          // Another process owns the store now and acts on what it recorded: from here this one
-          // writes nothing (its view is stale), and its attempts, which the new owner will retry,
-          // are aborted so a task does not run twice at once.
-          this.stopped = true;
-          clearInterval(this.leaseTimer);
-          this.worker?.abortAll("the scheduler lease was lost");
-          this.emit("error", new SluiceError("SLUICE_LEASE_LOST", "the scheduler lease was lost (another scheduler took over); stopping"));
+          if (!ok) this.loseLease("the scheduler lease was lost (it expired, or another scheduler took over); stopping");
         })
-        .catch((err: unknown) => this.emit("error", err instanceof Error ? err : new Error(String(err))));
+        .catch((err: unknown) => {
+          // The store file was deleted or replaced under us: nothing written from here would last.
+          if ((err as { code?: unknown }).code === "SLUICE_STORE_GONE") this.loseLease(err instanceof Error ? err.message : String(err), "SLUICE_STORE_GONE");
+          else this.emit("error", err instanceof Error ? err : new Error(String(err)));
+        });
     }, Math.max(100, Math.floor(ttl / 3)));
-    this.pollTimer = setInterval(() => void this.poll(), this.options.pollMs ?? 200);
+    this.pollTimer = setInterval(() => void this.poll(), this.options.pollMs ?? 50);
+    if (this.options.config.retentionMs !== undefined) {
+      // Retention in small batches, once a minute, never in a turn: a turn stays milliseconds long.
+      const every = Math.min(60_000, Math.max(1_000, Math.floor(this.options.config.retentionMs / 2)));
+      this.pruneTimer = setInterval(() => void this.prune(), every);
+      this.pruneTimer.unref();
+      setTimeout(() => void this.prune(), 1_000).unref();
+    }
     await this.poll();
     await this.turn();
   }
@@ -195,7 +224,49 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     clearTimeout(this.wakeTimer);
     clearTimeout(this.retryTimer);
     clearInterval(this.leaseTimer);
+    clearInterval(this.pruneTimer);
+    while (this.pruning) await new Promise((r) => setTimeout(r, 5));
     await this.options.store.releaseSchedulerLease(this.owner);
+  }
+
+  /**
+   * Another process may own the store now and act on what it recorded: from here this one writes
+   * nothing (its view is stale; the store refuses its batches anyway), and its attempts, which the
+   * new owner will retry, are aborted so a task does not run twice at once.
+   */
+  private loseLease(message: string, code = "SLUICE_LEASE_LOST"): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.leaseTimer);
+    clearInterval(this.pollTimer);
+    clearTimeout(this.wakeTimer);
+    clearTimeout(this.retryTimer);
+    this.worker?.abortAll("the scheduler lease was lost");
+    this.emit("error", new SluiceError(code, message));
+  }
+
+  private async prune(): Promise<void> {
+    const retention = this.options.config.retentionMs;
+    if (retention === undefined || this.pruning || this.stopping || this.stopped) return;
+    this.pruning = true;
+    const before = this.now() - retention;
+    const total = { runs: 0, attempts: 0, events: 0, requests: 0, before };
+    try {
+      for (let more = true; more && !this.stopping && !this.stopped; ) {
+        const r = await this.options.store.prune(before, PRUNE_BATCH);
+        total.runs += r.runs;
+        total.attempts += r.attempts;
+        total.events += r.events;
+        total.requests += r.requests;
+        more = r.more;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      if (total.runs + total.events + total.requests > 0) this.emit("pruned", total);
+    } catch (err) {
+      this.emit("error", err instanceof Error ? err : new Error(String(err)));
+    } finally {
+      this.pruning = false;
+    }
   }
 
   private requireEngine(): Engine {
@@ -220,7 +291,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (this.stopping || this.stopped) return;
     let requests: ControlRequest[];
     try {
-      requests = await this.options.store.takeRequests(100);
+      requests = await this.options.store.takeRequests(100, this.now(), this.owner);
     } catch (err) {
       this.emit("error", err instanceof Error ? err : new Error(String(err)));
       return;
@@ -275,8 +346,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const outputs: EngineOutput[] = [...(carried?.outputs ?? []), decided];
     const writes: StoreWrite[] = [...(carried?.writes ?? []), ...decided.changes, ...this.pendingWrites.splice(0)];
     try {
-      if (writes.length > 0) await this.options.store.apply(writes);
+      if (writes.length > 0) await this.options.store.apply(writes, { owner: this.owner, now });
     } catch (err) {
+      if ((err as { code?: unknown }).code === "SLUICE_LEASE_LOST") {
+        // Paused or cut off past the lease: nothing of this turn happened, and nothing ever will.
+        this.loseLease(`${err instanceof Error ? err.message : String(err)}; stopping`);
+        return;
+      }
       // Nothing of the batch was committed, so nothing of it may be acted on; but the engine has
       // made these decisions already and builds on them. Keep them, in order, for the next turn
       // (which writes them first), and try again soon.

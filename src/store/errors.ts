@@ -69,5 +69,75 @@ export class StoreWriteError extends BatchWriteError {
   override readonly name = "StoreWriteError";
 }
 
+/**
+ * A scheduler's batch was refused because it no longer holds the scheduler lease (it expired, or
+ * another scheduler took it): a paused or partitioned scheduler can never write after it lost the
+ * store. Nothing of the batch was applied.
+ */
+export class StoreLeaseLostError extends Error {
+  readonly code = "SLUICE_LEASE_LOST";
+  override readonly name = "StoreLeaseLostError";
+
+  constructor(
+    readonly owner: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A read command named a store that does not exist (read commands never create one). */
+export class StoreNotFoundError extends Error {
+  readonly code = "SLUICE_STORE_NOT_FOUND";
+  override readonly name = "StoreNotFoundError";
+
+  constructor(readonly path: string) {
+    super(`no store at ${path}; it is created by \`sluice run\` (or name another with --db / SLUICE_DATABASE_URL)`);
+  }
+}
+
+/** The store's file was deleted or replaced while this process had it open. */
+export class StoreGoneError extends Error {
+  readonly code = "SLUICE_STORE_GONE";
+  override readonly name = "StoreGoneError";
+
+  constructor(
+    readonly path: string,
+    how: "deleted" | "replaced",
+  ) {
+    super(
+      `the store file ${path} was ${how} while Sluice was using it; what this process records from now on would be lost, so it stops. ` +
+        `Start \`sluice run\` again to continue on ${how === "deleted" ? "a new, empty store" : "the file now at that path"}.`,
+    );
+  }
+}
+
+/** The store's file is damaged (a failed integrity check, or SQLite reports corruption). */
+export class StoreCorruptError extends Error {
+  readonly code = "SLUICE_STORE_CORRUPT";
+  override readonly name = "StoreCorruptError";
+
+  constructor(
+    readonly path: string,
+    readonly problems: readonly string[],
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `the store ${path} is damaged (${problems.slice(0, 3).join("; ")}${problems.length > 3 ? `; and ${problems.length - 3} more` : ""}). ` +
+        `Restore a backup (\`sluice backup <file>\` makes one): stop Sluice, then copy the backup over ${path}; ` +
+        `or move the damaged file aside (mv ${path} ${path}.damaged) to start with an empty store.`,
+      options,
+    );
+  }
+}
+
 /** Any of the store's own errors. */
-export type StoreError = StoreUrlError | StoreMigrationError | StoreConflictError | StoreWriteError;
+export type StoreError =
+  | StoreUrlError
+  | StoreMigrationError
+  | StoreConflictError
+  | StoreWriteError
+  | StoreLeaseLostError
+  | StoreNotFoundError
+  | StoreGoneError
+  | StoreCorruptError;

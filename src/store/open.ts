@@ -17,6 +17,12 @@ export interface OpenStoreOptions {
    * @defaultValue `process.cwd()`
    */
   cwd?: string;
+  /**
+   * Open for reading only (read commands, dashboards): the store must exist (else
+   * `StoreNotFoundError`), nothing is created or migrated.
+   * @defaultValue false
+   */
+  readonly?: boolean;
 }
 
 /** What a store URL points at. */
@@ -73,7 +79,7 @@ export function resolveStoreUrl(url?: string, opts: OpenStoreOptions = {}): Stor
  */
 export async function openStore(url?: string, opts: OpenStoreOptions = {}): Promise<Store> {
   const location = resolveStoreUrl(url, opts);
-  return SqliteStore.open(location.path);
+  return SqliteStore.open(location.path, { readonly: opts.readonly ?? false });
 }
 
 function fileUrlPath(given: string, text: string, cwd: string): string {

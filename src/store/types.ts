@@ -53,6 +53,8 @@ export interface ControlRequest {
   params: Record<string, unknown>;
   createdAt: EpochMs;
   takenAt: EpochMs | null;
+  /** The scheduler (lease owner) that took it, while it is taken. */
+  takenBy: string | null;
   resolvedAt: EpochMs | null;
   /** Why it could not be done; `null` when it was. */
   error: string | null;
@@ -75,7 +77,16 @@ export interface LeaseClaim {
   now: EpochMs;
 }
 
-export type LeaseResult = { acquired: true } | { acquired: false; holder: string };
+export type LeaseResult = { acquired: true } | { acquired: false; holder: string; owner: string };
+
+/**
+ * Writes of a scheduler are fenced by its lease: {@link Store.apply} refuses the batch with
+ * `StoreLeaseLostError` unless `owner` holds an unexpired scheduler lease at `now`.
+ */
+export interface LeaseFence {
+  owner: string;
+  now: EpochMs;
+}
 
 export interface RunQuery {
   pipeline?: string;
@@ -101,15 +112,41 @@ export interface EventQuery {
   limit?: number;
 }
 
+/** The definitions a scheduler recorded (see `src/define/stored.ts`). */
+export interface StoredDefinitions {
+  fingerprint: string;
+  savedAt: EpochMs;
+  /** `DefinitionsJson`: the resolved config without its task functions. */
+  config: unknown;
+}
+
+/** What one {@link Store.prune} call deleted. */
+export interface PruneResult {
+  runs: number;
+  attempts: number;
+  events: number;
+  requests: number;
+  /** True when it stopped at its limit: call again for the rest. */
+  more: boolean;
+}
+
 export interface Store {
   /** `"sqlite"` or `"postgres"`. */
   readonly kind: string;
   /** Apply pending numbered migrations, each in a transaction, recorded in `sluice_migrations`. */
   migrate(): Promise<void>;
   close(): Promise<void>;
+  /** A bounded integrity check of the database: the problems found, none when it is sound. */
+  checkIntegrity?(limit?: number): Promise<string[]>;
+  /** Copy the whole store, consistent at one instant, to `file`, while it is in use. */
+  backup?(file: string): Promise<void>;
 
-  /** Apply every write of the batch in one transaction, in order; all or nothing. */
-  apply(batch: readonly StoreWrite[]): Promise<void>;
+  /**
+   * Apply every write of the batch in one transaction, in order; all or nothing. With `fence`,
+   * the batch is applied only if `fence.owner` holds the scheduler lease, unexpired at
+   * `fence.now`, checked inside the same transaction; else it rejects with `StoreLeaseLostError`.
+   */
+  apply(batch: readonly StoreWrite[], fence?: LeaseFence): Promise<void>;
 
   /**
    * Extend a running attempt's lease. Returns false (and changes nothing) when the attempt is no
@@ -128,13 +165,23 @@ export interface Store {
    * is already `owner`'s, or its holder is a process of this host that no longer exists.
    */
   acquireSchedulerLease(claim: LeaseClaim): Promise<LeaseResult>;
-  /** False when `owner` no longer holds the lease. */
-  renewSchedulerLease(owner: string, expiresAt: EpochMs): Promise<boolean>;
+  /**
+   * False when `owner` no longer holds the lease, or (given `now`) it expired before `now`: a
+   * scheduler that was paused past its lease must not revive it (another may be taking over).
+   */
+  renewSchedulerLease(owner: string, expiresAt: EpochMs, now?: EpochMs): Promise<boolean>;
   releaseSchedulerLease(owner: string): Promise<void>;
   /** Queue a request for the running scheduler; returns its id. */
   addRequest(request: NewRequest): Promise<number>;
-  /** Claim up to `limit` pending requests, oldest first (each is handed out once). */
-  takeRequests(limit: number, now?: EpochMs): Promise<ControlRequest[]>;
+  /** Claim up to `limit` pending requests, oldest first (each is handed out once), for scheduler `owner`. */
+  takeRequests(limit: number, now?: EpochMs, owner?: string): Promise<ControlRequest[]>;
+  /**
+   * The sender gives up on a request: it is answered as withdrawn, so it never takes effect.
+   * Possible while no scheduler took it, or when its taker no longer holds an unexpired lease at
+   * `now` (fenced writes mean it can never commit the answer). False otherwise (it was answered,
+   * or a live scheduler is working on it: wait for its answer).
+   */
+  abandonRequest(id: number, now: EpochMs, why: string): Promise<boolean>;
   getRequest(id: number): Promise<ControlRequest | undefined>;
   /**
    * Called by a scheduler that just took the lease: requests its predecessor took but never
@@ -143,6 +190,18 @@ export interface Store {
    * terminal that sent them has given up). Returns how many were handed out again.
    */
   reclaimRequests(now: EpochMs, maxAgeMs: number): Promise<number>;
+
+  /**
+   * Delete finished runs that ended before `before` — at most `limit` per call, oldest first —
+   * with their task instances, attempts and events; also answered requests and run-less events
+   * older than it. Active runs are never touched, and ids are never handed out again.
+   */
+  prune(before: EpochMs, limit: number): Promise<PruneResult>;
+
+  /** Record the scheduler's definitions (replacing the previous ones). */
+  saveDefinitions(definitions: StoredDefinitions): Promise<void>;
+  /** The definitions the last scheduler recorded, if any. */
+  loadDefinitions(): Promise<StoredDefinitions | undefined>;
 
   loadActiveState(): Promise<ActiveState>;
   getRun(id: number): Promise<RunRecord | undefined>;

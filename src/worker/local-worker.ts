@@ -1,6 +1,7 @@
 import type { CompletionOutcome, StartCommand } from "../core/engine/types.js";
 import type { ResolvedConfig, ResolvedTask } from "../define/resolved.js";
 import type { TaskContext, TaskLogger } from "../define/types.js";
+import { setLongTimeout, type LongTimeout } from "./long-timeout.js";
 
 /**
  * How a worker reaches the scheduler. In `sluice run` the scheduler serves it in-process; a
@@ -11,6 +12,11 @@ export interface WorkerChannel {
   complete(attemptId: number, fencingToken: number, outcome: CompletionOutcome): void;
   /** Renew the attempt's lease (and record progress). False when the attempt is no longer this worker's. */
   heartbeat(attemptId: number, fencingToken: number, progress?: unknown): Promise<boolean>;
+  /**
+   * The function of an attempt that already ended (cancelled, or reported timed out while it
+   * still ran) has settled: what it held may go to the next task.
+   */
+  released(attemptId: number): void;
 }
 
 export interface LocalWorkerOptions {
@@ -27,7 +33,9 @@ interface Running {
   controller: AbortController;
   done: Promise<void>;
   settled: boolean;
-  timer: NodeJS.Timeout | undefined;
+  /** Its end was reported (or it was cancelled) while the function still ran: report the release when it settles. */
+  draining: boolean;
+  timer: LongTimeout | undefined;
 }
 
 /** Raised into a task's signal when its `timeout` passes. */
@@ -66,7 +74,7 @@ export class LocalWorker {
   run(cmd: StartCommand): void {
     const def = this.tasks.get(cmd.taskKey);
     const controller = new AbortController();
-    const entry: Running = { cmd, controller, done: Promise.resolve(), settled: false, timer: undefined };
+    const entry: Running = { cmd, controller, done: Promise.resolve(), settled: false, draining: false, timer: undefined };
     this.running.set(cmd.attemptId, entry);
     if (!def) {
       this.settle(entry, { state: "failed", error: { message: `task ${cmd.taskKey} is not in the loaded config`, code: "SLUICE_UNKNOWN_TASK" } });
@@ -75,10 +83,12 @@ export class LocalWorker {
     const ctx = this.context(cmd, controller.signal);
     if (cmd.timeoutMs !== undefined) {
       const timeoutMs = cmd.timeoutMs;
-      entry.timer = setTimeout(() => {
+      entry.timer = setLongTimeout(() => {
         controller.abort(new TaskTimeoutError(timeoutMs));
-        entry.timer = setTimeout(() => {
-          this.settle(entry, { state: "timed_out", error: { message: `timed out after ${timeoutMs} ms and did not stop within ${this.graceMs} ms of its signal aborting`, code: "SLUICE_TASK_TIMEOUT" } });
+        entry.timer = setLongTimeout(() => {
+          // The attempt is over (it may retry), but the function still runs: its slots stay
+          // held until it settles (reported through `released`).
+          this.settle(entry, { state: "timed_out", stillRunning: true, error: { message: `timed out after ${timeoutMs} ms and did not stop within ${this.graceMs} ms of its signal aborting; its slots stay held until it does`, code: "SLUICE_TASK_TIMEOUT" } }, false);
         }, this.graceMs);
       }, timeoutMs);
     }
@@ -97,13 +107,27 @@ export class LocalWorker {
     })();
   }
 
-  /** Abort an attempt whose resources the scheduler already released (cancel): its result is not reported. */
+  /**
+   * Abort an attempt the scheduler ended (cancel): its result is not reported; once its function
+   * settles, `released` says so (at once if it already has), and its resources go back.
+   */
   abort(attemptId: number, reason: string): void {
     const entry = this.running.get(attemptId);
-    if (!entry) return;
+    if (!entry) {
+      this.options.channel.released(attemptId);
+      return;
+    }
     entry.settled = true;
-    this.cleanup(entry);
+    entry.draining = true;
+    entry.timer?.clear();
     entry.controller.abort(new Error(reason));
+  }
+
+  /** Attempts that ended (cancelled, timed out) whose function still runs. */
+  get drainingCount(): number {
+    let n = 0;
+    for (const e of this.running.values()) if (e.draining) n++;
+    return n;
   }
 
   /** Abort every running attempt (shutdown deadline); they report their end as usual. */
@@ -120,15 +144,27 @@ export class LocalWorker {
     return this.running.size === 0;
   }
 
-  private settle(entry: Running, outcome: CompletionOutcome): void {
-    if (entry.settled) return;
+  /** `fnSettled`: the task's function has returned or thrown (false: reported while it still runs). */
+  private settle(entry: Running, outcome: CompletionOutcome, fnSettled = true): void {
+    if (entry.settled) {
+      if (fnSettled && entry.draining) {
+        this.cleanup(entry);
+        this.options.channel.released(entry.cmd.attemptId);
+      }
+      return;
+    }
     entry.settled = true;
-    this.cleanup(entry);
+    if (fnSettled) {
+      this.cleanup(entry);
+    } else {
+      entry.draining = true;
+      entry.timer?.clear();
+    }
     this.options.channel.complete(entry.cmd.attemptId, entry.cmd.fencingToken, outcome);
   }
 
   private cleanup(entry: Running): void {
-    if (entry.timer) clearTimeout(entry.timer);
+    entry.timer?.clear();
     this.running.delete(entry.cmd.attemptId);
   }
 
@@ -139,8 +175,9 @@ export class LocalWorker {
       log: this.options.taskLogger({ pipeline: cmd.pipeline, run: cmd.runId, task: cmd.task, attempt: cmd.attempt }),
       pipeline: cmd.pipeline,
       task: cmd.task,
-      runId: String(cmd.runId),
+      runId: cmd.runId,
       attempt: cmd.attempt,
+      key: `${cmd.pipeline}:${cmd.runId}:${cmd.task}`,
       scheduledFor: new Date(cmd.scheduledFor),
       params: cmd.params,
       upstream: cmd.upstream,

@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 // ── inside the fixture configs (the CLI's process) ─────────────────────────────────────────
@@ -35,7 +35,7 @@ export interface Observation {
 interface ObservedContext {
   pipeline: string;
   task: string;
-  runId: string;
+  runId: number;
   attempt: number;
 }
 
@@ -47,8 +47,21 @@ interface ObservedContext {
 export function observe(ctx: ObservedContext, event: string, extra: Record<string, unknown> = {}): void {
   const file = process.env[OBSERVE_ENV];
   if (!file) return;
-  const line: Observation = { event, pipeline: ctx.pipeline, task: ctx.task, run: Number(ctx.runId), attempt: ctx.attempt, t: Date.now(), pid: process.pid, ...extra };
+  const line: Observation = { event, pipeline: ctx.pipeline, task: ctx.task, run: ctx.runId, attempt: ctx.attempt, t: Date.now(), pid: process.pid, ...extra };
   appendFileSync(file, JSON.stringify(line) + "\n");
+}
+
+/**
+ * Wait (ignoring any signal, like a driver call that cannot be interrupted) until the test writes
+ * the file `name` beside the observation file, or `maxMs` passes. Lets a test hold a task inside
+ * its function for as long as its checks take, however slow the machine.
+ */
+export async function untilReleased(name: string, maxMs = 60_000): Promise<void> {
+  const file = process.env[OBSERVE_ENV];
+  if (!file) return;
+  const gate = join(dirname(file), name);
+  const end = Date.now() + maxMs;
+  while (!existsSync(gate) && Date.now() < end) await sleep(50);
 }
 
 /** Sleep `ms`, ending early (and returning false) when `signal` aborts. */

@@ -284,8 +284,8 @@ describe("sluice inspect when the config cannot be loaded", () => {
 
   it.concurrent.each([
     ["a missing file", [join(DEFS, "missing.config.ts")], `config file not found: ${join(DEFS, "missing.config.ts")}`],
-    ["no sluice.config.ts in the directory", [], `config file not found: ${join(empty, "sluice.config.ts")}`],
-    ["a config that throws on import", [join(DEFS, "throws.config.ts")], `could not load ${join(DEFS, "throws.config.ts")}: boom: SALES_DB_URL is not set`],
+    ["no sluice.config.ts in the directory or its parents", [], `no sluice.config.ts in ${empty} or any parent folder; create one with \`npx sluice init\``],
+    ["a config that throws on import", [join(DEFS, "throws.config.ts")], `could not load ${join(DEFS, "throws.config.ts")}: it threw while loading: boom: SALES_DB_URL is not set (at ${join(DEFS, "throws.config.ts")}:`],
   ] as const)("%s: one line on stderr, exit 2", async (_name, args, message) => {
     const r = await sluice(["inspect", ...args], { cwd: empty });
     expect(r.code).toBe(2);

@@ -84,10 +84,13 @@ describe("commands from another terminal while sluice run runs", () => {
     expect(next.t - abort.t).toBeLessThan(2000);
     await box.waitForObservation((obs) => obs.find((o) => o.task === "needs_slot" && o.event === "end"), "blocked.needs_slot to end");
 
-    // Cancelling a run that already ended is a failure (exit 1), in one line.
+    // Cancelling a run that already ended is refused like one that does not exist (exit 2), in one line.
     const again = await box.cli(["cancel", String(hogRun.id), "-c", CONFIG]);
-    expect(again.code).toBe(1);
-    expect(again.stderr).toMatch(/^sluice: run \d+ already ended: cancelled\n$/);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/^sluice: run \d+ already ended \(cancelled\); there is nothing to cancel\n$/);
+    const missing = await box.cli(["cancel", "999", "-c", CONFIG]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/^sluice: run 999 does not exist/);
 
     run.kill("SIGTERM");
     const exit = await run.exited;

@@ -10,7 +10,7 @@ const CASES: ReadonlyArray<{ name: string; args: string[]; says: RegExp }> = [
   { name: "an unknown pipeline to trigger", args: ["trigger", "no_such_pipeline", "-c", TASKS], says: /unknown pipeline "no_such_pipeline".*flaky, stubborn, upstream, echo/ },
   { name: "--params that is not JSON", args: ["trigger", "echo", "-c", TASKS, "--params", "{day: 2024}", "--wait"], says: /--params is not valid JSON/ },
   { name: "--params that is a JSON array", args: ["trigger", "echo", "-c", TASKS, "--params", "[1,2]", "--wait"], says: /--params must be a JSON object.*got \[1,2\]/ },
-  { name: "a config file that throws on import", args: ["run", fixture("throws"), "--for", "1s"], says: /could not load .*throws\.config\.ts: boom while loading the config/ },
+  { name: "a config file that throws on import", args: ["run", fixture("throws"), "--for", "1s"], says: /could not load .*throws\.config\.ts: it threw while loading: boom while loading the config \(at .*throws\.config\.ts:\d+:\d+\)/ },
   { name: "a missing config file (run)", args: ["run", "nowhere.config.ts", "--for", "1s"], says: /config file not found: .*nowhere\.config\.ts/ },
   { name: "a missing config file (trigger)", args: ["trigger", "echo", "-c", "nowhere.config.ts", "--wait"], says: /config file not found: .*nowhere\.config\.ts/ },
 ];

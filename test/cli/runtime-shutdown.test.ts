@@ -63,9 +63,25 @@ describe.concurrent("stopping sluice run", () => {
     expect(r.stderr).toContain("sluice: second SIGINT: exiting now");
     // Left as it was: the attempt is still recorded running (committed state, nothing half-written) …
     expect((await states(box)).attempts).toEqual(["running"]);
-    // … and the next start settles it: lost, and (retries: 0) the run fails.
-    const next = await box.cli(["run", CONFIG, "--for", "300ms"]);
+    // … and the next start settles it: lost, and retried at once from the lost-attempt budget
+    // (lostRetries 3), though the task has retries: 0 — the crash was not its fault. That start
+    // stops too (--for), so the retry is recorded lost as well and the run waits for the next start.
+    const next = await box.cli(["run", CONFIG, "--for", "1s", "--shutdown-timeout", "200ms"]);
     expect(next.code, next.stderr).toBe(0);
-    expect(await states(box)).toEqual({ run: "failed", attempts: ["lost"] });
+    expect(await states(box)).toEqual({ run: "running", attempts: ["lost", "lost"] });
+    const [latest] = await box.json<AttemptRecord[]>(["history"]);
+    expect(latest?.error?.message).toMatch(/^lost: still running when Sluice shut down; retried from the lost-attempt budget \(2 of 3\)/);
+  });
+
+  it("Ctrl-C on trigger --wait (running the run in-process) cancels the run: nothing is left running", async () => {
+    const box = await sandbox();
+    const trig = box.start(["trigger", "aborts", "-c", CONFIG, "--wait"]);
+    await box.waitForObservation((obs) => obs.find((o) => o.task === "endless" && o.event === "start"), "aborts.endless to start");
+    trig.kill("SIGINT");
+    const r = await trig.exited;
+    expect(r.code, trig.describe()).toBe(130);
+    expect(r.stderr).toMatch(/sluice: SIGINT: run 1 cancelled/);
+    expect(box.observations().map((o) => o.event)).toEqual(["start", "stopped"]);
+    expect(await states(box)).toEqual({ run: "cancelled", attempts: ["cancelled"] });
   });
 });

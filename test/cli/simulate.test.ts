@@ -281,7 +281,7 @@ describe("sluice simulate: bad input, exit 2", () => {
     ["--until forever", ["simulate", PRIORITY_EXAMPLE, "--until", "forever"], '--until: "forever" is not a duration'],
     ["--until 30 (no unit)", ["simulate", PRIORITY_EXAMPLE, "--until", "30"], '--until: "30" is not a duration; use e.g. 30s, 15m or 24h'],
     ["a missing config", ["simulate", join(DEFS, "missing.config.ts")], `sluice: config file not found: ${join(DEFS, "missing.config.ts")}`],
-    ["a config that throws on import", ["simulate", join(DEFS, "throws.config.ts")], `sluice: could not load ${join(DEFS, "throws.config.ts")}: boom: SALES_DB_URL is not set`],
+    ["a config that throws on import", ["simulate", join(DEFS, "throws.config.ts")], `sluice: could not load ${join(DEFS, "throws.config.ts")}: it threw while loading: boom: SALES_DB_URL is not set (at ${join(DEFS, "throws.config.ts")}:4:`],
   ])("%s", async (_name, args, message) => {
     await expectUsageError(args, message);
   });

@@ -204,7 +204,7 @@ describe("fencing", () => {
 });
 
 describe("cancel", () => {
-  it("releases resources at once, emits abort commands and removes waiting tasks", () => {
+  it("keeps a cancelled attempt's resources until its function settles, emits abort commands and removes waiting tasks", () => {
     const cfg = config({
       pools: { db: 1 },
       pipelines: [
@@ -222,15 +222,28 @@ describe("cancel", () => {
     const a = rec.start(bigRun, "a");
 
     expect(engine.cancelRun(bigRun, T0 + 5, "operator said so")).toBe(true);
-    // Released before any worker acknowledges the abort.
-    expect(engine.usage().find((u) => u.key === "pool:db")).toMatchObject({ used: 0, waiting: 1 });
+    // The attempt is over, but its function may still use the connection: db stays held, by the
+    // attempt (draining), until the worker says the function settled.
+    expect(engine.usage().find((u) => u.key === "pool:db")).toMatchObject({
+      used: 1,
+      waiting: 1,
+      holders: [expect.objectContaining({ id: `attempt:${a.attemptId}`, task: "a", draining: { attemptId: a.attemptId, why: "cancelled", since: T0 + 5 } })],
+    });
     expect(engine.waitingTasks).toBe(1);
     const out = rec.take(engine.advance(T0 + 5));
     expect(out.abort).toEqual([{ attemptId: a.attemptId, reason: "operator said so" }]);
-    expect(out.start.map((s) => `${s.runId}/${s.task}`)).toEqual([`${smallRun}/c`]);
+    expect(out.start).toEqual([]);
+    const [c] = engine.explain(smallRun, "c");
+    expect(c?.reasons).toEqual([expect.objectContaining({ kind: "pool", name: "db", free: 0, holders: [expect.objectContaining({ draining: expect.objectContaining({ why: "cancelled" }) })] })]);
+    expect(out.changes).toContainEqual(expect.objectContaining({ type: "endAttempt", id: a.attemptId, state: "cancelled", stillRunning: true }));
+    // The function settled: db goes to the waiting task.
+    expect(engine.releaseAttempt(a.attemptId, T0 + 6)).toBe(true);
+    expect(engine.releaseAttempt(a.attemptId, T0 + 6)).toBe(false);
+    const next = rec.take(engine.advance(T0 + 6));
+    expect(next.changes).toContainEqual({ type: "releaseAttempt", id: a.attemptId, at: T0 + 6 });
+    expect(next.start.map((s) => `${s.runId}/${s.task}`)).toEqual([`${smallRun}/c`]);
     expect(lastRunState(rec, bigRun)).toBe("cancelled");
     for (const t of ["a", "b", "after"]) expect(taskUpdates(rec, bigRun, t).at(-1)).toBe("cancelled");
-    expect(out.changes).toContainEqual(expect.objectContaining({ type: "endAttempt", id: a.attemptId, state: "cancelled" }));
     expect(engine.explain(bigRun)).toEqual([]);
     expect(engine.finish(a.attemptId, a.fencingToken, { state: "success", output: null }, T0 + 6).accepted).toBe(false);
     expect(engine.cancelRun(bigRun, T0 + 7)).toBe(false);
@@ -238,8 +251,8 @@ describe("cancel", () => {
 });
 
 describe("lost attempts", () => {
-  it("markLost releases and retries by the task's policy, then fails", () => {
-    const cfg = config({ pools: { db: 1 }, pipelines: [pipeline("etl", [["x", { pools: { db: 1 }, retries: 1, retryDelayMs: 1_000 }]])] });
+  it("markLost releases at once and retries from lostRetries, apart from retries, without the retry delay; then fails", () => {
+    const cfg = config({ pools: { db: 1 }, pipelines: [pipeline("etl", [["x", { pools: { db: 1 }, retries: 1, lostRetries: 1, retryDelayMs: 1_000 }]])] });
     const engine = new Engine(cfg, { now: T0 });
     const rec = new Recorder();
     const runId = engine.trigger("etl", T0);
@@ -249,12 +262,22 @@ describe("lost attempts", () => {
     expect(engine.markLost(first.attemptId, T0 + 100, "again")).toBe(false);
     expect(engine.usage().find((u) => u.key === "pool:db")?.used).toBe(0);
     rec.take(engine.advance(T0 + 100));
-    expect(rec.changes).toContainEqual(expect.objectContaining({ type: "endAttempt", id: first.attemptId, state: "lost", error: expect.objectContaining({ code: "SLUICE_ATTEMPT_LOST" }) }));
-    expect(taskUpdates(rec, runId, "x").at(-1)).toBe("retry_wait");
-    rec.take(engine.advance(T0 + 1_100));
+    expect(rec.changes).toContainEqual(
+      expect.objectContaining({ type: "endAttempt", id: first.attemptId, state: "lost", error: expect.objectContaining({ code: "SLUICE_ATTEMPT_LOST", message: expect.stringContaining("lost-attempt budget (1 of 1)") }) }),
+    );
+    expect(rec.changes).toContainEqual(expect.objectContaining({ type: "updateTask", runId, task: "x", state: "retry_wait", lostAttempts: 1 }));
+    // Again at once: no retry delay for a lost attempt.
     const second = rec.start(runId, "x");
     expect(second.attempt).toBe(2);
-    engine.markLost(second.attemptId, T0 + 2_000, "lease expired");
+    // A real failure still has its own retry.
+    engine.finish(second.attemptId, second.fencingToken, { state: "failed", error: { message: "boom" } }, T0 + 200);
+    rec.take(engine.advance(T0 + 200));
+    expect(taskUpdates(rec, runId, "x").at(-1)).toBe("retry_wait");
+    rec.take(engine.advance(T0 + 1_200));
+    const third = rec.start(runId, "x");
+    expect(third.attempt).toBe(3);
+    // The lost budget is spent: the next lost attempt fails the task.
+    engine.markLost(third.attemptId, T0 + 2_000, "lease expired");
     rec.take(engine.advance(T0 + 2_000));
     expect(taskUpdates(rec, runId, "x").at(-1)).toBe("failed");
     expect(lastRunState(rec, runId)).toBe("failed");
@@ -278,9 +301,9 @@ describe("restore", () => {
         { id: 6, pipeline: "other", scheduledFor: T0, trigger: "manual", params: {}, state: "running", createdAt: T0, startedAt: T0, endedAt: null },
       ],
       tasks: [
-        { runId: 5, task: "load", state: "running", attempts: 1, readyAt: T0, output: null },
-        { runId: 5, task: "report", state: "pending", attempts: 0, readyAt: null, output: null },
-        { runId: 6, task: "x", state: "ready", attempts: 0, readyAt: T0 + 1, output: null },
+        { runId: 5, task: "load", state: "running", attempts: 1, lostAttempts: 0, readyAt: T0, output: null },
+        { runId: 5, task: "report", state: "pending", attempts: 0, lostAttempts: 0, readyAt: null, output: null },
+        { runId: 6, task: "x", state: "ready", attempts: 0, lostAttempts: 0, readyAt: T0 + 1, output: null },
       ],
       attempts: [
         {
@@ -319,17 +342,18 @@ describe("restore", () => {
     rec.take(engine.advance(now));
     expect(rec.events("attempt.lost")).toEqual([expect.objectContaining({ runId: 5, task: "load", attemptId: 9, level: "warn" })]);
     expect(rec.changes).toContainEqual(expect.objectContaining({ type: "endAttempt", id: 9, state: "lost" }));
-    expect(taskUpdates(rec, 5, "load")).toEqual(["retry_wait"]);
-    // The lost attempt released db: the other run's task starts at once.
+    expect(taskUpdates(rec, 5, "load")).toEqual(["retry_wait", "ready"]);
+    // The lost attempt released db and is ready again at once (lostRetries: no retry delay); the
+    // other run's x, ready for a minute, ranks first (aging) and takes db.
     expect(rec.starts.map((s) => `${s.runId}/${s.task}`)).toEqual(["6/x"]);
     const x = rec.start(6, "x");
     expect(x.attemptId).toBe(10);
     expect(x.fencingToken).toBe(13);
     succeed(engine, rec, x, now + 500);
-    rec.take(engine.advance(now + 2_000));
+    rec.take(engine.advance(now + 500));
     const retry = rec.start(5, "load");
     expect(retry).toMatchObject({ attempt: 2, attemptId: 11, fencingToken: 14 });
-    expect(engine.finish(9, 12, { state: "success", output: null }, now + 2_001).accepted).toBe(false);
+    expect(engine.finish(9, 12, { state: "success", output: null }, now + 501).accepted).toBe(false);
     succeed(engine, rec, retry, now + 3_000);
     rec.take(engine.advance(now + 3_000));
     const report = rec.start(5, "report");

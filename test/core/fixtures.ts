@@ -22,6 +22,7 @@ export interface TaskOpts {
   pools?: Record<string, number>;
   estimateMs?: number;
   retries?: number;
+  lostRetries?: number;
   retryDelayMs?: number;
   retryBackoff?: "fixed" | "exponential";
   maxRetryDelayMs?: number;
@@ -44,6 +45,7 @@ export function task(pipeline: string, id: string, o: TaskOpts = {}): ResolvedTa
     weight: o.weight ?? 1,
     queue: "default",
     retries: o.retries ?? 0,
+    lostRetries: o.lostRetries ?? 3,
     retryDelayMs: o.retryDelayMs ?? 1_000,
     retryBackoff: o.retryBackoff ?? "fixed",
     maxRetryDelayMs: o.maxRetryDelayMs ?? 60 * MINUTE,
@@ -106,6 +108,7 @@ export function config(o: ConfigOpts): ResolvedConfig {
     worker: { concurrency: o.worker?.concurrency ?? 32, memoryMb: o.worker?.memoryMb },
     aging: o.aging ?? { pointsPerMinute: 1 },
     reservation: o.reservation ?? { afterMs: 5 * MINUTE },
+    retentionMs: undefined,
     pipelines: o.pipelines,
   };
 }

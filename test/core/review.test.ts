@@ -126,8 +126,8 @@ describe("engine: restore", () => {
     const state: ActiveState = {
       runs: [{ id: 5, pipeline: "etl", scheduledFor: T0, trigger: "manual", params: {}, state: "running", createdAt: T0, startedAt: T0, endedAt: null }],
       tasks: [
-        { runId: 5, task: "extract", state: "success", attempts: 1, readyAt: T0, output: null },
-        { runId: 5, task: "load", state: "pending", attempts: 0, readyAt: null, output: null },
+        { runId: 5, task: "extract", state: "success", attempts: 1, lostAttempts: 0, readyAt: T0, output: null },
+        { runId: 5, task: "load", state: "pending", attempts: 0, lostAttempts: 0, readyAt: null, output: null },
       ],
       attempts: [],
       schedules: [],

@@ -13,11 +13,15 @@ describe("parseDuration", () => {
     ["0s", 0],
     [0, 0],
     [1234, 1234],
+    ["1h30m", 5_400_000],
+    ["1d 2h", 93_600_000],
+    ["2m 30s", 150_000],
+    ["365d", 365 * 86_400_000],
   ])("%s → %d ms", (input, ms) => {
     expect(parseDuration(input, "x")).toBe(ms);
   });
 
-  it.each<unknown>(["15 minutes", "10", "-5s", "5x", "h", "", "1.h", -1, Number.NaN, Infinity, null, {}])(
+  it.each<unknown>(["15 minutes", "10", "-5s", "5x", "h", "", "1.h", "1h30", "30s-", -1, Number.NaN, Infinity, null, {}, "366d", 366 * 86_400_000, `${"9".repeat(400)}d`, "25d".repeat(30)])(
     "rejects %s, naming where and showing the accepted forms",
     (input) => {
       expect(() => parseDuration(input as Duration, "pipelines.p.schedule.every")).toThrow(RangeError);
@@ -36,6 +40,10 @@ describe("formatDuration", () => {
     [-30_000, "-30s"],
   ])("%d → %s", (ms, text) => {
     expect(formatDuration(ms)).toBe(text);
+  });
+
+  it("parses what it prints", () => {
+    for (const ms of [1, 999, 1000, 61_000, 86_400_000, 90_061_001]) expect(parseDuration(formatDuration(ms) as Duration, "x")).toBe(ms);
   });
 
   it("round-trips through parseDuration for whole units", () => {

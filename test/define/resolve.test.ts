@@ -50,6 +50,7 @@ describe("resolveConfig: defaults", () => {
       weight: 1,
       queue: "default",
       retries: 0,
+      lostRetries: 3,
       retryDelayMs: 10_000,
       retryBackoff: "fixed",
       maxRetryDelayMs: 3_600_000,

@@ -21,7 +21,7 @@ export function runRecord(id: number, over: Partial<RunRecord> = {}): RunRecord 
 }
 
 export function taskRecord(runId: number, task: string, over: Partial<TaskInstanceRecord> = {}): TaskInstanceRecord {
-  return { runId, task, state: "pending", attempts: 0, readyAt: null, output: null, ...over };
+  return { runId, task, state: "pending", attempts: 0, lostAttempts: 0, readyAt: null, output: null, ...over };
 }
 
 /** A `createRun` write with one pending task instance per name. */

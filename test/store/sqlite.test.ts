@@ -26,6 +26,7 @@ afterAll(async () => {
 });
 
 describeStoreConformance("sqlite", () => SqliteStore.open(nextFile()), {
+  exclusiveLease: true,
   openPeer: (store) => {
     if (!(store instanceof SqliteStore)) throw new Error("expected a SqliteStore");
     return SqliteStore.open(store.path);

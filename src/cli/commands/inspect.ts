@@ -1,10 +1,10 @@
 import type { Command } from "commander";
 import type { ResolvedConfig } from "../../define/resolved.js";
 import { formatProblems } from "../../define/errors.js";
-import { resolveConfig } from "../../define/validate.js";
 import { CliError, EXIT } from "../errors.js";
 import { ms, table } from "../format.js";
-import { configPath, importConfig } from "../load-config.js";
+import { importConfig, requireConfig } from "../load-config.js";
+import { CONFIG_OPTION, JSON_OPTION, configArg, type ConfigOption } from "../options.js";
 
 /** The config as plain data (no functions), as `inspect --json` prints it. */
 export function describeConfig(config: ResolvedConfig): Record<string, unknown> {
@@ -31,11 +31,14 @@ export function registerInspect(program: Command): void {
   program
     .command("inspect")
     .description("show pipelines, their DAGs, each task's effective priority and demands; validate the config (exit 2 when invalid)")
-    .argument("[config]", "config file", undefined)
-    .option("--json", "print as JSON")
-    .action(async (file: string | undefined, opts: { json?: boolean }) => {
-      const path = configPath(file);
-      const result = resolveConfig(await importConfig(path));
+    .argument("[config]", "config file (same as -c)")
+    .option(...CONFIG_OPTION)
+    .option(...JSON_OPTION)
+    .action(async (file: string | undefined, opts: ConfigOption & { json?: boolean }) => {
+      const path = requireConfig({ file: configArg(file, opts) });
+      const raw = await importConfig(path);
+      const { resolveConfig } = await import("../../define/validate.js");
+      const result = resolveConfig(raw);
       if (!result.ok) {
         if (opts.json) {
           process.stdout.write(JSON.stringify({ ok: false, config: path, problems: result.problems }, null, 2) + "\n");

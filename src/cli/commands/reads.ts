@@ -1,9 +1,11 @@
 import type { Command } from "commander";
+import type { Holder, WaitReason } from "../../core/admission/types.js";
 import type { RunState } from "../../core/records.js";
-import { engineView, intOption, storeFrom, type StoreOption } from "../context.js";
+import type { Store } from "../../store/types.js";
+import { configFor, engineView, storeFrom } from "../context.js";
+import { CONFIG_OPTION, DB_OPTION, JSON_OPTION, intOption, type StoreOption } from "../options.js";
 import { CliError } from "../errors.js";
 import { clock, describeReason, ms, table } from "../format.js";
-import { loadConfig } from "../load-config.js";
 import { parseRunRef } from "./control.js";
 
 const RUN_STATES: readonly RunState[] = ["queued", "running", "success", "failed", "cancelled"];
@@ -17,20 +19,31 @@ interface ReadOptions extends StoreOption {
 const iso = (t: number | null) => (t === null ? "" : new Date(t).toISOString().replace("T", " ").slice(0, 19));
 const print = (value: unknown): void => void process.stdout.write(JSON.stringify(value, null, 2) + "\n");
 
+/** An empty answer for a pipeline the store has never seen is more likely a typo: say so. */
+async function assertKnownPipeline(store: Store, pipeline: string): Promise<void> {
+  if ((await store.listRuns({ pipeline, limit: 1 })).length > 0) return;
+  const known = new Set((await store.listSchedules()).map((s) => s.pipeline));
+  for (const r of await store.listRuns({ limit: 1000 })) known.add(r.pipeline);
+  if (known.has(pipeline)) return;
+  throw new CliError(`no runs of a pipeline "${pipeline}" in this store; it knows: ${[...known].sort().join(", ") || "(no pipelines yet)"}`);
+}
+
 export function registerReads(program: Command): void {
   program
     .command("runs")
     .description("list runs, newest first")
-    .option("--db <url>", "store (default .sluice/sluice.db)")
+    .option(...CONFIG_OPTION)
+    .option(...DB_OPTION)
     .option("--pipeline <id>", "only this pipeline")
     .option("--state <state>", `only runs in this state (${RUN_STATES.join(", ")})`)
     .option("--limit <n>", "how many", "50")
-    .option("--json", "print as JSON")
+    .option(...JSON_OPTION)
     .action(async (opts: ReadOptions & { state?: string }) => {
       if (opts.state !== undefined && !RUN_STATES.includes(opts.state as RunState)) throw new CliError(`--state: "${opts.state}" is not one of ${RUN_STATES.join(", ")}`);
-      const store = await storeFrom(opts);
+      const store = await storeFrom(opts, { readonly: true });
       try {
         const runs = await store.listRuns({ ...(opts.pipeline ? { pipeline: opts.pipeline } : {}), ...(opts.state ? { states: [opts.state as RunState] } : {}), limit: intOption(opts.limit, "--limit") });
+        if (runs.length === 0 && opts.pipeline !== undefined) await assertKnownPipeline(store, opts.pipeline);
         if (opts.json) return print(runs);
         process.stdout.write(
           (table([
@@ -48,15 +61,18 @@ export function registerReads(program: Command): void {
   program
     .command("history")
     .description("attempts, newest first: queued/started/ended, state, worker, pools held, error")
-    .option("--db <url>", "store (default .sluice/sluice.db)")
+    .option(...CONFIG_OPTION)
+    .option(...DB_OPTION)
     .option("--pipeline <id>", "only this pipeline")
     .option("--run <id>", "only this run")
     .option("--task <id>", "only this task")
     .option("--limit <n>", "how many", "100")
-    .option("--json", "print as JSON")
+    .option(...JSON_OPTION)
     .action(async (opts: ReadOptions & { run?: string; task?: string }) => {
-      const store = await storeFrom(opts);
+      const store = await storeFrom(opts, { readonly: true });
       try {
+        if (opts.run !== undefined && !(await store.getRun(intOption(opts.run, "--run")))) throw new CliError(`run ${opts.run} does not exist (see \`sluice runs\`)`);
+        if (opts.pipeline !== undefined) await assertKnownPipeline(store, opts.pipeline);
         const attempts = await store.listAttempts({
           ...(opts.pipeline ? { pipeline: opts.pipeline } : {}),
           ...(opts.run ? { runId: intOption(opts.run, "--run") } : {}),
@@ -92,28 +108,36 @@ export function registerReads(program: Command): void {
     .command("explain")
     .description("why the tasks of a run wait: dependencies, pools (with holders), limits, reservations")
     .argument("<run>", "run id, or run/task (e.g. 17/extract)")
-    .option("-c, --config <file>", "config file (default ./sluice.config.ts)")
-    .option("--db <url>", "store (default .sluice/sluice.db)")
-    .option("--json", "print as JSON")
+    .option(...CONFIG_OPTION)
+    .option(...DB_OPTION)
+    .option(...JSON_OPTION)
     .action(async (ref: string, opts: StoreOption & { config?: string; json?: boolean }) => {
       const { runId, task } = parseRunRef(ref);
-      const { config } = await loadConfig(opts.config);
-      const store = await storeFrom(opts);
+      const store = await storeFrom(opts, { readonly: true });
       try {
+        const { config } = await configFor(opts, store);
         const run = await store.getRun(runId);
         if (!run) throw new CliError(`run ${runId} does not exist (see \`sluice runs\`)`);
         const tasks = await store.listTasks(runId);
         if (task !== undefined && !tasks.some((t) => t.task === task)) throw new CliError(`run ${runId} has no task "${task}"; its tasks: ${tasks.map((t) => t.task).join(", ")}`);
         const now = Date.now();
-        const { engine, aboutToStart } = await engineView(config, store, now);
+        const { engine, facts, aboutToStart } = await engineView(config, store, now);
+        // Holders are facts (attempts recorded running), never tasks predicted to start.
+        const running = new Set(facts.usage().flatMap((u) => u.holders.map((h) => h.id)));
+        const factual = (r: WaitReason): WaitReason => ("holders" in r && Array.isArray(r.holders) ? ({ ...r, holders: r.holders.filter((h: Holder) => running.has(h.id)) } as WaitReason) : r);
         let explained = engine.explain(runId, task, now).map((e) =>
-          aboutToStart.has(`${runId}/${e.task}`) ? { ...e, state: "ready", reasons: [{ kind: "pending" as const, message: "fits now: the scheduler starts it on its next turn" }] } : e,
+          aboutToStart.has(`${runId}/${e.task}`)
+            ? { ...e, state: "ready", holding: [], reasons: [{ kind: "pending" as const, message: "fits now (a prediction): a running scheduler starts it on its next turn" }] }
+            : { ...e, reasons: e.reasons.map(factual) },
         );
         if (explained.length === 0) {
-          // Not active: report what the store says.
+          // Not active: report what the store says, with the weights and order of the definitions.
+          const defs = config.pipelines.find((p) => p.id === run.pipeline)?.tasks ?? [];
+          const order = new Map(defs.map((d, i) => [d.id, i]));
           explained = tasks
             .filter((t) => task === undefined || t.task === task)
-            .map((t) => ({ runId, pipeline: run.pipeline, task: t.task, state: t.state, attempts: t.attempts, readyAt: t.readyAt, priority: undefined, weight: 0, reasons: [], holding: [] }));
+            .sort((a, b) => (order.get(a.task) ?? Infinity) - (order.get(b.task) ?? Infinity))
+            .map((t) => ({ runId, pipeline: run.pipeline, task: t.task, state: t.state, attempts: t.attempts, readyAt: t.readyAt, priority: undefined, weight: defs.find((d) => d.id === t.task)?.weight ?? 0, reasons: [], holding: [] }));
         }
         if (opts.json) return print({ run, tasks: explained });
         const lines = [`run ${run.id} of ${run.pipeline}: ${run.state}${run.startedAt ? ` (started ${iso(run.startedAt)})` : ""}`];
@@ -132,21 +156,32 @@ export function registerReads(program: Command): void {
   program
     .command("pools")
     .description("pools with capacity, used, reserved, waiting and holders (and other limits with --all)")
-    .option("-c, --config <file>", "config file (default ./sluice.config.ts)")
-    .option("--db <url>", "store (default .sluice/sluice.db)")
+    .option(...CONFIG_OPTION)
+    .option(...DB_OPTION)
     .option("--all", "also parallelism, worker slots/memory and per-pipeline/per-task limits")
-    .option("--json", "print as JSON")
+    .option(...JSON_OPTION)
     .action(async (opts: StoreOption & { config?: string; json?: boolean; all?: boolean }) => {
-      const { config } = await loadConfig(opts.config);
-      const store = await storeFrom(opts);
+      const store = await storeFrom(opts, { readonly: true });
       try {
-        const { engine } = await engineView(config, store);
-        const usage = engine.usage().filter((u) => opts.all || u.kind === "pool");
+        const { config } = await configFor(opts, store);
+        // Facts: what running attempts hold (the store's record). The prediction — what a
+        // scheduler's next turn would start — is shown apart, labelled as one.
+        const { engine, facts, starts } = await engineView(config, store);
+        const reserved = new Map(engine.usage().map((u) => [u.key, u.reserved]));
+        const usage = facts
+          .usage()
+          .filter((u) => opts.all || u.kind === "pool")
+          .map((u) => ({
+            ...u,
+            reserved: reserved.get(u.key) ?? 0,
+            wouldStart: starts.flatMap((s) => s.demand.filter((d) => d.key === u.key).map((d) => ({ pipeline: s.pipeline, task: s.task, run: s.runId, amount: d.amount }))),
+          }));
         if (opts.json) return print(usage);
+        const who = (list: ReadonlyArray<{ pipeline: string; task: string; run: number; amount: number }>) => list.map((h) => `${h.pipeline}.${h.task} (run ${h.run}${h.amount > 1 ? `, ${h.amount}` : ""})`).join(", ");
         process.stdout.write(
           (table([
-            ["name", "kind", "capacity", "used", "reserved", "waiting", "holders"],
-            ...usage.map((u) => [u.name, u.kind, String(u.capacity), String(u.used), String(u.reserved), String(u.waiting), u.holders.map((h) => `${h.pipeline}.${h.task} (run ${h.run}${h.amount > 1 ? `, ${h.amount}` : ""})`).join(", ")]),
+            ["name", "kind", "capacity", "used", "reserved", "waiting", "held by (running)", "would start now"],
+            ...usage.map((u) => [u.name, u.kind, String(u.capacity), String(u.used), String(u.reserved), String(u.waiting), who(u.holders), who(u.wouldStart)]),
           ]) || "  (no pools)") + "\n",
         );
       } finally {

@@ -6,8 +6,9 @@ import type { ResolvedConfig } from "../../define/resolved.js";
 import { CliError } from "../errors.js";
 import { clock, describeReason, ms, offset, table } from "../format.js";
 import { loadConfig } from "../load-config.js";
+import { CONFIG_OPTION, JSON_OPTION, configArg, type ConfigOption } from "../options.js";
 
-interface SimulateOptions {
+interface SimulateOptions extends ConfigOption {
   until: string;
   durations?: string;
   start?: string;
@@ -101,14 +102,15 @@ export function registerSimulate(program: Command): void {
   program
     .command("simulate")
     .description("run the admission core and the scheduler on a virtual clock, using each task's estimate as its run time")
-    .argument("[config]", "config file")
+    .argument("[config]", "config file (same as -c)")
+    .option(...CONFIG_OPTION)
     .option("--until <duration>", "how much virtual time to simulate", "24h")
     .option("--durations <file>", 'JSON file of run times: {"pipeline.task": "5m"}')
     .option("--start <iso>", "virtual start time", new Date(DEFAULT_SIMULATION_START).toISOString())
     .option("--limit <n>", "timeline rows to print", "200")
-    .option("--json", "print as JSON")
+    .option(...JSON_OPTION)
     .action(async (file: string | undefined, opts: SimulateOptions) => {
-      const { config } = await loadConfig(file);
+      const { config } = await loadConfig({ file: configArg(file, opts) });
       const durationMs = durationOption(opts.until, "--until");
       const start = opts.start ? Date.parse(opts.start) : DEFAULT_SIMULATION_START;
       if (Number.isNaN(start)) throw new CliError(`--start: "${opts.start}" is not a date; use ISO 8601, e.g. 2025-01-06T00:00:00Z`);

@@ -203,10 +203,29 @@ export class Admission {
    * Record a task as holding resources without checking capacity: used when rebuilding state
    * from the store (the decision was made before).
    */
-  hold(identity: TaskIdentity, demand: readonly Demand[]): void {
+  hold(identity: TaskIdentity | Omit<Holder, "amount">, demand: readonly Demand[]): void {
     if (this.held.has(identity.id)) throw new Error(`admission: task ${identity.id} already holds resources`);
     for (const d of demand) this.take(identity, d);
     this.held.set(identity.id, { identity, demand });
+  }
+
+  /**
+   * Move what `id` holds to another holder identity, unchanged in amount: an attempt that ended
+   * while its function still runs keeps its resources under its own id, so the task may retry.
+   */
+  rekey(id: string, holder: Omit<Holder, "amount">): boolean {
+    const held = this.held.get(id);
+    if (!held || this.held.has(holder.id)) return false;
+    this.held.delete(id);
+    for (const d of held.demand) {
+      const r = this.resources.get(d.key);
+      if (!r) continue;
+      const prev = r.holders.get(id);
+      r.holders.delete(id);
+      r.holders.set(holder.id, { ...holder, amount: prev?.amount ?? d.amount });
+    }
+    this.held.set(holder.id, { identity: holder, demand: held.demand });
+    return true;
   }
 
   /** A running task ended: its resources go back and the tasks parked on them are woken. */

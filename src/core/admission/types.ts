@@ -61,6 +61,11 @@ export interface Grant extends TaskIdentity {
 
 export interface Holder extends TaskIdentity {
   amount: number;
+  /**
+   * Set when the attempt already ended (cancelled, timed out) but its function still runs and
+   * keeps what it uses (a database connection): the slots are held until it settles.
+   */
+  draining?: { attemptId: number; why: "cancelled" | "timed out"; since: number };
 }
 
 /** Why a task is still waiting. Machine-readable; `sluice explain` prints these. */

@@ -13,6 +13,8 @@ interface LiveTask {
   id: string;
   state: TaskState;
   attempts: number;
+  /** Attempts lost to infrastructure; retried from `lostRetries`, not `retries`. */
+  lost: number;
   readyAt: number | null;
   output: unknown;
   /** Upstream tasks not yet succeeded. */
@@ -69,6 +71,8 @@ export class Engine {
   private readonly admission: Admission;
   private readonly runs = new Map<number, LiveRun>();
   private readonly attempts = new Map<number, LiveAttempt>();
+  /** Attempts ended (cancelled, timed out) whose function still runs: they keep their resources. */
+  private readonly draining = new Map<number, { holderId: string }>();
   private readonly retries = new Heap<{ at: number; run: LiveRun; task: LiveTask }>((a, b) => a.at < b.at);
   private readonly random: () => number;
   private readonly workerId: string | null;
@@ -128,9 +132,10 @@ export class Engine {
     if (!plan) throw new UnknownPipelineError(pipeline, [...this.plans.keys()]);
     const trigger = options.trigger ?? "manual";
     const queuedAhead = [...plan.runs].some((id) => this.runs.get(id)?.record.state === "queued");
-    const start = !queuedAhead && mayStartQueued(plan.def.overlap, trigger, this.countRuns(plan, "running"), plan.def.maxActiveRuns);
+    const start = !options.queued && !queuedAhead && mayStartQueued(plan.def.overlap, trigger, this.countRuns(plan, "running"), plan.def.maxActiveRuns);
     const run = this.createRun(plan, options.scheduledFor ?? now, trigger, options.params ?? {}, start, now);
-    this.event(now, "run.triggered", "info", `${pipeline}: run ${run.record.id} triggered${start ? "" : " (queued behind active runs)"}`, run, null, null, {
+    const why = options.queued ? " (queued: it starts when a scheduler runs)" : " (queued behind active runs)";
+    this.event(now, "run.triggered", "info", `${pipeline}: run ${run.record.id} triggered${start ? "" : why}`, run, null, null, {
       params: run.record.params,
     });
     return run.record.id;
@@ -147,7 +152,7 @@ export class Engine {
     if (a.token !== fencingToken) {
       return { accepted: false, reason: `attempt ${attemptId}: stale fencing token ${fencingToken} (current ${a.token})` };
     }
-    this.endAttempt(a, now, outcome.state, outcome.state === "success" ? null : outcome.error);
+    this.endAttempt(a, now, outcome.state, outcome.state === "success" ? null : outcome.error, outcome.state !== "success" && outcome.stillRunning ? "timed out" : undefined);
     const { run, task } = a;
     if (outcome.state === "success") {
       task.output = outcome.output;
@@ -167,9 +172,23 @@ export class Engine {
   markLost(attemptId: number, now: number, why: string): boolean {
     const a = this.attempts.get(attemptId);
     if (!a) return false;
-    this.endAttempt(a, now, "lost", { message: `lost: ${why}`, code: "SLUICE_ATTEMPT_LOST" });
-    this.failTask(a.run, a.task, now, `lost: ${why}`);
-    this.settleRun(a.run, now);
+    const { run, task } = a;
+    const def = run.plan.tasks.get(task.id)?.def;
+    task.lost++;
+    const budget = def?.lostRetries ?? 0;
+    const retried = task.lost <= budget;
+    const note = retried ? `retried from the lost-attempt budget (${task.lost} of ${budget}), not from retries` : `the lost-attempt budget (${budget}) is spent`;
+    this.endAttempt(a, now, "lost", { message: `lost: ${why}; ${note}`, code: "SLUICE_ATTEMPT_LOST" });
+    if (retried && def) {
+      // Not the task's fault: again at once, without its retry delay, and its retries untouched.
+      this.setTask(run, task, "retry_wait", now, { readyAt: now, lostAttempts: task.lost });
+      this.retries.push({ at: now, run, task });
+      this.event(now, "task.retry", "warn", `${def.key}: attempt ${task.attempts} of run ${run.record.id} was lost (${why}); ${note}`, run, task.id, null, { retryAt: now, lost: true });
+    } else {
+      this.setTask(run, task, task.state, now, { lostAttempts: task.lost });
+      this.failTask(run, task, now, `lost: ${why}; ${note}`, true);
+    }
+    this.settleRun(run, now);
     return true;
   }
 
@@ -182,7 +201,9 @@ export class Engine {
       if (task.state === "running" && task.attemptId !== undefined) {
         const a = this.attempts.get(task.attemptId);
         if (a) {
-          this.endAttempt(a, now, "cancelled", { message: reason, code: "SLUICE_CANCELLED" });
+          // Its function may not stop at once (an inline task can ignore its signal): what it holds
+          // stays held until the worker says the function settled (releaseAttempt).
+          this.endAttempt(a, now, "cancelled", { message: reason, code: "SLUICE_CANCELLED" }, "cancelled");
           this.out.abort.push({ attemptId: a.id, reason });
         }
       }
@@ -324,7 +345,7 @@ export class Engine {
     }
     plan.nextDue = clock.nextAfter(Math.max(now, last ?? now));
     if (announce && last !== null && clock.nextAfter(last) < now) {
-      this.event(now, "schedule.missed", "info", `${plan.def.id}: ticks between ${iso(last)} and ${iso(now)} were missed while Sluice was not running (catchup is off)`, null, null, null, { since: last });
+      this.event(now, "schedule.missed", "info", `${plan.def.id}: ticks between ${iso(last)} and ${iso(now)} were missed while Sluice was not running (catchup is off)`, null, null, null, { since: last }, plan.def.id);
     }
   }
 
@@ -392,14 +413,14 @@ export class Engine {
     const run: LiveRun = { record, plan, tasks: new Map(), open: plan.tasks.size };
     for (const tp of plan.tasks.values()) {
       const deps = tp.def.dependsOn.length;
-      run.tasks.set(tp.def.id, { id: tp.def.id, state: start && deps === 0 ? "ready" : "pending", attempts: 0, readyAt: start && deps === 0 ? now : null, output: undefined, waitingDeps: deps, attemptId: undefined });
+      run.tasks.set(tp.def.id, { id: tp.def.id, state: start && deps === 0 ? "ready" : "pending", attempts: 0, lost: 0, readyAt: start && deps === 0 ? now : null, output: undefined, waitingDeps: deps, attemptId: undefined });
     }
     this.runs.set(record.id, run);
     plan.runs.add(record.id);
     this.out.changes.push({
       type: "createRun",
       run: { ...record },
-      tasks: [...run.tasks.values()].map((t) => ({ runId: record.id, task: t.id, state: t.state, attempts: 0, readyAt: t.readyAt, output: null })),
+      tasks: [...run.tasks.values()].map((t) => ({ runId: record.id, task: t.id, state: t.state, attempts: 0, lostAttempts: 0, readyAt: t.readyAt, output: null })),
     });
     if (start) for (const task of run.tasks.values()) if (task.state === "ready") this.enqueue(run, task, now);
     if (run.open === 0) this.settleRun(run, now);
@@ -482,20 +503,47 @@ export class Engine {
     });
   }
 
-  private endAttempt(a: LiveAttempt, now: number, state: Exclude<AttemptRecord["state"], "running">, error: AttemptRecord["error"]): void {
+  private endAttempt(a: LiveAttempt, now: number, state: Exclude<AttemptRecord["state"], "running">, error: AttemptRecord["error"], stillRunning?: "cancelled" | "timed out"): void {
     this.attempts.delete(a.id);
     a.task.attemptId = undefined;
-    this.admission.release(instanceId(a.run, a.task));
-    this.out.changes.push({ type: "endAttempt", id: a.id, state, endedAt: now, ...(error ? { error } : {}) });
+    if (stillRunning) {
+      // The attempt is over for the task (it may retry), but its function still runs and uses
+      // what it was given: keep that held, under the attempt's own id, until it settles.
+      const holderId = attemptHolderId(a.id);
+      this.admission.rekey(instanceId(a.run, a.task), { id: holderId, pipeline: a.run.plan.def.id, run: a.run.record.id, task: a.task.id, draining: { attemptId: a.id, why: stillRunning, since: now } });
+      this.draining.set(a.id, { holderId });
+    } else {
+      this.admission.release(instanceId(a.run, a.task));
+    }
+    this.out.changes.push({ type: "endAttempt", id: a.id, state, endedAt: now, ...(error ? { error } : {}), ...(stillRunning ? { stillRunning: true } : {}) });
   }
 
-  private failTask(run: LiveRun, task: LiveTask, now: number, message: string): void {
+  /**
+   * The function of an attempt that already ended (cancelled, timed out) has settled: its
+   * resources go back. False when the attempt holds nothing (it was never draining).
+   */
+  releaseAttempt(attemptId: number, now: number): boolean {
+    const d = this.draining.get(attemptId);
+    if (!d) return false;
+    this.draining.delete(attemptId);
+    this.admission.release(d.holderId);
+    this.out.changes.push({ type: "releaseAttempt", id: attemptId, at: now });
+    return true;
+  }
+
+  /** Attempts that ended but whose function still runs, holding their resources. */
+  get drainingAttempts(): number {
+    return this.draining.size;
+  }
+
+  private failTask(run: LiveRun, task: LiveTask, now: number, message: string, final = false): void {
     const def = run.plan.tasks.get(task.id)?.def;
-    if (def && task.attempts <= def.retries) {
+    // Lost attempts have their own budget: they do not use up `retries`.
+    if (def && !final && task.attempts - task.lost <= def.retries) {
       const at = now + retryDelayMs(def, task.attempts, this.random);
       this.setTask(run, task, "retry_wait", now, { readyAt: at });
       this.retries.push({ at, run, task });
-      this.event(now, "task.retry", "warn", `${def.key}: attempt ${task.attempts} of run ${run.record.id} failed (${message}); retry ${task.attempts} of ${def.retries} at ${iso(at)}`, run, task.id, null, { retryAt: at });
+      this.event(now, "task.retry", "warn", `${def.key}: attempt ${task.attempts} of run ${run.record.id} failed (${message}); retry ${task.attempts - task.lost} of ${def.retries} at ${iso(at)}`, run, task.id, null, { retryAt: at });
       return;
     }
     this.setTask(run, task, "failed", now);
@@ -510,7 +558,7 @@ export class Engine {
     }
   }
 
-  private setTask(run: LiveRun, task: LiveTask, state: TaskState, _now: number, extra: { attempts?: number; readyAt?: number | null; output?: unknown } = {}): void {
+  private setTask(run: LiveRun, task: LiveTask, state: TaskState, _now: number, extra: { attempts?: number; lostAttempts?: number; readyAt?: number | null; output?: unknown } = {}): void {
     if (!FINAL.has(task.state) && FINAL.has(state)) run.open--;
     task.state = state;
     if (extra.readyAt !== undefined) task.readyAt = extra.readyAt;
@@ -534,7 +582,8 @@ export class Engine {
     const took = now - (run.record.startedAt ?? now);
     // A cancelled run was logged by cancelRun, with its reason.
     if (state !== "cancelled") this.event(now, `run.${state}`, state === "success" ? "info" : "warn", `${plan.def.id}: run ${run.record.id} ${state} in ${took} ms`, run, null, null, { durationMs: took });
-    if (plan.clock && run.record.trigger !== "manual" && run.record.startedAt !== null) {
+    // Under overlap "allow" a run longer than its interval is what was asked for: no warning.
+    if (plan.clock && plan.def.overlap !== "allow" && run.record.trigger !== "manual" && run.record.startedAt !== null) {
       const interval = plan.clock.intervalAt(run.record.scheduledFor);
       if (took > interval) {
         this.event(now, "run.overran", "warn", `${plan.def.id}: run ${run.record.id} took ${took} ms, longer than its ${interval} ms interval; later ticks were subject to overlap "${plan.def.overlap}"`, run, null, null, { durationMs: took, intervalMs: interval });
@@ -582,7 +631,7 @@ export class Engine {
       const run: LiveRun = { record: { ...record }, plan, tasks: new Map(), open: 0 };
       for (const tr of byRun.get(record.id) ?? []) {
         if (!plan.tasks.has(tr.task)) continue;
-        run.tasks.set(tr.task, { id: tr.task, state: tr.state, attempts: tr.attempts, readyAt: tr.readyAt, output: tr.output, waitingDeps: 0, attemptId: undefined });
+        run.tasks.set(tr.task, { id: tr.task, state: tr.state, attempts: tr.attempts, lost: tr.lostAttempts ?? 0, readyAt: tr.readyAt, output: tr.output, waitingDeps: 0, attemptId: undefined });
         if (!FINAL.has(tr.state)) run.open++;
       }
       for (const tp of plan.tasks.values()) {
@@ -619,6 +668,18 @@ export class Engine {
         else if (task.state === "pending" && task.waitingDeps === 0) this.makeReady(run, task, now);
       }
     }
+    for (const ar of state.draining ?? []) {
+      const why = ar.state === "cancelled" ? "cancelled" : "timed out";
+      if (recover) {
+        // The process that ran it is gone (this scheduler is starting over): nothing runs it now.
+        this.out.changes.push({ type: "releaseAttempt", id: ar.id, at: now });
+        continue;
+      }
+      const demand = ar.resources.filter((r) => this.admission.hasResource(r.key));
+      const holderId = attemptHolderId(ar.id);
+      this.admission.hold({ id: holderId, pipeline: ar.pipeline, run: ar.runId, task: ar.task, draining: { attemptId: ar.id, why, since: ar.endedAt ?? now } }, demand);
+      this.draining.set(ar.id, { holderId });
+    }
     if (!recover) return;
     for (const a of lost) {
       this.event(now, "attempt.lost", "warn", `${a.run.plan.def.id}.${a.task.id}: attempt ${a.attempt} of run ${a.run.record.id} was running when Sluice stopped; marked lost`, a.run, a.task.id, a.id, {});
@@ -627,6 +688,10 @@ export class Engine {
     for (const run of [...this.runs.values()]) this.settleRun(run, now);
     for (const plan of this.plans.values()) this.promote(plan, now);
   }
+}
+
+function attemptHolderId(attemptId: number): string {
+  return `attempt:${attemptId}`;
 }
 
 function instanceId(run: LiveRun, task: LiveTask): string {

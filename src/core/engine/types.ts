@@ -39,6 +39,11 @@ export interface TriggerOptions {
   /** Defaults to now. */
   scheduledFor?: number;
   trigger?: RunTrigger;
+  /**
+   * Record the run as queued even if it could start: no scheduler runs it yet (a trigger made
+   * from the CLI with none running); the next scheduler starts it. @defaultValue false
+   */
+  queued?: boolean;
 }
 
 export type FinishResult =

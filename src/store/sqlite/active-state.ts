@@ -17,14 +17,19 @@ export function prepareActiveState(db: SqliteDatabase): () => ActiveState {
   const tasks = db.prepare<[], TaskRow>(`SELECT ${TASK_COLUMNS} FROM task_instances
       WHERE run_id IN (SELECT id FROM runs WHERE ${ACTIVE_RUN}) ORDER BY run_id, task`);
   const attempts = db.prepare<[], AttemptRow>(`SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE state = 'running' ORDER BY id`);
+  // Ended, but their function still runs (attempts_draining): they still hold their resources.
+  const draining = db.prepare<[], AttemptRow>(`SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE released_at IS NULL AND state <> 'running' ORDER BY id`);
+  const drainingResources = db.prepare<[], ResourceRow>(`SELECT attempt_id AS attemptId, key, amount FROM attempt_resources
+      WHERE attempt_id IN (SELECT id FROM attempts WHERE released_at IS NULL AND state <> 'running') ORDER BY attempt_id, key`);
   const resources = db.prepare<[], ResourceRow>(`SELECT attempt_id AS attemptId, key, amount FROM attempt_resources
       WHERE attempt_id IN (SELECT id FROM attempts WHERE state = 'running') ORDER BY attempt_id, key`);
   const schedules = db.prepare<[], ActiveState["schedules"][number]>(`SELECT pipeline,
       last_scheduled_for AS lastScheduledFor, skipped FROM schedule_state ORDER BY pipeline`);
+  // The floors keep the maxima of pruned rows: an id is never handed out twice.
   const maxIds = db.prepare<[], Pick<ActiveState, "maxRunId" | "maxAttemptId" | "maxFencingToken">>(`SELECT
-      (SELECT coalesce(max(id), 0) FROM runs) AS maxRunId,
-      (SELECT coalesce(max(id), 0) FROM attempts) AS maxAttemptId,
-      (SELECT coalesce(max(fencing_token), 0) FROM attempts) AS maxFencingToken`);
+      max((SELECT coalesce(max(id), 0) FROM runs), (SELECT coalesce(max(value), 0) FROM id_floor WHERE name = 'run')) AS maxRunId,
+      max((SELECT coalesce(max(id), 0) FROM attempts), (SELECT coalesce(max(value), 0) FROM id_floor WHERE name = 'attempt')) AS maxAttemptId,
+      max((SELECT coalesce(max(fencing_token), 0) FROM attempts), (SELECT coalesce(max(value), 0) FROM id_floor WHERE name = 'fencing_token')) AS maxFencingToken`);
 
   // One read transaction: in WAL mode it sees a single snapshot, so a scheduler writing in another
   // process cannot make the tasks disagree with the runs.
@@ -34,6 +39,7 @@ export function prepareActiveState(db: SqliteDatabase): () => ActiveState {
       runs: runs.all().map(toRunRecord),
       tasks: tasks.all().map(toTaskRecord),
       attempts: toAttemptRecords(attempts.all(), resources.all()),
+      draining: toAttemptRecords(draining.all(), drainingResources.all()),
       schedules: schedules.all(),
       ...max,
     };

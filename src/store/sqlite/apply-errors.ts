@@ -17,6 +17,7 @@ export function describeWrite(write: StoreWrite): string {
     case "createAttempt":
       return `attempt ${write.attempt.id} (task "${write.attempt.task}" of run ${write.attempt.runId})`;
     case "endAttempt":
+    case "releaseAttempt":
       return `attempt ${write.id}`;
     case "recordSchedule":
       return `schedule state of pipeline "${write.pipeline}"`;

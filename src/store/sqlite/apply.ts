@@ -3,7 +3,7 @@
  * once per connection. IMMEDIATE takes the write lock up front, so a batch never fails half-way
  * with SQLITE_BUSY because a reader in another process upgraded first.
  */
-import type { StoreWrite } from "../types.js";
+import type { LeaseFence, StoreWrite } from "../types.js";
 import { StoreWriteError } from "../errors.js";
 import type { SqliteDatabase } from "./connection.js";
 import { toJson } from "./rows.js";
@@ -13,18 +13,19 @@ import { describeWrite, translateWriteError } from "./apply-errors.js";
 const given = (value: unknown): 0 | 1 => (value === undefined ? 0 : 1);
 
 /** Prepares the statements of `apply` on `db` and returns the function that applies a batch. */
-export function prepareApply(db: SqliteDatabase): (batch: readonly StoreWrite[]) => void {
+export function prepareApply(db: SqliteDatabase, checkFence: (owner: string, now: number) => void): (batch: readonly StoreWrite[], fence?: LeaseFence) => void {
   const insertRun = db.prepare(`INSERT INTO runs
       (id, pipeline, scheduled_for, trigger, params, state, created_at, started_at, ended_at)
       VALUES (@id, @pipeline, @scheduledFor, @trigger, @params, @state, @createdAt, @startedAt, @endedAt)`);
-  const insertTask = db.prepare(`INSERT INTO task_instances (run_id, task, state, attempts, ready_at, output)
-      VALUES (@runId, @task, @state, @attempts, @readyAt, @output)`);
+  const insertTask = db.prepare(`INSERT INTO task_instances (run_id, task, state, attempts, lost_attempts, ready_at, output)
+      VALUES (@runId, @task, @state, @attempts, @lostAttempts, @readyAt, @output)`);
   const updateRun = db.prepare(`UPDATE runs SET state = @state,
       started_at = CASE WHEN @setStartedAt THEN @startedAt ELSE started_at END,
       ended_at = CASE WHEN @setEndedAt THEN @endedAt ELSE ended_at END
       WHERE id = @id`);
   const updateTask = db.prepare(`UPDATE task_instances SET state = @state,
       attempts = CASE WHEN @setAttempts THEN @attempts ELSE attempts END,
+      lost_attempts = CASE WHEN @setLost THEN @lostAttempts ELSE lost_attempts END,
       ready_at = CASE WHEN @setReadyAt THEN @readyAt ELSE ready_at END,
       output = CASE WHEN @setOutput THEN @output ELSE output END
       WHERE run_id = @runId AND task = @task`);
@@ -36,8 +37,10 @@ export function prepareApply(db: SqliteDatabase): (batch: readonly StoreWrite[])
     "INSERT INTO attempt_resources (attempt_id, key, amount) VALUES (@attemptId, @key, @amount)",
   );
   const endAttempt = db.prepare(`UPDATE attempts SET state = @state, ended_at = @endedAt,
-      error = CASE WHEN @setError THEN @error ELSE error END
+      error = CASE WHEN @setError THEN @error ELSE error END,
+      released_at = CASE WHEN @stillRunning THEN NULL ELSE @endedAt END
       WHERE id = @id`);
+  const releaseAttempt = db.prepare("UPDATE attempts SET released_at = @at WHERE id = @id AND state <> 'running'");
   const recordSchedule = db.prepare(`INSERT INTO schedule_state (pipeline, last_scheduled_for, skipped)
       VALUES (@pipeline, @lastScheduledFor, @skippedDelta)
       ON CONFLICT (pipeline) DO UPDATE SET last_scheduled_for = excluded.last_scheduled_for,
@@ -61,7 +64,7 @@ export function prepareApply(db: SqliteDatabase): (batch: readonly StoreWrite[])
         const { run } = write;
         insertRun.run({ ...run, params: toJson(run.params) ?? "{}" });
         for (const t of write.tasks) {
-          insertTask.run({ runId: run.id, task: t.task, state: t.state, attempts: t.attempts, readyAt: t.readyAt, output: toJson(t.output) });
+          insertTask.run({ runId: run.id, task: t.task, state: t.state, attempts: t.attempts, lostAttempts: t.lostAttempts ?? 0, readyAt: t.readyAt, output: toJson(t.output) });
         }
         return;
       }
@@ -71,10 +74,11 @@ export function prepareApply(db: SqliteDatabase): (batch: readonly StoreWrite[])
         return mustChange(updateRun.run(params).changes, write, index);
       }
       case "updateTask": {
-        const { runId, task, state, attempts, readyAt, output } = write;
+        const { runId, task, state, attempts, lostAttempts, readyAt, output } = write;
         const params = {
           runId, task, state,
           setAttempts: given(attempts), attempts: attempts ?? null,
+          setLost: given(lostAttempts), lostAttempts: lostAttempts ?? null,
           setReadyAt: given(readyAt), readyAt: readyAt ?? null,
           setOutput: given(output), output: toJson(output),
         };
@@ -88,9 +92,11 @@ export function prepareApply(db: SqliteDatabase): (batch: readonly StoreWrite[])
       }
       case "endAttempt": {
         const { id, state, endedAt, error } = write;
-        const params = { id, state, endedAt, setError: given(error), error: toJson(error) };
+        const params = { id, state, endedAt, setError: given(error), error: toJson(error), stillRunning: write.stillRunning ? 1 : 0 };
         return mustChange(endAttempt.run(params).changes, write, index);
       }
+      case "releaseAttempt":
+        return mustChange(releaseAttempt.run({ id: write.id, at: write.at }).changes, write, index);
       case "recordSchedule": {
         const { pipeline, lastScheduledFor, skippedDelta } = write;
         recordSchedule.run({ pipeline, lastScheduledFor, skippedDelta });
@@ -114,7 +120,8 @@ export function prepareApply(db: SqliteDatabase): (batch: readonly StoreWrite[])
     }
   };
 
-  const applyAll = db.transaction((batch: readonly StoreWrite[]) => {
+  const applyAll = db.transaction((batch: readonly StoreWrite[], fence: LeaseFence | undefined) => {
+    if (fence) checkFence(fence.owner, fence.now);
     for (let i = 0; i < batch.length; i++) {
       const write = batch[i] as StoreWrite;
       try {
@@ -125,7 +132,7 @@ export function prepareApply(db: SqliteDatabase): (batch: readonly StoreWrite[])
     }
   });
 
-  return (batch) => {
-    if (batch.length > 0) applyAll.immediate(batch);
+  return (batch, fence) => {
+    if (batch.length > 0) applyAll.immediate(batch, fence);
   };
 }

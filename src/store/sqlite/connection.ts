@@ -17,11 +17,14 @@ const BUSY_TIMEOUT_MS = 5000;
  *   was committed, so that trade buys the write rate `apply` needs.
  * - foreign_keys: on, so an attempt can never point at a task instance that does not exist.
  */
-export function openDatabase(path: string): SqliteDatabase {
-  const db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
+export function openDatabase(path: string, options: { readonly?: boolean } = {}): SqliteDatabase {
+  const db = options.readonly ? new Database(path, { timeout: BUSY_TIMEOUT_MS, readonly: true, fileMustExist: true }) : new Database(path, { timeout: BUSY_TIMEOUT_MS });
   try {
-    db.pragma("journal_mode = WAL");
-    db.pragma("synchronous = NORMAL");
+    // Read-only: the journal mode is the writer's (WAL, set when the store was created).
+    if (!options.readonly) {
+      db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = NORMAL");
+    }
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     db.pragma("foreign_keys = ON");
   } catch (error) {
@@ -29,4 +32,10 @@ export function openDatabase(path: string): SqliteDatabase {
     throw error;
   }
   return db;
+}
+
+/** SQLite's codes for a damaged file or one that is not a database. */
+export function isCorruption(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return code === "SQLITE_CORRUPT" || code === "SQLITE_NOTADB" || (typeof code === "string" && code.startsWith("SQLITE_CORRUPT"));
 }

@@ -54,7 +54,7 @@ export function toRunRecord(row: RunRow): RunRecord {
 }
 
 /** Columns of `task_instances` under the names of {@link TaskInstanceRecord}. */
-export const TASK_COLUMNS = "run_id AS runId, task, state, attempts, ready_at AS readyAt, output";
+export const TASK_COLUMNS = "run_id AS runId, task, state, attempts, lost_attempts AS lostAttempts, ready_at AS readyAt, output";
 
 /** A `task_instances` row selected with {@link TASK_COLUMNS}. */
 export interface TaskRow {
@@ -62,6 +62,7 @@ export interface TaskRow {
   task: string;
   state: string;
   attempts: number;
+  lostAttempts: number;
   readyAt: number | null;
   output: string | null;
 }

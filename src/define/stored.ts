@@ -1,0 +1,54 @@
+/**
+ * The definitions as data: what the scheduler records in the store so that commands run with
+ * only `--db` (an operator's laptop has the store's URL, not the code) can explain, cancel and
+ * trigger, and so that a worker can tell whether its code matches the scheduler's.
+ */
+import { createHash } from "node:crypto";
+import type { ResolvedConfig, ResolvedPipeline, ResolvedTask } from "./resolved.js";
+
+/** A {@link ResolvedConfig} without its task functions, as JSON. */
+export type DefinitionsJson = Omit<ResolvedConfig, "pipelines"> & {
+  pipelines: Array<Omit<ResolvedPipeline, "tasks"> & { tasks: Array<Omit<ResolvedTask, "fn">> }>;
+};
+
+/** The config without functions (JSON-safe: `undefined` fields are dropped by JSON). */
+export function definitionsOf(config: ResolvedConfig): DefinitionsJson {
+  return {
+    ...config,
+    pipelines: config.pipelines.map((p) => ({ ...p, tasks: p.tasks.map(({ fn: _fn, ...task }) => task) })),
+  };
+}
+
+/** A stable digest of the definitions: equal exactly when every pipeline, task and option is. */
+export function fingerprintOf(definitions: DefinitionsJson): string {
+  return createHash("sha256").update(stableJson(definitions)).digest("hex").slice(0, 16);
+}
+
+/**
+ * A runnable-looking config from recorded definitions: admission, explain, cancel and trigger
+ * work; a task function, if ever called, says why it cannot run here.
+ */
+export function reviveDefinitions(json: DefinitionsJson): ResolvedConfig {
+  return {
+    ...json,
+    pipelines: json.pipelines.map((p) => ({
+      ...p,
+      schedule: p.schedule ?? undefined,
+      tasks: p.tasks.map((t) => ({
+        ...t,
+        fn: () => {
+          throw new Error(`${t.key}: this process has the definitions recorded in the store, not the code; run it with its config (-c)`);
+        },
+      })),
+    })),
+  } as ResolvedConfig;
+}
+
+function stableJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : 1));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value) ?? "null";
+}

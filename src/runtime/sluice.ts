@@ -1,0 +1,323 @@
+/**
+ * The programmatic API: run Sluice inside your own Node service, as `sluice run` does from the
+ * command line — a scheduler, a local worker and a store, started from a config object.
+ */
+import { randomUUID } from "node:crypto";
+import { EventEmitter } from "node:events";
+import { hostname } from "node:os";
+import type { ResourceUsage } from "../core/admission/types.js";
+import type { TaskExplanation } from "../core/engine/types.js";
+import { SluiceError } from "../core/errors.js";
+import type { AttemptRecord, EventRecord, RunRecord, RunState, TaskInstanceRecord } from "../core/records.js";
+import { parseDuration } from "../define/duration.js";
+import { ConfigError } from "../define/errors.js";
+import type { ResolvedConfig } from "../define/resolved.js";
+import type { Duration, SluiceConfig } from "../define/types.js";
+import { resolveConfig } from "../define/validate.js";
+import { createLogger, taskLoggerFrom, type Logger } from "../observe/logger.js";
+import { Scheduler } from "../scheduler/scheduler.js";
+import { StoreCorruptError } from "../store/errors.js";
+import { openStore, resolveStoreUrl } from "../store/open.js";
+import type { AttemptQuery, EventQuery, RunQuery, Store } from "../store/types.js";
+import { LocalWorker } from "../worker/local-worker.js";
+
+/** Options of {@link start}. */
+export interface StartOptions {
+  /** The config, as `defineConfig` returns it. It is validated here: every problem at once, in a {@link ConfigError}. */
+  config: SluiceConfig;
+  /**
+   * Where runs and attempts are recorded: `file:path/to/sluice.db`, a plain path, or `:memory:`.
+   * @defaultValue `SLUICE_DATABASE_URL` if set, else `.sluice/sluice.db` under `cwd`
+   */
+  db?: string;
+  /** Folder that a relative `db` (and the default store) is resolved against. @defaultValue `process.cwd()` */
+  cwd?: string;
+  /** Create runs from the pipelines' schedules. Off: runs start only with {@link Sluice.trigger}. @defaultValue true */
+  schedules?: boolean;
+  /** Attempts the local worker runs at once. @defaultValue the config's `worker.concurrency` */
+  concurrency?: number;
+  /**
+   * Where Sluice logs (JSON lines, pino): a pino logger of yours, or `false` for none.
+   * @defaultValue a pino logger on stdout at `logLevel`
+   */
+  logger?: Logger | false;
+  /** Level of the default logger. @defaultValue `SLUICE_LOG_LEVEL`, else `"info"` */
+  logLevel?: LogLevel;
+  /** How long {@link Sluice.stop} lets running attempts finish before aborting them. @defaultValue `"30s"` */
+  shutdownTimeout?: Duration;
+  /**
+   * The scheduler lease: how long the store counts this Sluice as the scheduler without hearing
+   * from it (renewed every third of it). After a crash or a pause longer than this, another
+   * scheduler may take the store over; this one then writes nothing more and stops.
+   * @defaultValue `"15s"`
+   */
+  leaseTtl?: Duration;
+  /**
+   * After a timeout or cancel aborts a task's signal, how long it may take to stop before the
+   * attempt is recorded as ended anyway. @defaultValue `"5s"`
+   */
+  timeoutGrace?: Duration;
+}
+
+/** Log levels, quietest last. */
+export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
+
+/** What a running Sluice reports; subscribe with `sluice.on(name, listener)`. */
+export interface SluiceEvents {
+  /** An entry of the event log (triggers, skips, retries, failures, run ends …), after it is stored. */
+  event: [EventRecord];
+  /** A run ended (`success`, `failed` or `cancelled`), after it is stored. */
+  runEnded: [RunRecord];
+  /** A worker report was refused (stale fencing token, attempt no longer running). */
+  refused: [{ attemptId: number; reason: string }];
+  /**
+   * Something went wrong outside a task: a store write failed, the scheduler lease was lost.
+   * Codes `SLUICE_LEASE_LOST`, `SLUICE_STORE_UNAVAILABLE` and `SLUICE_STORE_GONE` (the store file
+   * was deleted or replaced) stop Sluice (then `stopped` fires).
+   */
+  error: [Error];
+  /** Sluice has stopped (after {@link Sluice.stop}, or on its own after a fatal error). */
+  stopped: [];
+}
+
+/** Defaults of {@link StartOptions}. */
+export const START_DEFAULTS = {
+  /** @defaultValue `"30s"` */
+  shutdownTimeout: "30s",
+  /** @defaultValue `"5s"` */
+  timeoutGrace: "5s",
+  /** @defaultValue true */
+  schedules: true,
+  /** @defaultValue `"15s"` */
+  leaseTtl: "15s",
+} as const satisfies Partial<StartOptions>;
+
+const FINAL: ReadonlySet<RunState> = new Set(["success", "failed", "cancelled"]);
+/** Errors after which this Sluice stops on its own: it may no longer (or cannot) write to its store. */
+export const FATAL_CODES: ReadonlySet<string> = new Set(["SLUICE_LEASE_LOST", "SLUICE_STORE_UNAVAILABLE", "SLUICE_STORE_GONE"]);
+const RUN_END_EVENTS: ReadonlySet<string> = new Set(["run.success", "run.failed", "run.cancelled"]);
+
+/**
+ * A running Sluice: a scheduler and a local worker on a store. Make one with {@link start}.
+ *
+ * @example
+ * const sluice = await start({ config, db: "file:.sluice/sluice.db" });
+ * sluice.on("event", (e) => console.log(e.message));
+ * const run = await sluice.waitForRun(await sluice.trigger("daily_sales"));
+ * await sluice.stop();
+ */
+export class Sluice extends EventEmitter<SluiceEvents> {
+  /** The validated config, defaults applied. */
+  readonly config: ResolvedConfig;
+  /** Resolves once Sluice has stopped, whoever stopped it. */
+  readonly stopped: Promise<void>;
+  private stopping: Promise<void> | undefined;
+  private markStopped!: () => void;
+  private readonly shutdownMs: number;
+  private readonly runWaiters = new Map<number, Array<(run: RunRecord) => void>>();
+
+  /** @internal Use {@link start}. */
+  constructor(
+    config: ResolvedConfig,
+    /** @internal */ readonly store: Store,
+    /** @internal */ readonly scheduler: Scheduler,
+    /** @internal */ readonly worker: LocalWorker,
+    /** The logger Sluice writes to (a silent one when `logger: false`). */
+    readonly logger: Logger,
+    shutdownMs: number,
+  ) {
+    super();
+    this.config = config;
+    this.shutdownMs = shutdownMs;
+    this.stopped = new Promise((resolve) => (this.markStopped = resolve));
+    scheduler.on("event", (e) => {
+      this.emit("event", e);
+      if (e.runId !== null && RUN_END_EVENTS.has(e.type)) void this.settleWaiters(e.runId, true);
+    });
+    scheduler.on("refused", (r) => this.emit("refused", r));
+    scheduler.on("error", (err) => {
+      if (this.listenerCount("error") > 0) this.emit("error", err);
+      const code = (err as { code?: unknown }).code;
+      if (FATAL_CODES.has(String(code))) void this.stop();
+    });
+  }
+
+  /** Attempts running now. */
+  get running(): number {
+    return this.scheduler.running;
+  }
+
+  /** True once {@link stop} has begun (or Sluice stopped on its own). */
+  get isStopping(): boolean {
+    return this.stopping !== undefined;
+  }
+
+  /**
+   * Create a run of `pipeline` now; resolves to its id once it is recorded. Manual runs never
+   * skip: they wait for the pipeline's `maxActiveRuns`.
+   *
+   * @throws UnknownPipelineError when the config has no such pipeline.
+   */
+  trigger(pipeline: string, options: { params?: Record<string, unknown> } = {}): Promise<number> {
+    this.assertRunning("trigger");
+    return this.scheduler.trigger(pipeline, options.params ?? {});
+  }
+
+  /**
+   * Cancel a run: waiting tasks leave the queue, running attempts' signals abort. False when the
+   * run is not queued or running.
+   */
+  cancel(runId: number, reason = "cancelled through the API"): Promise<boolean> {
+    this.assertRunning("cancel");
+    return this.scheduler.cancel(runId, reason);
+  }
+
+  /**
+   * Resolves with the run once it has ended (`success`, `failed` or `cancelled`).
+   *
+   * @throws SluiceError `SLUICE_UNKNOWN_RUN` when there is no such run.
+   */
+  async waitForRun(runId: number, options: { signal?: AbortSignal } = {}): Promise<RunRecord> {
+    const now = await this.store.getRun(runId);
+    if (!now) throw new SluiceError("SLUICE_UNKNOWN_RUN", `run ${runId} does not exist`);
+    if (FINAL.has(now.state)) return now;
+    return new Promise<RunRecord>((resolve, reject) => {
+      const waiters = this.runWaiters.get(runId) ?? [];
+      const onAbort = () => {
+        const list = this.runWaiters.get(runId);
+        list?.splice(list.indexOf(done), 1);
+        reject(options.signal?.reason instanceof Error ? options.signal.reason : new Error("aborted"));
+      };
+      const done = (run: RunRecord) => {
+        options.signal?.removeEventListener("abort", onAbort);
+        resolve(run);
+      };
+      waiters.push(done);
+      this.runWaiters.set(runId, waiters);
+      options.signal?.addEventListener("abort", onAbort, { once: true });
+      // It may have ended between the read above and the registration.
+      void this.settleWaiters(runId);
+    });
+  }
+
+  /** One run, as recorded. */
+  getRun(runId: number): Promise<RunRecord | undefined> {
+    return this.store.getRun(runId);
+  }
+
+  /** Runs, newest first. */
+  listRuns(query: RunQuery = {}): Promise<RunRecord[]> {
+    return this.store.listRuns(query);
+  }
+
+  /** The task instances of a run. */
+  listTasks(runId: number): Promise<TaskInstanceRecord[]> {
+    return this.store.listTasks(runId);
+  }
+
+  /** Attempts, newest first: queued/started/ended, state, worker, resources held, error. */
+  listAttempts(query: AttemptQuery = {}): Promise<AttemptRecord[]> {
+    return this.store.listAttempts(query);
+  }
+
+  /** The event log, oldest first. */
+  listEvents(query: EventQuery = {}): Promise<EventRecord[]> {
+    return this.store.listEvents(query);
+  }
+
+  /** Why the tasks of an active run wait (dependencies, pools with holders, limits, reservations). */
+  explain(runId: number, task?: string): TaskExplanation[] {
+    return this.scheduler.engineView?.explain(runId, task, Date.now()) ?? [];
+  }
+
+  /** Every limit (pools, parallelism, worker slots and memory, per-pipeline limits) with capacity, used, reserved, waiting and holders. */
+  usage(): ResourceUsage[] {
+    return this.scheduler.engineView?.usage() ?? [];
+  }
+
+  /**
+   * Stop gracefully: admit nothing new, let running attempts finish until `timeout`, then abort
+   * them (they are recorded lost and retried on the next start), close the store. Idempotent:
+   * later calls return the same promise.
+   */
+  stop(options: { timeout?: Duration } = {}): Promise<void> {
+    this.stopping ??= (async () => {
+      const ms = options.timeout !== undefined ? parseDuration(options.timeout, "timeout") : this.shutdownMs;
+      try {
+        await this.scheduler.stop(Date.now() + ms);
+      } finally {
+        this.logger.flush();
+        await this.store.close();
+        this.markStopped();
+        this.emit("stopped");
+      }
+    })();
+    return this.stopping;
+  }
+
+  private assertRunning(what: string): void {
+    if (this.stopping) throw new SluiceError("SLUICE_STOPPED", `cannot ${what}: Sluice is stopping or stopped`);
+  }
+
+  private async settleWaiters(runId: number, ended = false): Promise<void> {
+    const run = await this.store.getRun(runId).catch(() => undefined);
+    if (!run || !FINAL.has(run.state)) return;
+    const waiters = this.runWaiters.get(runId);
+    this.runWaiters.delete(runId);
+    for (const w of waiters ?? []) w(run);
+    if (ended) this.emit("runEnded", run);
+  }
+}
+
+/**
+ * Start Sluice in this process: open (and migrate) the store, take the scheduler lease, rebuild
+ * what was running (attempts interrupted by a crash are marked lost and retried), then schedule,
+ * admit and run tasks until {@link Sluice.stop}.
+ *
+ * @throws ConfigError when the config is invalid (every problem listed).
+ * @throws SchedulerBusyError when another scheduler runs on the same store.
+ *
+ * @example
+ * import { start } from "sluice";
+ * import config from "./sluice.config.js";
+ *
+ * const sluice = await start({ config, db: "file:.sluice/sluice.db", logLevel: "warn" });
+ * process.once("SIGTERM", () => void sluice.stop({ timeout: "30s" }));
+ */
+export async function start(options: StartOptions): Promise<Sluice> {
+  const result = resolveConfig(options.config);
+  if (!result.ok) throw new ConfigError(result.problems);
+  return startResolved(result.config, options);
+}
+
+/** {@link start} with a config that is already validated (the CLI's path). @internal */
+export async function startResolved(config: ResolvedConfig, options: Omit<StartOptions, "config">): Promise<Sluice> {
+  if (options.concurrency !== undefined) {
+    if (!Number.isInteger(options.concurrency) || options.concurrency < 1) throw new SluiceError("SLUICE_BAD_OPTION", `concurrency must be a whole number ≥ 1 (got ${options.concurrency})`);
+    config = { ...config, worker: { ...config.worker, concurrency: options.concurrency } };
+  }
+  const shutdownMs = parseDuration(options.shutdownTimeout ?? START_DEFAULTS.shutdownTimeout, "shutdownTimeout");
+  const graceMs = parseDuration(options.timeoutGrace ?? START_DEFAULTS.timeoutGrace, "timeoutGrace");
+  const logger = options.logger === false ? createLogger({ level: "silent" }) : (options.logger ?? createLogger({ ...(options.logLevel ? { level: options.logLevel } : {}) }));
+  const store = await openStore(options.db, options.cwd !== undefined ? { cwd: options.cwd } : {});
+  try {
+    // A damaged file would fail later in confusing ways (or silently lose runs): say so now.
+    const problems = (await store.checkIntegrity?.()) ?? [];
+    if (problems.length > 0) throw new StoreCorruptError(resolveStoreUrl(options.db, options.cwd !== undefined ? { cwd: options.cwd } : {}).path, problems);
+    // One owner per Sluice, not per process: two in one process must not share the lease.
+    const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    const leaseTtlMs = parseDuration(options.leaseTtl ?? START_DEFAULTS.leaseTtl, "leaseTtl");
+    const scheduler = new Scheduler({ config, store, owner, leaseTtlMs, schedules: options.schedules ?? START_DEFAULTS.schedules });
+    const worker = new LocalWorker({ config, channel: scheduler.channel, taskLogger: taskLoggerFrom(logger), timeoutGraceMs: graceMs });
+    scheduler.on("event", (e) => logger[e.level]({ event: e.type, pipeline: e.pipeline, run: e.runId, task: e.task, ...e.data }, e.message));
+    scheduler.on("refused", (r) => logger.warn(r, `refused a worker report: ${r.reason}`));
+    scheduler.on("pruned", (p) => logger.info({ event: "retention.pruned", ...p }, `retention: deleted ${p.runs} run(s), ${p.attempts} attempt(s), ${p.events} event(s) that ended before ${new Date(p.before).toISOString()}`));
+    scheduler.on("error", (err) => logger.error({ err }, err.message));
+    const sluice = new Sluice(config, store, scheduler, worker, logger, shutdownMs);
+    await scheduler.start(worker);
+    return sluice;
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}

@@ -1,0 +1,38 @@
+// Issue 7, item 12: history does not grow forever.
+import { afterAll, describe, expect, it } from "vitest";
+import type { AttemptRecord, RunRecord } from "../../src/core/records.js";
+import { disposeSandboxes, fixture, sandbox, waitFor } from "./helpers.js";
+
+afterAll(disposeSandboxes);
+
+describe("retention", () => {
+  it("sluice run deletes finished runs older than the config's retention while it runs; active runs stay", async () => {
+    const box = await sandbox();
+    const run = box.start(["run", fixture("retention")]);
+    await run.waitForLog((l) => l.msg === "sluice run started", "sluice run to start");
+    expect((await box.cli(["trigger", "quick", "-c", fixture("retention"), "--wait"])).code).toBe(0);
+    expect(await box.json<RunRecord[]>(["runs"])).toHaveLength(1);
+    await waitFor(async () => ((await box.json<RunRecord[]>(["runs"])).length === 0 ? true : undefined), "the finished run to be pruned", { timeoutMs: 15_000 });
+    expect(await box.json<AttemptRecord[]>(["history"])).toEqual([]);
+    expect(run.logs().some((l) => l.event === "retention.pruned" && l.runs === 1)).toBe(true);
+    // Ids keep growing after everything was pruned.
+    const next = await box.cli(["trigger", "quick", "-c", fixture("retention"), "--json"]);
+    expect((JSON.parse(next.stdout) as RunRecord).id).toBe(2);
+    run.kill("SIGTERM");
+    expect((await run.exited).code).toBe(0);
+  });
+
+  it("sluice prune --older-than deletes by hand, and refuses to create a store", async () => {
+    const box = await sandbox();
+    const none = await box.cli(["prune", "--older-than", "1d"]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/no store at/);
+    for (let i = 0; i < 3; i++) expect((await box.cli(["trigger", "quick", "-c", fixture("control"), "--wait"])).code).toBe(0);
+    const keep = await box.cli(["prune", "--older-than", "1h", "--json"]);
+    expect(JSON.parse(keep.stdout)).toMatchObject({ runs: 0 });
+    const all = await box.cli(["prune", "--older-than", "0s"]);
+    expect(all.code, all.stderr).toBe(0);
+    expect(all.stdout).toMatch(/^deleted 3 run\(s\), 3 attempt\(s\)/);
+    expect(await box.json<RunRecord[]>(["runs"])).toEqual([]);
+  });
+});
