@@ -53,7 +53,7 @@ export function describeReason(r: WaitReason): string {
     case "maxActivePerRun":
       return `${r.task} maxActivePerRun in run ${r.run}: ${r.active} of ${r.limit} running`;
     case "reserved":
-      return `${r.resourceKind} ${r.resource}: capacity is held for higher-ranked task(s) that waited past the reservation threshold: ${r.for.join(", ")}`;
+      return `${r.resourceKind} ${r.resource}: capacity is held for higher-ranked task(s) that waited past the reservation threshold: ${r.for.join(", ")}${r.forTotal > r.for.length ? ` and ${r.forTotal - r.for.length} more` : ""}`;
     case "behind":
       return `${r.ahead} earlier instance(s) of the same task wait ahead of it (head: ${r.head})`;
     case "neverFits":

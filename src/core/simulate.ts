@@ -32,7 +32,7 @@ export interface SimulatedAttempt {
   /** `null` when still running at the end of the simulation. */
   endedAt: number | null;
   waitedMs: number;
-  /** Distinct reasons seen while it waited (first occurrence of each). */
+  /** Distinct reasons seen while it waited, each in the latest form it had before the task started (first seen first). */
   waitReasons: WaitReason[];
 }
 
@@ -124,16 +124,12 @@ export function simulate(config: ResolvedConfig, options: SimulationOptions): Si
       });
       completions.push({ at: now + (durations.get(s.taskKey) ?? defaultMs), attemptId: s.attemptId, token: s.fencingToken });
     }
-    for (const id of engine.readyTaskIds()) {
-      const [runId, task] = [Number(id.slice(0, id.indexOf("/"))), id.slice(id.indexOf("/") + 1)];
-      const reasons = engine.explain(runId, task)[0]?.reasons ?? [];
+    // Each kind of reason keeps its latest form, so holders named are those still holding when
+    // the task last waited, not those of the moment blocking began.
+    for (const [id, reasons] of engine.waitingReasons()) {
       let seen = waitReasons.get(id);
       if (!seen) waitReasons.set(id, (seen = new Map()));
-      for (const r of reasons) {
-        if (r.kind === "pending") continue;
-        const k = reasonKey(r);
-        if (!seen.has(k)) seen.set(k, r);
-      }
+      for (const r of reasons) if (r.kind !== "pending") seen.set(reasonKey(r), r);
     }
     for (const u of engine.usage()) {
       const pool = u.kind === "pool" ? pools[u.name] : undefined;

@@ -142,6 +142,16 @@ function runScenario(s: Scenario): Result {
         if (!reservedFor.get(d.key)?.has(h.id)) problems.push(`${when}: ${h.id} (ready at ${h.readyAt}) heads its group past the threshold but holds no reservation on ${d.key}`);
       }
     }
+    // explainAll (one pass, used by simulate) says of every waiting task what explain says
+    // (checked on the smaller scenarios: explain per task per step is quadratic).
+    const all = outcomes.length <= 40 ? adm.explainAll() : new Map<string, unknown>();
+    for (const o of outcomes.length <= 40 ? outcomes : []) {
+      const waiting = o.seq >= 0 && o.admittedAt === undefined && !o.cancelled;
+      const one = JSON.stringify(adm.explain(o.id));
+      const fromAll = JSON.stringify(all.get(o.id));
+      if (waiting !== all.has(o.id)) problems.push(`${when}: explainAll ${waiting ? "misses" : "names"} ${o.id} (waiting: ${waiting})`);
+      else if (waiting && one !== fromAll) problems.push(`${when}: ${o.id}: explain ${one} but explainAll ${fromAll}`);
+    }
     for (const o of outcomes) {
       const isRunning = running.has(o.id);
       for (const d of demands[o.index] ?? []) {

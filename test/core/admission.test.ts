@@ -181,7 +181,7 @@ describe("reservation", () => {
     expect(a.admit(R + 100)).toEqual([]);
     expect(a.isWaiting(waitingSmall)).toBe(true);
     // One slot is free, but it is held for big: nothing is free for the small one.
-    expect(a.explain(waitingSmall)).toEqual([{ kind: "reserved", resource: "p", resourceKind: "pool", need: 1, free: 0, for: ["big"] }]);
+    expect(a.explain(waitingSmall)).toEqual([{ kind: "reserved", resource: "p", resourceKind: "pool", need: 1, free: 0, for: ["big"], forTotal: 1 }]);
     const bigWhy = a.explain("big");
     expect(bigWhy).toHaveLength(1);
     expect(bigWhy?.[0]).toMatchObject({ kind: "pool", name: "p", need: 3, free: 1, capacity: 3 });

@@ -59,6 +59,27 @@ describe("simulate", () => {
     expect(result.pools.db).toEqual({ capacity: 1, peak: 1 });
   });
 
+  it("names the holders still holding when a task last waited, not those of when it began to wait", () => {
+    // X, Y, Z on a one-slot pool, by weight: X holds it 0–10 s, Y 10–20 s; Z waits from 0 to 20 s.
+    const result = simulate(
+      config({
+        pools: { db: 1 },
+        pipelines: [
+          pipeline("etl", [
+            ["X", { weight: 9, pools: { db: 1 }, estimateMs: 10 * SECOND }],
+            ["Y", { weight: 5, pools: { db: 1 }, estimateMs: 10 * SECOND }],
+            ["Z", { weight: 1, pools: { db: 1 }, estimateMs: 10 * SECOND }],
+          ]),
+        ],
+      }),
+      { durationMs: MINUTE },
+    );
+    const z = result.attempts.find((a) => a.task === "Z");
+    expect(z?.waitedMs).toBe(20 * SECOND);
+    const pool = z?.waitReasons.find((r) => r.kind === "pool");
+    expect(pool && "holders" in pool ? pool.holders.map((h) => h.task) : undefined).toEqual(["Y"]);
+  });
+
   it("makes skips visible: a 15 s cycle that takes 20 s skips every other tick and is warned about", () => {
     const cfg = config({ pipelines: [pipeline("cycle", [["work", { estimateMs: 20 * SECOND }]], { schedule: { everyMs: 15 * SECOND } })] });
     const result = simulate(cfg, { durationMs: 2 * MINUTE });

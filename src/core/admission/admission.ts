@@ -1,6 +1,6 @@
 import { Heap } from "../heap.js";
 import { SortedQueue } from "../sorted-queue.js";
-import { explainEntry } from "./explain.js";
+import { explainEntry, RankedReservations, type HeldAbove } from "./explain.js";
 import type {
   AdmissionOptions,
   Candidate,
@@ -286,7 +286,39 @@ export class Admission {
     if (!entry) return undefined;
     const group = entry.groupRef;
     const head = this.head(group) ?? entry;
-    return explainEntry(entry, head, group, this.resources, (e, key) => this.reservedAbove(e, key), this.rate);
+    const held = (e: Entry, key: string): HeldAbove => new RankedReservations(this.resources.get(key)?.reservations.values() ?? [], this.rate).above(e);
+    return explainEntry(entry, head, group, this.resources, held, this.rate);
+  }
+
+  /**
+   * Why every waiting task is not admitted, keyed by id: the same reasons {@link explain} gives
+   * each, computed once per group (a group's tasks share one demand, so only its head's resources
+   * are examined, and a task's place behind the head is its index in the group's rank order).
+   * Costs O(waiting tasks + groups × demand × log reservations) instead of `explain`'s
+   * O(group size + reservations) per task.
+   */
+  explainAll(): Map<string, WaitReason[]> {
+    const out = new Map<string, WaitReason[]>();
+    const ranked = new Map<string, RankedReservations>();
+    const held = (e: Entry, key: string): HeldAbove => {
+      let r = ranked.get(key);
+      if (!r) ranked.set(key, (r = new RankedReservations(this.resources.get(key)?.reservations.values() ?? [], this.rate)));
+      return r.above(e);
+    };
+    for (const group of this.groups.values()) {
+      const head = this.head(group);
+      if (!head) continue;
+      const headReasons = explainEntry(head, head, group, this.resources, held, this.rate);
+      const shared = headReasons.filter((r) => r.kind !== "pending");
+      const tail = shared.length > 0 ? shared : headReasons;
+      let ahead = 0;
+      for (const entry of group.entries.values()) {
+        if (entry === undefined || entry.removed) continue;
+        out.set(entry.id, entry === head ? headReasons : [{ kind: "behind", ahead, head: head.id }, ...tail]);
+        ahead++;
+      }
+    }
+    return out;
   }
 
   /** Effective priority of a waiting task at `now`: weight + aging bonus. */

@@ -2,6 +2,49 @@ import type { Entry, Group, Resource } from "./admission.js";
 import { ranksAbove } from "./admission.js";
 import type { WaitReason } from "./types.js";
 
+/** How much of a resource is held back for tasks ranked above one, and for whom. */
+export interface HeldAbove {
+  amount: number;
+  /** The best-ranked of them, at most {@link FOR_LISTED}, best first. */
+  for: string[];
+  /** How many there are in all. */
+  total: number;
+}
+
+/** How many of the tasks capacity is held for a `reserved` reason names. */
+export const FOR_LISTED = 20;
+
+/**
+ * Reservations of one resource in rank order (best first) with running sums, so what is held
+ * above any task is one binary search away. Built once per `Admission.explainAll` pass.
+ */
+export class RankedReservations {
+  private readonly entries: Entry[];
+  private readonly sums: number[];
+
+  constructor(
+    reservations: Iterable<{ entry: Entry; amount: number }>,
+    private readonly rate: number,
+  ) {
+    const list = [...reservations].sort((a, b) => (ranksAbove(a.entry, b.entry, rate) ? -1 : ranksAbove(b.entry, a.entry, rate) ? 1 : 0));
+    this.entries = list.map((x) => x.entry);
+    this.sums = [0];
+    for (const x of list) this.sums.push((this.sums[this.sums.length - 1] ?? 0) + x.amount);
+  }
+
+  /** What is held for tasks ranked above `entry` (its own reservation excluded). */
+  above(entry: Entry): HeldAbove {
+    let lo = 0;
+    let hi = this.entries.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (ranksAbove(this.entries[mid] as Entry, entry, this.rate)) lo = mid + 1;
+      else hi = mid;
+    }
+    return { amount: this.sums[lo] ?? 0, for: this.entries.slice(0, Math.min(lo, FOR_LISTED)).map((e) => e.id), total: lo };
+  }
+}
+
 /**
  * The reasons one waiting task is not admitted: every resource of its demand that lacks room
  * (with who holds it), capacity held back for higher-ranked tasks, and tasks of its own group
@@ -12,7 +55,7 @@ export function explainEntry(
   head: Entry,
   group: Group,
   resources: ReadonlyMap<string, Resource>,
-  reservedAbove: (entry: Entry, key: string) => number,
+  heldAbove: (entry: Entry, key: string) => HeldAbove,
   rate: number,
 ): WaitReason[] {
   const reasons: WaitReason[] = [];
@@ -30,11 +73,10 @@ export function explainEntry(
     } else if (free < d.amount) {
       reasons.push(shortfall(r, d.amount, entry.run));
     } else {
-      const held = reservedAbove(head, d.key);
-      if (free - held < d.amount) {
-        const forIds = [...r.reservations.values()].filter((x) => x.entry !== head && ranksAbove(x.entry, head, rate)).map((x) => x.entry.id);
+      const held = heldAbove(head, d.key);
+      if (free - held.amount < d.amount) {
         // `free` is what is free for this task: never negative, even when more is held than is free.
-        reasons.push({ kind: "reserved", resource: r.name, resourceKind: r.kind, need: d.amount, free: Math.max(0, free - held), for: forIds });
+        reasons.push({ kind: "reserved", resource: r.name, resourceKind: r.kind, need: d.amount, free: Math.max(0, free - held.amount), for: held.for, forTotal: held.total });
       }
     }
   }

@@ -86,7 +86,17 @@ export type WaitReason =
   | { kind: "maxActiveTasks"; pipeline: string; limit: number; active: number }
   | { kind: "maxActivePerPipeline"; task: string; limit: number; active: number }
   | { kind: "maxActivePerRun"; task: string; run: number; limit: number; active: number }
-  | { kind: "reserved"; resource: string; resourceKind: ResourceKind; need: number; free: number; for: string[] }
+  | {
+      kind: "reserved";
+      resource: string;
+      resourceKind: ResourceKind;
+      need: number;
+      free: number;
+      /** The best-ranked tasks capacity is held for, best first (at most 20). */
+      for: string[];
+      /** How many tasks capacity is held for in all. */
+      forTotal: number;
+    }
   | { kind: "behind"; ahead: number; head: string }
   | { kind: "neverFits"; resource: string; need: number; capacity: number }
   | { kind: "pending"; message: string };

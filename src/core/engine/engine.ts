@@ -263,6 +263,14 @@ export class Engine {
     return ids;
   }
 
+  /**
+   * Why each task waiting for admission (`runId/task`) still waits: what {@link explain} says of
+   * every ready task, in one pass (see `Admission.explainAll`).
+   */
+  waitingReasons(): Map<string, WaitReason[]> {
+    return this.admission.explainAll();
+  }
+
   /** Why each task of an active run is where it is. Empty for runs that are not active. */
   explain(runId: number, taskId?: string, now?: number): TaskExplanation[] {
     const run = this.runs.get(runId);
