@@ -1,6 +1,6 @@
 // Scale of the embedded runtime and the CLI's pure commands (issue 7, items 16, 18, 19):
 //   - `sluice run` throughput and peak RSS with 1,000 / 20,000 / 100,000 task instances queued;
-//   - `simulate --until 1h` on 100 / 1,000 / 3,000 pipelines of 10 tasks;
+//   - `simulate --until 1h` on 100 / 1,000 / 10,000 pipelines of 10 tasks;
 //   - `inspect` on 10,000 tasks that each name an unknown dependency, and on a 10,000-task chain.
 // Each case runs in its own Node process, so one case's heap never inflates another's figures.
 //
@@ -122,7 +122,7 @@ else {
   // The smallest run case is repeated and its best taken: it lasts ~100 ms, where JIT warm-up shows.
   const runs = [1_000, 20_000, 100_000].map((q) => (q === 1_000 ? [0, 1, 2].map(() => child("run", String(q))).sort((a, b) => Number(b.perSecond) - Number(a.perSecond))[0] : child("run", String(q))));
   for (const r of runs) console.log("run", JSON.stringify(r));
-  const sims = [100, 1_000, 3_000].map((n) => child("simulate", String(n)));
+  const sims = [100, 1_000, 10_000].map((n) => child("simulate", String(n)));
   for (const s of sims) console.log("simulate", JSON.stringify(s));
   const inspects = (["unknown-deps", "chain"] as const).map((s) => child("inspect", s));
   for (const i of inspects) console.log("inspect", JSON.stringify(i));
@@ -158,17 +158,14 @@ near-linear in the number of tasks.
 |---|---|---|---|---|---|
 ${sims.map((s) => `| ${fmt(s.pipelines)} | ${fmt(s.tasks)} | ${fmt(s.ms)} ms | ${fmt(s.attempts)} | ${fmt(s.explained)} | ${fmt(s.rssMb)} MB |`).join("\n")}
 
-Not near-linear yet: 3,000 pipelines take ~5× the time per task of 1,000, and 10,000 did not finish
-in 4 minutes. A profile at 3,000 puts ~70% in the admission core itself (\`reservedAbove\` and
-\`firstShortfall\`): every group head that has waited past the reservation threshold holds a
-reservation, and what is held above a candidate is summed over all of a resource's reservations at
-each check — O(reservations) per check, with thousands of reservations when pools are overrun 10×.
-Keeping each resource's reservations in rank order with running sums (rank is time-invariant within
-the aging rule) would make that O(log reservations); that is the next step.
-
-Reasons are computed once per group of identical waiting tasks per step (\`Admission.explainAll\`),
-with reservations held above a task found by binary search over rank-ordered running sums; before,
-\`explain\` ran per ready task and counted its group and every reservation each time (quadratic).
+Two changes made it so. Reasons are computed once per group of identical waiting tasks per step
+(\`Admission.explainAll\`) instead of once per ready task, each counting its whole group. And each
+resource keeps its reservations in rank order with running sums (\`src/core/admission/reservations.ts\`;
+rank is fixed per task under linear aging), so what is held above a candidate is a binary search
+instead of a scan of every reservation: with pools overrun 10×, every group head past the
+reservation threshold holds one, thousands per pool, and admission itself had become quadratic
+(70% of the profile at 3,000 pipelines). With 16 reservations or fewer it still walks them, which
+keeps \`bench/admission.ts\` where it was.
 
 **\`inspect\` on 10,000 tasks** (item 19), a fresh CLI process each (config loading included).
 Target: under 2 s.

@@ -1,6 +1,7 @@
 import { Heap } from "../heap.js";
 import { SortedQueue } from "../sorted-queue.js";
-import { explainEntry, RankedReservations, type HeldAbove } from "./explain.js";
+import { explainEntry, FOR_LISTED, type HeldAbove } from "./explain.js";
+import { Reservations } from "./reservations.js";
 import type {
   AdmissionOptions,
   Candidate,
@@ -43,8 +44,8 @@ export interface Resource extends ResourceSpec {
   used: number;
   waiting: number;
   holders: Map<string, Holder>;
-  /** Reservations on this resource: waiting entry id → entry and amount. */
-  reservations: Map<string, { entry: Entry; amount: number }>;
+  /** Reservations on this resource, by waiting entry id, in rank order. */
+  reservations: Reservations;
 }
 
 interface Held {
@@ -117,7 +118,7 @@ export class Admission {
       this.wake(spec.key);
       return;
     }
-    this.resources.set(spec.key, { ...spec, used: 0, waiting: 0, holders: new Map(), reservations: new Map() });
+    this.resources.set(spec.key, { ...spec, used: 0, waiting: 0, holders: new Map(), reservations: new Reservations(this.rate) });
   }
 
   /** Forget a resource nobody holds or waits for (e.g. a finished run's per-run limit). */
@@ -286,8 +287,7 @@ export class Admission {
     if (!entry) return undefined;
     const group = entry.groupRef;
     const head = this.head(group) ?? entry;
-    const held = (e: Entry, key: string): HeldAbove => new RankedReservations(this.resources.get(key)?.reservations.values() ?? [], this.rate).above(e);
-    return explainEntry(entry, head, group, this.resources, held, this.rate);
+    return explainEntry(entry, head, group, this.resources, (e, key) => this.heldAbove(e, key), this.rate);
   }
 
   /**
@@ -295,16 +295,11 @@ export class Admission {
    * each, computed once per group (a group's tasks share one demand, so only its head's resources
    * are examined, and a task's place behind the head is its index in the group's rank order).
    * Costs O(waiting tasks + groups × demand × log reservations) instead of `explain`'s
-   * O(group size + reservations) per task.
+   * O(group size) per task.
    */
   explainAll(): Map<string, WaitReason[]> {
     const out = new Map<string, WaitReason[]>();
-    const ranked = new Map<string, RankedReservations>();
-    const held = (e: Entry, key: string): HeldAbove => {
-      let r = ranked.get(key);
-      if (!r) ranked.set(key, (r = new RankedReservations(this.resources.get(key)?.reservations.values() ?? [], this.rate)));
-      return r.above(e);
-    };
+    const held = (e: Entry, key: string): HeldAbove => this.heldAbove(e, key);
     for (const group of this.groups.values()) {
       const head = this.head(group);
       if (!head) continue;
@@ -494,15 +489,17 @@ export class Admission {
   }
 
   /** Capacity of `key` held for waiting tasks ranked above `entry`. */
-  private reservedAbove(entry: Entry, key: string): number {
+  private heldAbove(entry: Entry, key: string): HeldAbove {
     const r = this.resources.get(key);
-    if (!r || r.reservations.size === 0) return 0;
-    let sum = 0;
-    for (const res of r.reservations.values()) {
-      if (res.entry !== entry && ranksAbove(res.entry, entry, this.rate)) sum += res.amount;
-    }
-    return sum;
+    if (!r) return { amount: 0, for: [], total: 0 };
+    const { ids, total } = r.reservations.holdersAbove(entry, FOR_LISTED);
+    return { amount: r.reservations.heldAbove(entry), for: ids, total };
   }
+
+  private reservedAbove(entry: Entry, key: string): number {
+    return this.resources.get(key)?.reservations.heldAbove(entry) ?? 0;
+  }
+
 
   private reserve(group: Group, head: Entry): void {
     if (group.reserving) this.dropReservation(group);

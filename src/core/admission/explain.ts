@@ -15,37 +15,6 @@ export interface HeldAbove {
 export const FOR_LISTED = 20;
 
 /**
- * Reservations of one resource in rank order (best first) with running sums, so what is held
- * above any task is one binary search away. Built once per `Admission.explainAll` pass.
- */
-export class RankedReservations {
-  private readonly entries: Entry[];
-  private readonly sums: number[];
-
-  constructor(
-    reservations: Iterable<{ entry: Entry; amount: number }>,
-    private readonly rate: number,
-  ) {
-    const list = [...reservations].sort((a, b) => (ranksAbove(a.entry, b.entry, rate) ? -1 : ranksAbove(b.entry, a.entry, rate) ? 1 : 0));
-    this.entries = list.map((x) => x.entry);
-    this.sums = [0];
-    for (const x of list) this.sums.push((this.sums[this.sums.length - 1] ?? 0) + x.amount);
-  }
-
-  /** What is held for tasks ranked above `entry` (its own reservation excluded). */
-  above(entry: Entry): HeldAbove {
-    let lo = 0;
-    let hi = this.entries.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (ranksAbove(this.entries[mid] as Entry, entry, this.rate)) lo = mid + 1;
-      else hi = mid;
-    }
-    return { amount: this.sums[lo] ?? 0, for: this.entries.slice(0, Math.min(lo, FOR_LISTED)).map((e) => e.id), total: lo };
-  }
-}
-
-/**
  * The reasons one waiting task is not admitted: every resource of its demand that lacks room
  * (with who holds it), capacity held back for higher-ranked tasks, and tasks of its own group
  * ahead of it.
