@@ -5,7 +5,7 @@ import {
   ATTEMPT_COLUMNS, RUN_COLUMNS, TASK_COLUMNS,
   toAttemptRecords, toRunRecord, toTaskRecord,
   type AttemptRow, type ResourceRow, type RunRow, type TaskRow,
-} from "./rows.js";
+} from "../rows.js";
 
 // The predicates repeat the partial indexes' WHERE clauses word for word (runs_active,
 // attempts_running), so the cost follows the number of active rows, not the length of history.

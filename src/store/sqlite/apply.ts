@@ -6,8 +6,9 @@
 import type { LeaseFence, StoreWrite } from "../types.js";
 import { StoreWriteError } from "../errors.js";
 import type { SqliteDatabase } from "./connection.js";
-import { toJson } from "./rows.js";
-import { describeWrite, translateWriteError } from "./apply-errors.js";
+import { toJson } from "../rows.js";
+import { translateWriteError } from "./apply-errors.js";
+import { describeWrite } from "../writes.js";
 
 /** 1 when an optional field of a write was given (set the column), 0 when left out (keep it). */
 const given = (value: unknown): 0 | 1 => (value === undefined ? 0 : 1);

@@ -7,7 +7,7 @@ import { hostname } from "node:os";
 import type { ControlRequest, LeaseClaim, LeaseResult, NewRequest } from "../types.js";
 import type { SqliteDatabase } from "./connection.js";
 import { StoreLeaseLostError } from "../errors.js";
-import { toJson } from "./rows.js";
+import { toJson } from "../rows.js";
 
 export interface ControlOperations {
   acquireSchedulerLease(claim: LeaseClaim): LeaseResult;

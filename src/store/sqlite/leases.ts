@@ -5,7 +5,7 @@
  */
 import type { CompletionOutcome, EpochMs } from "../types.js";
 import type { SqliteDatabase } from "./connection.js";
-import { toJson } from "./rows.js";
+import { toJson } from "../rows.js";
 
 /** The lease operations of one connection. */
 export interface LeaseOperations {

@@ -11,7 +11,7 @@ import {
   ATTEMPT_COLUMNS, EVENT_COLUMNS, RUN_COLUMNS, TASK_COLUMNS,
   toAttemptRecords, toEventRecord, toRunRecord, toTaskRecord,
   type AttemptRow, type EventRow, type ResourceRow, type RunRow, type TaskRow,
-} from "./rows.js";
+} from "../rows.js";
 
 /** Default page sizes, as documented on the query types. */
 export const queryDefaults = {

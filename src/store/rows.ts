@@ -1,6 +1,6 @@
 /**
- * Table rows as better-sqlite3 returns them, and their mapping to the records of `../types.ts`.
- * Columns are selected under their record names (`scheduled_for AS scheduledFor`), so mapping is
+ * Table rows as the drivers return them (SQLite and PostgreSQL alike), and their mapping to the records of `./types.ts`.
+ * Columns are selected under their record names (`scheduled_for AS "scheduledFor"`), so mapping is
  * only JSON parsing and the string-to-union narrowing the CHECK constraints guarantee.
  */
 import type {
@@ -13,7 +13,7 @@ import type {
   RunTrigger,
   TaskInstanceRecord,
   TaskState,
-} from "../types.js";
+} from "./types.js";
 
 /** JSON for a TEXT column; `undefined` (and values JSON cannot hold) become NULL. */
 export function toJson(value: unknown): string | null {
@@ -27,8 +27,8 @@ export function fromJson(text: string | null): unknown {
 }
 
 /** Columns of `runs` under the names of {@link RunRecord}. */
-export const RUN_COLUMNS = `id, pipeline, scheduled_for AS scheduledFor, trigger, params, state,
-  created_at AS createdAt, started_at AS startedAt, ended_at AS endedAt`;
+export const RUN_COLUMNS = `id, pipeline, scheduled_for AS "scheduledFor", trigger, params, state,
+  created_at AS "createdAt", started_at AS "startedAt", ended_at AS "endedAt"`;
 
 /** A `runs` row selected with {@link RUN_COLUMNS}. */
 export interface RunRow {
@@ -54,7 +54,7 @@ export function toRunRecord(row: RunRow): RunRecord {
 }
 
 /** Columns of `task_instances` under the names of {@link TaskInstanceRecord}. */
-export const TASK_COLUMNS = "run_id AS runId, task, state, attempts, lost_attempts AS lostAttempts, ready_at AS readyAt, output";
+export const TASK_COLUMNS = `run_id AS "runId", task, state, attempts, lost_attempts AS "lostAttempts", ready_at AS "readyAt", output`;
 
 /** A `task_instances` row selected with {@link TASK_COLUMNS}. */
 export interface TaskRow {
@@ -73,9 +73,9 @@ export function toTaskRecord(row: TaskRow): TaskInstanceRecord {
 }
 
 /** Columns of `attempts` under the names of {@link AttemptRecord}. */
-export const ATTEMPT_COLUMNS = `id, run_id AS runId, pipeline, task, attempt, state,
-  fencing_token AS fencingToken, worker_id AS workerId, queued_at AS queuedAt,
-  started_at AS startedAt, ended_at AS endedAt, lease_expires_at AS leaseExpiresAt, error, progress`;
+export const ATTEMPT_COLUMNS = `id, run_id AS "runId", pipeline, task, attempt, state,
+  fencing_token AS "fencingToken", worker_id AS "workerId", queued_at AS "queuedAt",
+  started_at AS "startedAt", ended_at AS "endedAt", lease_expires_at AS "leaseExpiresAt", error, progress`;
 
 /** An `attempts` row selected with {@link ATTEMPT_COLUMNS}; resources come from their own table. */
 export interface AttemptRow {
@@ -120,8 +120,8 @@ export function toAttemptRecords(rows: readonly AttemptRow[], resources: readonl
 }
 
 /** Columns of `events` under the names of {@link EventRecord}. */
-export const EVENT_COLUMNS = `id, at, type, level, pipeline, run_id AS runId, task,
-  attempt_id AS attemptId, message, data`;
+export const EVENT_COLUMNS = `id, at, type, level, pipeline, run_id AS "runId", task,
+  attempt_id AS "attemptId", message, data`;
 
 /** An `events` row selected with {@link EVENT_COLUMNS}. */
 export interface EventRow {

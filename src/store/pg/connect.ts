@@ -1,0 +1,125 @@
+/**
+ * Connecting to PostgreSQL: the pool every PostgreSQL store uses (BIGINT read as numbers, the
+ * store's schema on the search path of every connection), and the one-line words for what can go
+ * wrong before the first query (refused, wrong password, no such database).
+ */
+import pg from "pg";
+import { StoreUrlError } from "../errors.js";
+
+/** Where a PostgreSQL store lives: the connection URL (without Sluice's own parameters) and the schema. */
+export interface PgLocation {
+  /** The URL handed to node-postgres. */
+  url: string;
+  /** The schema holding Sluice's tables. @defaultValue "sluice" */
+  schema: string;
+}
+
+/** The schema used when the URL names none. */
+export const DEFAULT_PG_SCHEMA = "sluice";
+
+const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+/**
+ * Reads `postgres://user:pass@host:port/db?schema=name`: `schema` is Sluice's own parameter (the
+ * schema for its tables) and is taken out of the URL given to the driver.
+ *
+ * @throws StoreUrlError for a schema that is not a plain identifier.
+ */
+export function parsePgUrl(given: string): PgLocation {
+  let url: URL;
+  try {
+    url = new URL(given.trim());
+  } catch {
+    throw new StoreUrlError(redactUrl(given), `${redactUrl(given)} is not a valid URL; expected postgres://user:password@host:5432/database?schema=sluice`);
+  }
+  const schema = url.searchParams.get("schema") ?? DEFAULT_PG_SCHEMA;
+  url.searchParams.delete("schema");
+  if (!SCHEMA_NAME.test(schema)) {
+    throw new StoreUrlError(redactUrl(given), `schema=${JSON.stringify(schema)} in ${redactUrl(given)} is not a plain PostgreSQL identifier (letters, digits and _, not starting with a digit, at most 63)`);
+  }
+  return { url: url.toString(), schema };
+}
+
+/** int8 (BIGINT, count(*)) as a JavaScript number: every value Sluice stores is below 2^53. */
+const INT8 = 20;
+const TYPES = {
+  getTypeParser: ((oid: number, format?: "text" | "binary") => (oid === INT8 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format ?? "text"))) as typeof pg.types.getTypeParser,
+};
+
+/** Options of {@link createPool}. */
+export interface PoolOptions {
+  /** @defaultValue 10 */
+  max?: number;
+  /** Name shown in `pg_stat_activity`. @defaultValue "sluice" */
+  applicationName?: string;
+}
+
+/** A pool whose connections read BIGINT as numbers and see `location.schema` first on their search path. */
+export function createPool(location: PgLocation, options: PoolOptions = {}): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: location.url,
+    max: options.max ?? 10,
+    application_name: options.applicationName ?? "sluice",
+    options: `-c search_path=${location.schema}`,
+    types: TYPES,
+    connectionTimeoutMillis: 10_000,
+    idleTimeoutMillis: 30_000,
+  });
+  // An idle connection that breaks (a server restart) is dropped by the pool; without a listener
+  // its error would end the process.
+  pool.on("error", () => undefined);
+  return pool;
+}
+
+/** A PostgreSQL error's SQLSTATE, if it has one. */
+export function sqlState(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : undefined;
+}
+
+/**
+ * A store that cannot be reached or entered, with what to do about it. `code` is `SLUICE_STORE_CONNECT`.
+ */
+export class StoreConnectError extends Error {
+  readonly code = "SLUICE_STORE_CONNECT";
+  override readonly name = "StoreConnectError";
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** Turns a connection failure into one line naming the server and the fix; other errors pass through. */
+export function describeConnectError(error: unknown, location: PgLocation): unknown {
+  const url = new URL(location.url);
+  const where = `${url.hostname || "localhost"}:${url.port || "5432"}`;
+  const db = decodeURIComponent(url.pathname.slice(1)) || "(default database)";
+  const user = decodeURIComponent(url.username) || "(default user)";
+  const state = sqlState(error);
+  const message = error instanceof Error ? error.message : String(error);
+  const options = { cause: error };
+  switch (state) {
+    case "ECONNREFUSED":
+      return new StoreConnectError(`cannot reach PostgreSQL at ${where}: connection refused. Is the server running, and listening on that host and port?`, options);
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return new StoreConnectError(`cannot reach PostgreSQL at ${where}: the host name does not resolve. Check the host in the store URL.`, options);
+    case "ETIMEDOUT":
+      return new StoreConnectError(`cannot reach PostgreSQL at ${where}: the connection timed out. Check the host, port and any firewall between.`, options);
+    case "28P01":
+    case "28000":
+      return new StoreConnectError(`PostgreSQL at ${where} refused user "${user}": ${message}. Check the user and password in the store URL.`, options);
+    case "3D000":
+      return new StoreConnectError(`PostgreSQL at ${where} has no database "${db}". Create it (createdb ${db}) or name another in the store URL.`, options);
+    default:
+      if (/timeout exceeded when trying to connect/i.test(message)) {
+        return new StoreConnectError(`cannot reach PostgreSQL at ${where}: no answer within 10 s. Check the host, port and any firewall between.`, options);
+      }
+      return error;
+  }
+}
+
+/** Hides the password of a URL quoted in an error message. */
+export function redactUrl(text: string): string {
+  return text.trim().replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]+):[^@/]*@/i, "$1:***@");
+}

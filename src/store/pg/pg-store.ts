@@ -1,0 +1,564 @@
+/**
+ * The PostgreSQL store: the same {@link Store} as the embedded one, on a schema of a PostgreSQL
+ * database shared by every Sluice process of a deployment. node-postgres (`pg`) with a small pool;
+ * every multi-statement call is one transaction on one connection.
+ */
+import { hostname } from "node:os";
+import type pg from "pg";
+import type {
+  ActiveState, AttemptQuery, AttemptRecord, CompletionOutcome, ControlRequest, EpochMs, EventQuery, EventRecord, LeaseClaim, LeaseFence,
+  LeaseResult, NewRequest, PruneResult, RunQuery, RunRecord, ScheduleStateRecord, Store, StoredDefinitions, StoreWrite, TaskInstanceRecord,
+} from "../types.js";
+import { StoreConflictError, StoreLeaseLostError, StoreMigrationError, StoreNotFoundError, StoreWriteError } from "../errors.js";
+import {
+  ATTEMPT_COLUMNS, EVENT_COLUMNS, RUN_COLUMNS, TASK_COLUMNS, toAttemptRecords, toEventRecord, toJson, toRunRecord, toTaskRecord,
+  type AttemptRow, type EventRow, type ResourceRow, type RunRow, type TaskRow,
+} from "../rows.js";
+import { describeWrite, iso } from "../writes.js";
+import { createPool, describeConnectError, redactUrl, sqlState, type PgLocation, type PoolOptions } from "./connect.js";
+import { applyPgMigrations, pgSchemaState } from "./migrations.js";
+
+/** Options of {@link PgStore.open}. */
+export interface PgStoreOptions extends PoolOptions {
+  /** Apply pending migrations before returning. @defaultValue true */
+  migrate?: boolean;
+  /** Read commands: the schema must exist and be migrated (else `StoreNotFoundError`); nothing is created. @defaultValue false */
+  readonly?: boolean;
+}
+
+/** Default page sizes, as documented on the query types. */
+const LIMITS = { runs: 50, attempts: 100, events: 1000 };
+const limitOf = (limit: number | undefined, fallback: number): number => (limit === undefined ? fallback : Math.max(0, Math.floor(limit)));
+
+interface RequestRow {
+  id: number;
+  type: "trigger" | "cancel";
+  pipeline: string | null;
+  run_id: number | null;
+  params: string;
+  created_at: number;
+  taken_at: number | null;
+  taken_by: string | null;
+  resolved_at: number | null;
+  error: string | null;
+}
+
+function toRequest(row: RequestRow): ControlRequest {
+  return {
+    id: row.id,
+    type: row.type,
+    pipeline: row.pipeline,
+    runId: row.run_id,
+    params: JSON.parse(row.params) as Record<string, unknown>,
+    createdAt: row.created_at,
+    takenAt: row.taken_at,
+    takenBy: row.taken_by,
+    resolvedAt: row.resolved_at,
+    error: row.error,
+  };
+}
+
+/** Whether a process of this host with that pid exists. */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** A query with a stable name, so each connection parses and plans it once. */
+const q = (name: string, text: string, values: unknown[]): pg.QueryConfig => ({ name: `sluice_${name}`, text, values });
+
+/**
+ * {@link Store} on PostgreSQL.
+ *
+ * Semantics are those of every store (checked by `test/store/conformance.ts`); what PostgreSQL adds:
+ * - Several processes on several machines share one store. The scheduler lease is a row; taking
+ *   it locks the table, and every fenced batch reads the row `FOR SHARE` inside its transaction, so
+ *   a batch and a takeover never interleave: a scheduler that lost the lease cannot write.
+ * - Requests from `sluice trigger`/`cancel` are claimed with `FOR UPDATE SKIP LOCKED`.
+ *
+ * @example
+ * const store = await PgStore.open({ url: "postgres://localhost/etl", schema: "sluice" });
+ * await store.apply([{ type: "appendEvent", event }]);
+ * await store.close();
+ */
+export class PgStore implements Store {
+  readonly kind = "postgres";
+  readonly #pool: pg.Pool;
+  readonly #location: PgLocation;
+
+  private constructor(pool: pg.Pool, location: PgLocation) {
+    this.#pool = pool;
+    this.#location = location;
+  }
+
+  /** The schema holding this store's tables. */
+  get schema(): string {
+    return this.#location.schema;
+  }
+
+  /** Where the store is, password hidden: for logs and messages. */
+  get description(): string {
+    return `${redactUrl(this.#location.url)} (schema ${this.#location.schema})`;
+  }
+
+  /**
+   * Connects (checking the server answers), then migrates the schema, or for `readonly` checks
+   * that it exists.
+   *
+   * @throws StoreConnectError when the server cannot be reached or refuses the user or database.
+   * @throws StoreNotFoundError (`readonly`) when the schema holds no Sluice store.
+   * @throws StoreMigrationError when the schema was migrated by a newer Sluice.
+   */
+  static async open(location: PgLocation, options: PgStoreOptions = {}): Promise<PgStore> {
+    const pool = createPool(location, options);
+    const store = new PgStore(pool, location);
+    try {
+      try {
+        await pool.query("SELECT 1");
+      } catch (error) {
+        throw describeConnectError(error, location);
+      }
+      if (options.readonly) {
+        const state = await pgSchemaState(pool, location.schema);
+        if (state === "missing") throw new StoreNotFoundError(`${redactUrl(location.url)} (schema ${location.schema}); run \`sluice migrate --db …\` to create it`);
+      } else if (options.migrate ?? true) {
+        await store.migrate();
+      }
+      return store;
+    } catch (error) {
+      await pool.end().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async migrate(): Promise<void> {
+    await applyPgMigrations(this.#pool, this.#location.schema);
+  }
+
+  async close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      await this.#pool.end();
+    }
+  }
+  #closed = false;
+
+  /** Runs `fn` in a transaction on one connection; rolls back on any error. */
+  async #transaction<T>(fn: (client: pg.PoolClient) => Promise<T>, begin = "BEGIN"): Promise<T> {
+    const client = await this.#pool.connect();
+    try {
+      await client.query(begin);
+      try {
+        const result = await fn(client);
+        await client.query("COMMIT");
+        return result;
+      } catch (error) {
+        await client.query("ROLLBACK").catch(() => undefined);
+        throw error;
+      }
+    } catch (error) {
+      throw this.#missingSchema(error);
+    } finally {
+      client.release();
+    }
+  }
+
+  async #query<R extends pg.QueryResultRow>(config: pg.QueryConfig | string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+    try {
+      return await (typeof config === "string" ? this.#pool.query<R>(config, values) : this.#pool.query<R>(config));
+    } catch (error) {
+      throw this.#missingSchema(error);
+    }
+  }
+
+  /** "relation does not exist": the schema was never migrated (or was dropped). */
+  #missingSchema(error: unknown): unknown {
+    if (sqlState(error) !== "42P01") return error;
+    return new StoreMigrationError(`The store ${this.description} has no Sluice tables: run \`sluice migrate --db …\` (or start the scheduler, which migrates).`, { cause: error });
+  }
+
+  // ── writes ────────────────────────────────────────────────────────────────────────────────
+
+  async apply(batch: readonly StoreWrite[], fence?: LeaseFence): Promise<void> {
+    if (batch.length === 0) return;
+    await this.#transaction(async (client) => {
+      if (fence) await checkFence(client, fence.owner, fence.now);
+      for (let i = 0; i < batch.length; i++) {
+        const write = batch[i] as StoreWrite;
+        try {
+          await applyOne(client, write, i);
+        } catch (error) {
+          throw translateWriteError(error, write, i);
+        }
+      }
+    });
+  }
+
+  async renewLease(attemptId: number, fencingToken: number, leaseExpiresAt: EpochMs, progress?: unknown): Promise<boolean> {
+    const result = await this.#query(
+      q("renew_lease", `UPDATE attempts SET lease_expires_at = $3, progress = CASE WHEN $4 THEN $5 ELSE progress END
+        WHERE id = $1 AND fencing_token = $2 AND state = 'running'`, [attemptId, fencingToken, leaseExpiresAt, progress !== undefined, toJson(progress)]),
+    );
+    return result.rowCount === 1;
+  }
+
+  async completeAttempt(attemptId: number, fencingToken: number, outcome: CompletionOutcome, endedAt: EpochMs): Promise<boolean> {
+    const error = outcome.state === "success" ? null : toJson(outcome.error);
+    // One statement: end the attempt (only with its current token, while running) and store the
+    // output of a success on its task instance.
+    const result = await this.#query<{ ended: number }>(
+      q("complete", `WITH ended AS (
+          UPDATE attempts SET state = $3, ended_at = $4, error = $5
+          WHERE id = $1 AND fencing_token = $2 AND state = 'running'
+          RETURNING run_id, task),
+        stored AS (
+          UPDATE task_instances t SET output = $6 FROM ended
+          WHERE $3 = 'success' AND t.run_id = ended.run_id AND t.task = ended.task)
+        SELECT count(*) AS ended FROM ended`, [attemptId, fencingToken, outcome.state, endedAt, error, outcome.state === "success" ? toJson(outcome.output) : null]),
+    );
+    return (result.rows[0]?.ended ?? 0) === 1;
+  }
+
+  // ── the scheduler lease and the inbox ─────────────────────────────────────────────────────
+
+  async acquireSchedulerLease(claim: LeaseClaim): Promise<LeaseResult> {
+    return this.#transaction(async (client) => {
+      // EXCLUSIVE conflicts with the FOR SHARE of fenced batches: no batch of the old holder
+      // commits between this check and the takeover.
+      await client.query("LOCK TABLE scheduler_lease IN EXCLUSIVE MODE");
+      const row = (await client.query<{ owner: string; host: string; pid: number; expires_at: number }>("SELECT owner, host, pid, expires_at FROM scheduler_lease WHERE id = 1")).rows[0];
+      const free = row === undefined || row.owner === claim.owner || row.expires_at <= claim.now || (row.host === hostname() && !processAlive(row.pid));
+      if (!free) return { acquired: false, holder: `${row.owner}, pid ${row.pid} on ${row.host}`, owner: row.owner };
+      await client.query(
+        `INSERT INTO scheduler_lease (id, owner, host, pid, expires_at) VALUES (1, $1, $2, $3, $4)
+         ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, host = excluded.host, pid = excluded.pid, expires_at = excluded.expires_at`,
+        [claim.owner, claim.host, claim.pid, claim.now + claim.ttlMs],
+      );
+      return { acquired: true };
+    });
+  }
+
+  async renewSchedulerLease(owner: string, expiresAt: EpochMs, now?: EpochMs): Promise<boolean> {
+    const result = await this.#query(q("renew_scheduler", "UPDATE scheduler_lease SET expires_at = $2 WHERE id = 1 AND owner = $1 AND ($3::bigint IS NULL OR expires_at > $3)", [owner, expiresAt, now ?? null]));
+    return (result.rowCount ?? 0) > 0;
+  }
+
+  async releaseSchedulerLease(owner: string): Promise<void> {
+    if (this.#closed) return;
+    await this.#query("DELETE FROM scheduler_lease WHERE id = 1 AND owner = $1", [owner]);
+  }
+
+  async addRequest(request: NewRequest): Promise<number> {
+    const result = await this.#query<{ id: number }>(
+      "INSERT INTO requests (type, pipeline, run_id, params, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+      [request.type, request.pipeline ?? null, request.runId ?? null, toJson(request.params ?? {}) ?? "{}", request.at],
+    );
+    return (result.rows[0] as { id: number }).id;
+  }
+
+  async takeRequests(limit: number, now: EpochMs = Date.now(), owner?: string): Promise<ControlRequest[]> {
+    const result = await this.#query<RequestRow>(
+      q("take_requests", `UPDATE requests SET taken_at = $2, taken_by = $3
+        WHERE id IN (SELECT id FROM requests WHERE taken_at IS NULL AND resolved_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+        RETURNING *`, [limit, now, owner ?? null]),
+    );
+    return result.rows.map(toRequest).sort((a, b) => a.id - b.id);
+  }
+
+  async abandonRequest(id: number, now: EpochMs, why: string): Promise<boolean> {
+    const result = await this.#query(
+      `UPDATE requests SET resolved_at = $2, error = $3
+       WHERE id = $1 AND resolved_at IS NULL
+         AND (taken_at IS NULL OR NOT EXISTS (SELECT 1 FROM scheduler_lease WHERE id = 1 AND owner = requests.taken_by AND expires_at > $2))`,
+      [id, now, why],
+    );
+    return (result.rowCount ?? 0) > 0;
+  }
+
+  async getRequest(id: number): Promise<ControlRequest | undefined> {
+    const row = (await this.#query<RequestRow>("SELECT * FROM requests WHERE id = $1", [id])).rows[0];
+    return row ? toRequest(row) : undefined;
+  }
+
+  async reclaimRequests(now: EpochMs, maxAgeMs: number): Promise<number> {
+    return this.#transaction(async (client) => {
+      await client.query("UPDATE requests SET resolved_at = $1, error = 'expired: not answered before Sluice stopped; send it again' WHERE resolved_at IS NULL AND created_at < $2", [now, now - maxAgeMs]);
+      const reopened = await client.query("UPDATE requests SET taken_at = NULL, taken_by = NULL WHERE resolved_at IS NULL AND taken_at IS NOT NULL AND created_at >= $1", [now - maxAgeMs]);
+      return reopened.rowCount ?? 0;
+    });
+  }
+
+  // ── retention and definitions ──────────────────────────────────────────────────────────────
+
+  async prune(before: EpochMs, limit: number): Promise<PruneResult> {
+    return this.#transaction(async (client) => {
+      const ids = (await client.query<{ id: number }>(
+        "SELECT id FROM runs WHERE state IN ('success', 'failed', 'cancelled') AND ended_at < $1 ORDER BY ended_at, id LIMIT $2",
+        [before, limit],
+      )).rows.map((r) => r.id);
+      await client.query(`INSERT INTO id_floor (name, value)
+          SELECT 'run', coalesce(max(id), 0) FROM runs
+          UNION ALL SELECT 'attempt', coalesce(max(id), 0) FROM attempts
+          UNION ALL SELECT 'fencing_token', coalesce(max(fencing_token), 0) FROM attempts
+          ON CONFLICT (name) DO UPDATE SET value = greatest(id_floor.value, excluded.value)`);
+      const attempts = Number((await client.query<{ n: number }>("SELECT count(*) AS n FROM attempts WHERE run_id = ANY($1::bigint[])", [ids])).rows[0]?.n ?? 0);
+      let events = (await client.query("DELETE FROM events WHERE run_id = ANY($1::bigint[])", [ids])).rowCount ?? 0;
+      const runs = (await client.query("DELETE FROM runs WHERE id = ANY($1::bigint[])", [ids])).rowCount ?? 0;
+      events += (await client.query("DELETE FROM events WHERE id IN (SELECT id FROM events WHERE run_id IS NULL AND at < $1 ORDER BY at, id LIMIT $2)", [before, limit * 10])).rowCount ?? 0;
+      const requests = (await client.query("DELETE FROM requests WHERE resolved_at IS NOT NULL AND created_at < $1", [before])).rowCount ?? 0;
+      return { runs, attempts, events, requests, more: runs === limit };
+    });
+  }
+
+  async saveDefinitions(d: StoredDefinitions): Promise<void> {
+    await this.#query(
+      `INSERT INTO definitions (id, fingerprint, saved_at, config) VALUES (1, $1, $2, $3)
+       ON CONFLICT (id) DO UPDATE SET fingerprint = excluded.fingerprint, saved_at = excluded.saved_at, config = excluded.config`,
+      [d.fingerprint, d.savedAt, JSON.stringify(d.config)],
+    );
+  }
+
+  async loadDefinitions(): Promise<StoredDefinitions | undefined> {
+    const row = (await this.#query<{ fingerprint: string; saved_at: number; config: string }>("SELECT fingerprint, saved_at, config FROM definitions WHERE id = 1")).rows[0];
+    return row ? { fingerprint: row.fingerprint, savedAt: row.saved_at, config: JSON.parse(row.config) as unknown } : undefined;
+  }
+
+  // ── reads ─────────────────────────────────────────────────────────────────────────────────
+
+  async loadActiveState(): Promise<ActiveState> {
+    // One snapshot: tasks and attempts agree with the runs, whatever the scheduler writes meanwhile.
+    return this.#transaction(async (client) => {
+      const max = (await client.query<Pick<ActiveState, "maxRunId" | "maxAttemptId" | "maxFencingToken">>(`SELECT
+          greatest((SELECT coalesce(max(id), 0) FROM runs), (SELECT coalesce(max(value), 0) FROM id_floor WHERE name = 'run')) AS "maxRunId",
+          greatest((SELECT coalesce(max(id), 0) FROM attempts), (SELECT coalesce(max(value), 0) FROM id_floor WHERE name = 'attempt')) AS "maxAttemptId",
+          greatest((SELECT coalesce(max(fencing_token), 0) FROM attempts), (SELECT coalesce(max(value), 0) FROM id_floor WHERE name = 'fencing_token')) AS "maxFencingToken"`)).rows[0];
+      const active = "state IN ('queued', 'running')";
+      const runs = (await client.query<RunRow>(`SELECT ${RUN_COLUMNS} FROM runs WHERE ${active} ORDER BY id`)).rows;
+      const tasks = (await client.query<TaskRow>(`SELECT ${TASK_COLUMNS} FROM task_instances WHERE run_id IN (SELECT id FROM runs WHERE ${active}) ORDER BY run_id, task`)).rows;
+      const attempts = (await client.query<AttemptRow>(`SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE state = 'running' ORDER BY id`)).rows;
+      const draining = (await client.query<AttemptRow>(`SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE released_at IS NULL AND state <> 'running' ORDER BY id`)).rows;
+      const resources = await resourcesOf(client, [...attempts, ...draining].map((a) => a.id));
+      const schedules = (await client.query<ActiveState["schedules"][number]>(`SELECT pipeline, last_scheduled_for AS "lastScheduledFor", skipped FROM schedule_state ORDER BY pipeline`)).rows;
+      return {
+        runs: runs.map(toRunRecord),
+        tasks: tasks.map(toTaskRecord),
+        attempts: toAttemptRecords(attempts, resources),
+        draining: toAttemptRecords(draining, resources),
+        schedules,
+        maxRunId: max?.maxRunId ?? 0,
+        maxAttemptId: max?.maxAttemptId ?? 0,
+        maxFencingToken: max?.maxFencingToken ?? 0,
+      };
+    }, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+  }
+
+  async getRun(id: number): Promise<RunRecord | undefined> {
+    const row = (await this.#query<RunRow>(q("get_run", `SELECT ${RUN_COLUMNS} FROM runs WHERE id = $1`, [id]))).rows[0];
+    return row ? toRunRecord(row) : undefined;
+  }
+
+  async listRuns({ pipeline, states, limit }: RunQuery = {}): Promise<RunRecord[]> {
+    const where = new Where();
+    where.add("pipeline = ?", pipeline);
+    where.add("state = ANY(?::text[])", states && states.length > 0 ? states : undefined);
+    const rows = (await this.#query<RunRow>(`SELECT ${RUN_COLUMNS} FROM runs${where.sql()} ORDER BY id DESC LIMIT ${limitOf(limit, LIMITS.runs)}`, where.values)).rows;
+    return rows.map(toRunRecord);
+  }
+
+  async listTasks(runId: number): Promise<TaskInstanceRecord[]> {
+    // COLLATE "C": byte order, as SQLite sorts, whatever the database's collation.
+    const rows = (await this.#query<TaskRow>(q("list_tasks", `SELECT ${TASK_COLUMNS} FROM task_instances WHERE run_id = $1 ORDER BY task COLLATE "C"`, [runId]))).rows;
+    return rows.map(toTaskRecord);
+  }
+
+  async getAttempt(id: number): Promise<AttemptRecord | undefined> {
+    const rows = (await this.#query<AttemptRow>(q("get_attempt", `SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE id = $1`, [id]))).rows;
+    return (await this.#withResources(rows))[0];
+  }
+
+  async listAttempts({ runId, pipeline, task, limit }: AttemptQuery = {}): Promise<AttemptRecord[]> {
+    const where = new Where();
+    where.add("run_id = ?", runId);
+    where.add("pipeline = ?", pipeline);
+    where.add("task = ?", task);
+    const rows = (await this.#query<AttemptRow>(`SELECT ${ATTEMPT_COLUMNS} FROM attempts${where.sql()} ORDER BY id DESC LIMIT ${limitOf(limit, LIMITS.attempts)}`, where.values)).rows;
+    return this.#withResources(rows);
+  }
+
+  async listEvents({ afterId, runId, types, limit }: EventQuery = {}): Promise<EventRecord[]> {
+    const where = new Where();
+    where.add("id > ?", afterId);
+    where.add("run_id = ?", runId);
+    where.add("type = ANY(?::text[])", types && types.length > 0 ? types : undefined);
+    const rows = (await this.#query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM events${where.sql()} ORDER BY id LIMIT ${limitOf(limit, LIMITS.events)}`, where.values)).rows;
+    return rows.map(toEventRecord);
+  }
+
+  async listSchedules(): Promise<ScheduleStateRecord[]> {
+    return (await this.#query<ScheduleStateRecord>(`SELECT pipeline, last_scheduled_for AS "lastScheduledFor", skipped FROM schedule_state ORDER BY pipeline COLLATE "C"`)).rows;
+  }
+
+  async #withResources(rows: AttemptRow[]): Promise<AttemptRecord[]> {
+    if (rows.length === 0) return [];
+    const client = await this.#pool.connect();
+    try {
+      return toAttemptRecords(rows, await resourcesOf(client, rows.map((r) => r.id)));
+    } finally {
+      client.release();
+    }
+  }
+}
+
+/** WHERE terms with `?` placeholders numbered as they are added; a filter whose value is undefined is left out. */
+class Where {
+  readonly terms: string[] = [];
+  readonly values: unknown[] = [];
+
+  add(term: string, value: unknown): void {
+    if (value === undefined) return;
+    this.values.push(value);
+    this.terms.push(term.replace("?", `$${this.values.length}`));
+  }
+
+  sql(): string {
+    return this.terms.length > 0 ? ` WHERE ${this.terms.join(" AND ")}` : "";
+  }
+}
+
+async function resourcesOf(client: pg.PoolClient, ids: readonly number[]): Promise<ResourceRow[]> {
+  if (ids.length === 0) return [];
+  const result = await client.query<ResourceRow>(
+    q("resources_of", `SELECT attempt_id AS "attemptId", key, amount FROM attempt_resources WHERE attempt_id = ANY($1::bigint[]) ORDER BY attempt_id, key COLLATE "C"`, [ids]),
+  );
+  return result.rows;
+}
+
+/** Throws `StoreLeaseLostError` unless `owner` holds the lease, unexpired at `now`; holds the row until commit. */
+async function checkFence(client: pg.PoolClient, owner: string, now: EpochMs): Promise<void> {
+  const row = (await client.query<{ owner: string; expires_at: number }>(q("fence", "SELECT owner, expires_at FROM scheduler_lease WHERE id = 1 FOR SHARE", []))).rows[0];
+  if (row?.owner !== owner || row.expires_at <= now) {
+    const holder = row === undefined ? "nobody holds it" : row.owner === owner ? `it expired at ${iso(row.expires_at)}` : `${row.owner} holds it`;
+    throw new StoreLeaseLostError(owner, `the scheduler lease of ${owner} is lost (${holder}); this scheduler may no longer write`);
+  }
+}
+
+/** Throws when an UPDATE found no row: the batch refers to something that was never created. */
+function mustChange(result: pg.QueryResult, write: StoreWrite, index: number): void {
+  if ((result.rowCount ?? 0) === 0) throw new StoreWriteError(index, write.type, `${describeWrite(write)} does not exist; nothing of the batch was applied.`);
+}
+
+async function applyOne(client: pg.PoolClient, write: StoreWrite, index: number): Promise<void> {
+  switch (write.type) {
+    case "createRun": {
+      const r = write.run;
+      await client.query(
+        q("insert_run", `INSERT INTO runs (id, pipeline, scheduled_for, trigger, params, state, created_at, started_at, ended_at)
+          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [r.id, r.pipeline, r.scheduledFor, r.trigger, toJson(r.params) ?? "{}", r.state, r.createdAt, r.startedAt, r.endedAt]),
+      );
+      if (write.tasks.length === 0) return;
+      const t = write.tasks;
+      await client.query(
+        q("insert_tasks", `INSERT INTO task_instances (run_id, task, state, attempts, lost_attempts, ready_at, output)
+          SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int[], $5::int[], $6::bigint[], $7::text[])`, [
+          r.id, t.map((x) => x.task), t.map((x) => x.state), t.map((x) => x.attempts), t.map((x) => x.lostAttempts ?? 0), t.map((x) => x.readyAt), t.map((x) => toJson(x.output)),
+        ]),
+      );
+      return;
+    }
+    case "updateRun": {
+      const { id, state, startedAt, endedAt } = write;
+      return mustChange(await client.query(
+        q("update_run", `UPDATE runs SET state = $2,
+          started_at = CASE WHEN $3 THEN $4::bigint ELSE started_at END,
+          ended_at = CASE WHEN $5 THEN $6::bigint ELSE ended_at END WHERE id = $1`, [id, state, startedAt !== undefined, startedAt ?? null, endedAt !== undefined, endedAt ?? null]),
+      ), write, index);
+    }
+    case "updateTask": {
+      const { runId, task, state, attempts, lostAttempts, readyAt, output } = write;
+      return mustChange(await client.query(
+        q("update_task", `UPDATE task_instances SET state = $3,
+          attempts = CASE WHEN $4 THEN $5::int ELSE attempts END,
+          lost_attempts = CASE WHEN $6 THEN $7::int ELSE lost_attempts END,
+          ready_at = CASE WHEN $8 THEN $9::bigint ELSE ready_at END,
+          output = CASE WHEN $10 THEN $11::text ELSE output END
+          WHERE run_id = $1 AND task = $2`, [
+          runId, task, state, attempts !== undefined, attempts ?? null, lostAttempts !== undefined, lostAttempts ?? null, readyAt !== undefined, readyAt ?? null, output !== undefined, toJson(output),
+        ]),
+      ), write, index);
+    }
+    case "createAttempt": {
+      const a = write.attempt;
+      await client.query(
+        q("insert_attempt", `INSERT INTO attempts (id, run_id, pipeline, task, attempt, state, fencing_token, worker_id, queued_at,
+          started_at, ended_at, lease_expires_at, error, progress) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`, [
+          a.id, a.runId, a.pipeline, a.task, a.attempt, a.state, a.fencingToken, a.workerId, a.queuedAt, a.startedAt, a.endedAt, a.leaseExpiresAt, toJson(a.error), toJson(a.progress),
+        ]),
+      );
+      if (a.resources.length > 0) {
+        await client.query(
+          q("insert_resources", "INSERT INTO attempt_resources (attempt_id, key, amount) SELECT $1, * FROM unnest($2::text[], $3::float8[])", [a.id, a.resources.map((r) => r.key), a.resources.map((r) => r.amount)]),
+        );
+      }
+      return;
+    }
+    case "endAttempt": {
+      const { id, state, endedAt, error } = write;
+      return mustChange(await client.query(
+        q("end_attempt", `UPDATE attempts SET state = $2, ended_at = $3::bigint,
+          error = CASE WHEN $4 THEN $5::text ELSE error END,
+          released_at = CASE WHEN $6 THEN NULL ELSE $3::bigint END WHERE id = $1`, [id, state, endedAt, error !== undefined, toJson(error), write.stillRunning === true]),
+      ), write, index);
+    }
+    case "releaseAttempt":
+      return mustChange(await client.query(q("release_attempt", "UPDATE attempts SET released_at = $2 WHERE id = $1 AND state <> 'running'", [write.id, write.at])), write, index);
+    case "recordSchedule":
+      await client.query(
+        q("record_schedule", `INSERT INTO schedule_state (pipeline, last_scheduled_for, skipped) VALUES ($1, $2, $3)
+          ON CONFLICT (pipeline) DO UPDATE SET last_scheduled_for = excluded.last_scheduled_for, skipped = schedule_state.skipped + excluded.skipped`, [
+          write.pipeline, write.lastScheduledFor, write.skippedDelta,
+        ]),
+      );
+      return;
+    case "appendEvent": {
+      const e = write.event;
+      await client.query(
+        q("insert_event", `INSERT INTO events (at, type, level, pipeline, run_id, task, attempt_id, message, data)
+          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [e.at, e.type, e.level, e.pipeline, e.runId, e.task, e.attemptId, e.message, toJson(e.data) ?? "{}"]),
+      );
+      return;
+    }
+    case "resolveRequest":
+      return mustChange(await client.query(q("resolve_request", "UPDATE requests SET run_id = $2, error = $3, resolved_at = $4 WHERE id = $1", [write.id, write.runId, write.error, write.at])), write, index);
+    default: {
+      const unknown: never = write;
+      throw new StoreWriteError(index, String((unknown as { type?: unknown }).type), `Unknown store write ${JSON.stringify(unknown)}`);
+    }
+  }
+}
+
+/** Unique violations become {@link StoreConflictError}, other constraint failures {@link StoreWriteError}. */
+function translateWriteError(error: unknown, write: StoreWrite, index: number): unknown {
+  const state = sqlState(error);
+  if (state === undefined || !state.startsWith("23")) return error;
+  const what = describeWrite(write);
+  const at = `batch write ${index}, ${write.type}`;
+  const message = error instanceof Error ? error.message : String(error);
+  const options = { cause: error };
+  if (state === "23505") {
+    if (write.type === "createRun" && (error as { constraint?: string }).constraint === "runs_schedule_tick") {
+      return new StoreConflictError(
+        index,
+        write.type,
+        `A run of pipeline "${write.run.pipeline}" for the schedule tick ${iso(write.run.scheduledFor)} already exists (${at}): a tick creates at most one run. Nothing of the batch was applied.`,
+        options,
+      );
+    }
+    return new StoreConflictError(index, write.type, `Cannot create ${what}: it already exists (${at}; ${message}). Nothing of the batch was applied.`, options);
+  }
+  if (state === "23503") return new StoreWriteError(index, write.type, `Cannot create ${what}: its run or task instance does not exist (${at}). Nothing of the batch was applied.`, options);
+  return new StoreWriteError(index, write.type, `Invalid ${what} (${at}): ${message}. Nothing of the batch was applied.`, options);
+}
