@@ -3,7 +3,9 @@ import { Engine } from "../core/engine/engine.js";
 import type { StartCommand } from "../core/engine/types.js";
 import type { ResolvedConfig } from "../define/resolved.js";
 import type { DefinitionsJson } from "../define/stored.js";
-import { openStore, resolveStoreUrl, type StoreLocation } from "../store/open.js";
+import { describeLocation, openStore, resolveStoreUrl, type StoreLocation } from "../store/open.js";
+
+export { describeLocation };
 import type { Store } from "../store/types.js";
 import { CliError } from "./errors.js";
 import { storeHome, type StoreOption } from "./options.js";

@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 import { registerBackup } from "./commands/backup.js";
 import { registerInit } from "./commands/init.js";
 import { registerPrune } from "./commands/prune.js";
+import { registerMigrate } from "./commands/migrate.js";
 import { registerInspect } from "./commands/inspect.js";
 import { registerSimulate } from "./commands/simulate.js";
 import { registerRuntimeCommands } from "./commands/runtime.js";
@@ -38,6 +39,7 @@ registerSimulate(program);
 registerRuntimeCommands(program);
 registerBackup(program);
 registerPrune(program);
+registerMigrate(program);
 
 try {
   await program.parseAsync(process.argv);

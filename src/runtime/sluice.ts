@@ -17,7 +17,7 @@ import { resolveConfig } from "../define/validate.js";
 import { createLogger, taskLoggerFrom, type Logger } from "../observe/logger.js";
 import { Scheduler } from "../scheduler/scheduler.js";
 import { StoreCorruptError } from "../store/errors.js";
-import { openStore, resolveStoreUrl } from "../store/open.js";
+import { describeLocation, openStore, resolveStoreUrl } from "../store/open.js";
 import type { AttemptQuery, EventQuery, RunQuery, Store } from "../store/types.js";
 import { LocalWorker } from "../worker/local-worker.js";
 
@@ -303,7 +303,7 @@ export async function startResolved(config: ResolvedConfig, options: Omit<StartO
   try {
     // A damaged file would fail later in confusing ways (or silently lose runs): say so now.
     const problems = (await store.checkIntegrity?.()) ?? [];
-    if (problems.length > 0) throw new StoreCorruptError(resolveStoreUrl(options.db, options.cwd !== undefined ? { cwd: options.cwd } : {}).path, problems);
+    if (problems.length > 0) throw new StoreCorruptError(describeLocation(resolveStoreUrl(options.db, options.cwd !== undefined ? { cwd: options.cwd } : {})), problems);
     // One owner per Sluice, not per process: two in one process must not share the lease.
     const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
     const leaseTtlMs = parseDuration(options.leaseTtl ?? START_DEFAULTS.leaseTtl, "leaseTtl");

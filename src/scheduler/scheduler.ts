@@ -71,6 +71,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private turning: Promise<void> | undefined;
   private wakeTimer: NodeJS.Timeout | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
+  /** Stops the store's request notifications, when it sends them. */
+  private unwatch: (() => Promise<void>) | undefined;
   private leaseTimer: NodeJS.Timeout | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
   private pruning = false;
@@ -154,7 +156,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
           else this.emit("error", err instanceof Error ? err : new Error(String(err)));
         });
     }, Math.max(100, Math.floor(ttl / 3)));
-    this.pollTimer = setInterval(() => void this.poll(), this.options.pollMs ?? 50);
+    // A store that notifies new requests (PostgreSQL) wakes the inbox at once; polling then only
+    // covers a missed notification.
+    if (this.options.store.watchRequests) {
+      this.unwatch = await this.options.store.watchRequests(() => void this.poll());
+    }
+    this.pollTimer = setInterval(() => void this.poll(), this.unwatch ? Math.max(this.options.pollMs ?? 50, 1_000) : (this.options.pollMs ?? 50));
     if (this.options.config.retentionMs !== undefined) {
       // Retention in small batches, once a minute, never in a turn: a turn stays milliseconds long.
       const every = Math.min(60_000, Math.max(1_000, Math.floor(this.options.config.retentionMs / 2)));
@@ -199,6 +206,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.stopping = true;
     this.engine?.stopAdmitting();
     clearInterval(this.pollTimer);
+    void this.unwatch?.();
     // A turn in flight may still start the attempts it decided before stopAdmitting: let it, so
     // the worker below sees them.
     if (this.turning) await this.turning;
@@ -239,6 +247,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.stopped = true;
     clearInterval(this.leaseTimer);
     clearInterval(this.pollTimer);
+    void this.unwatch?.();
     clearTimeout(this.wakeTimer);
     clearTimeout(this.retryTimer);
     this.worker?.abortAll("the scheduler lease was lost");

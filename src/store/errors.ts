@@ -91,8 +91,11 @@ export class StoreNotFoundError extends Error {
   readonly code = "SLUICE_STORE_NOT_FOUND";
   override readonly name = "StoreNotFoundError";
 
-  constructor(readonly path: string) {
-    super(`no store at ${path}; it is created by \`sluice run\` (or name another with --db / SLUICE_DATABASE_URL)`);
+  constructor(
+    readonly path: string,
+    hint = "it is created by `sluice run` (or name another with --db / SLUICE_DATABASE_URL)",
+  ) {
+    super(`no store at ${path}; ${hint}`);
   }
 }
 

@@ -4,11 +4,12 @@ import { fileURLToPath } from "node:url";
 import type { Store } from "./types.js";
 import { StoreUrlError } from "./errors.js";
 import { SqliteStore } from "./sqlite/sqlite-store.js";
+import { parsePgUrl } from "./pg/connect.js";
 
 /** Where the embedded store lives when nothing else is said, relative to the project folder. */
 export const DEFAULT_STORE_PATH = ".sluice/sluice.db";
 
-const ACCEPTED = `Use a file: URL (file:.sluice/sluice.db, file:///abs/path.db), a plain file path, or :memory:.`;
+const ACCEPTED = `Use a file: URL (file:.sluice/sluice.db, file:///abs/path.db), a plain file path, :memory:, or postgres://user:password@host:5432/database[?schema=sluice].`;
 
 /** Options of {@link openStore}. */
 export interface OpenStoreOptions {
@@ -23,10 +24,31 @@ export interface OpenStoreOptions {
    * @defaultValue false
    */
   readonly?: boolean;
+  /**
+   * Apply pending migrations when opening for writing. `false`: the store must have been migrated
+   * (`sluice migrate`), as an operator may require where the app's database user cannot create tables.
+   * @defaultValue true
+   */
+  migrate?: boolean;
 }
 
 /** What a store URL points at. */
-export type StoreLocation = { kind: "sqlite"; path: string };
+export type StoreLocation =
+  | { kind: "sqlite"; path: string }
+  | {
+      kind: "postgres";
+      /** The connection URL given to node-postgres (Sluice's `schema` parameter taken out). */
+      url: string;
+      /** The schema holding Sluice's tables. */
+      schema: string;
+      /** The URL with its password hidden, for messages and logs. */
+      display: string;
+    };
+
+/** How a location reads in messages: a file path, or the URL (password hidden) and schema. */
+export function describeLocation(location: StoreLocation): string {
+  return location.kind === "sqlite" ? location.path : `${location.display} (schema ${location.schema})`;
+}
 
 /**
  * Resolves a store URL without opening anything.
@@ -36,7 +58,7 @@ export type StoreLocation = { kind: "sqlite"; path: string };
  * | `undefined` | `SLUICE_DATABASE_URL` if set, else `.sluice/sluice.db` under `cwd` |
  * | `file:path`, `file:///abs/path`, plain path | SQLite file (relative to `cwd`) |
  * | `:memory:` | SQLite in memory, gone on close |
- * | `postgres://…` | not in this version: {@link StoreUrlError} |
+ * | `postgres://…`, `postgresql://…` | PostgreSQL; `?schema=name` picks the schema (default `sluice`) |
  *
  * @throws StoreUrlError for any other URL.
  */
@@ -58,12 +80,10 @@ export function resolveStoreUrl(url?: string, opts: OpenStoreOptions = {}): Stor
     case "file":
       return { kind: "sqlite", path: fileUrlPath(given, text, cwd) };
     case "postgres":
-    case "postgresql":
-      throw new StoreUrlError(
-        redact(given),
-        `The PostgreSQL store is not available in this version of Sluice (store URL ${redact(text)}). ` +
-          `Use the embedded SQLite store with a file: URL, e.g. file:.sluice/sluice.db.`,
-      );
+    case "postgresql": {
+      const { url, schema } = parsePgUrl(text);
+      return { kind: "postgres", url, schema, display: redact(url) };
+    }
     default:
       throw new StoreUrlError(redact(given), `Unsupported store URL ${redact(text)}. ${ACCEPTED}`);
   }
@@ -79,7 +99,12 @@ export function resolveStoreUrl(url?: string, opts: OpenStoreOptions = {}): Stor
  */
 export async function openStore(url?: string, opts: OpenStoreOptions = {}): Promise<Store> {
   const location = resolveStoreUrl(url, opts);
-  return SqliteStore.open(location.path, { readonly: opts.readonly ?? false });
+  if (location.kind === "postgres") {
+    // Loaded only for PostgreSQL: a laptop on the embedded store never loads the driver.
+    const { PgStore } = await import("./pg/pg-store.js");
+    return PgStore.open({ url: location.url, schema: location.schema }, { readonly: opts.readonly ?? false, ...(opts.migrate === false ? { migrate: false } : {}) });
+  }
+  return SqliteStore.open(location.path, { readonly: opts.readonly ?? false, ...(opts.migrate === false ? { migrate: false } : {}) });
 }
 
 function fileUrlPath(given: string, text: string, cwd: string): string {

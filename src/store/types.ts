@@ -184,6 +184,13 @@ export interface Store {
   abandonRequest(id: number, now: EpochMs, why: string): Promise<boolean>;
   getRequest(id: number): Promise<ControlRequest | undefined>;
   /**
+   * Calls `listener` soon after any process adds a request, so a scheduler answers in milliseconds
+   * rather than at its next poll (PostgreSQL: LISTEN/NOTIFY). Resolves to a function that stops
+   * listening. Stores without a notification channel leave it out, and the scheduler polls.
+   * Notifications may be missed (a dropped connection): the scheduler still polls, less often.
+   */
+  watchRequests?(listener: () => void): Promise<() => Promise<void>>;
+  /**
    * Called by a scheduler that just took the lease: requests its predecessor took but never
    * answered (it died before committing their effect, which is written with the answer) are
    * handed out again if they are younger than `maxAgeMs`, and answered as expired otherwise (the

@@ -192,8 +192,12 @@ export class Sandbox {
   readonly observeFile: string;
   private readonly procs: CliProcess[] = [];
 
-  constructor(readonly dir: string) {
-    this.db = `file:${join(dir, "s.db")}`;
+  /** `db`: the store URL every command gets (default a SQLite file in the sandbox). */
+  constructor(
+    readonly dir: string,
+    db?: string,
+  ) {
+    this.db = db ?? `file:${join(dir, "s.db")}`;
     this.observeFile = join(dir, "observe.jsonl");
   }
 
@@ -246,8 +250,8 @@ export class Sandbox {
 const sandboxes: Sandbox[] = [];
 
 /** A fresh sandbox; {@link disposeSandboxes} removes it (call it in `afterEach`/`afterAll`). */
-export async function sandbox(): Promise<Sandbox> {
-  const box = new Sandbox(await mkdtemp(join(tmpdir(), "sluice-e2e-")));
+export async function sandbox(options: { db?: string } = {}): Promise<Sandbox> {
+  const box = new Sandbox(await mkdtemp(join(tmpdir(), "sluice-e2e-")), options.db);
   sandboxes.push(box);
   return box;
 }

@@ -133,25 +133,39 @@ describe("openStore", () => {
 
   it("accepts file: URLs, plain paths and :memory:", async () => {
     const abs = join(dir, "abs.db");
-    expect(resolveStoreUrl("file:rel/x.db", { cwd: "/p" }).path).toBe("/p/rel/x.db");
-    expect(resolveStoreUrl(`file:${abs}`).path).toBe(abs);
-    expect(resolveStoreUrl(pathToFileURL(abs).href).path).toBe(abs);
-    expect(resolveStoreUrl("rel/y.db", { cwd: "/p" }).path).toBe("/p/rel/y.db");
-    expect(resolveStoreUrl(abs).path).toBe(abs);
-    expect(resolveStoreUrl(":memory:").path).toBe(":memory:");
+    const resolveStoreUrlPath = (url: string, opts?: { cwd: string }) => {
+      const location = resolveStoreUrl(url, opts);
+      return location.kind === "sqlite" ? location : { path: undefined };
+    };
+    expect(resolveStoreUrlPath("file:rel/x.db", { cwd: "/p" }).path).toBe("/p/rel/x.db");
+    expect(resolveStoreUrlPath(`file:${abs}`).path).toBe(abs);
+    expect(resolveStoreUrlPath(pathToFileURL(abs).href).path).toBe(abs);
+    expect(resolveStoreUrlPath("rel/y.db", { cwd: "/p" }).path).toBe("/p/rel/y.db");
+    expect(resolveStoreUrlPath(abs).path).toBe(abs);
+    expect(resolveStoreUrlPath(":memory:").path).toBe(":memory:");
     const mem = await openStore(":memory:");
     stores.push(mem);
     await mem.apply([createRun(1)]);
     expect(await mem.listRuns()).toHaveLength(1);
   });
 
-  it("says PostgreSQL is not available yet and to use a file: URL", async () => {
-    for (const url of ["postgres://u:secret@db/sluice", "postgresql://db/sluice"]) {
-      const error: unknown = await openStore(url).catch((e: unknown) => e);
-      expect(error).toMatchObject({ name: "StoreUrlError", code: "SLUICE_STORE_URL" });
-      expect((error as Error).message).toMatch(/PostgreSQL store is not available.*file:/);
-      expect((error as Error).message).not.toContain("secret");
-    }
+  it("reads postgres:// URLs: the schema parameter is Sluice's, the password never shows", () => {
+    expect(resolveStoreUrl("postgres://u:secret@db:5433/etl?schema=ops&sslmode=disable")).toEqual({
+      kind: "postgres",
+      url: "postgres://u:secret@db:5433/etl?sslmode=disable",
+      schema: "ops",
+      display: "postgres://u:***@db:5433/etl?sslmode=disable",
+    });
+    expect(resolveStoreUrl("postgresql://db/etl")).toMatchObject({ kind: "postgres", schema: "sluice" });
+    const error: unknown = (() => {
+      try {
+        return resolveStoreUrl("postgres://u:secret@db/etl?schema=bad-name");
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(error).toMatchObject({ code: "SLUICE_STORE_URL" });
+    expect((error as Error).message).not.toContain("secret");
   });
 
   it("names the URL and the accepted forms for anything else", () => {

@@ -16,7 +16,9 @@ export function registerBackup(program: Command): void {
       const { storeFrom, storeLocation } = await import("../context.js");
       const target = resolve(file);
       if (existsSync(target) && !opts.force) throw new CliError(`${target} already exists; pass --force to overwrite it`);
-      const from = storeLocation(opts).path;
+      const location = storeLocation(opts);
+      if (location.kind !== "sqlite") throw new CliError(`sluice backup copies the embedded store; for PostgreSQL use its own tools (pg_dump --schema=${location.schema})`);
+      const from = location.path;
       if (resolve(from) === target) throw new CliError(`the backup would overwrite the store itself (${from}); name another file`);
       const store = await storeFrom(opts, { readonly: true });
       try {

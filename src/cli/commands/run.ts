@@ -58,7 +58,7 @@ export function registerRun(program: Command): void {
     .option("--lease-ttl <duration>", "scheduler lease: after a crash or pause this long, another scheduler may take over the store", "15s")
     .option("--no-live", "plain log lines even on a terminal")
     .action(async (file: string | undefined, opts: RunOptions) => {
-      const [{ loadConfig }, { storeLocation, storeCwd }, { startResolved, FATAL_CODES }, { createLogger }, { SchedulerBusyError }, { CliError }, { formatDuration }] = await Promise.all([
+      const [{ loadConfig }, { storeLocation, storeCwd, describeLocation }, { startResolved, FATAL_CODES }, { createLogger }, { SchedulerBusyError }, { CliError }, { formatDuration }] = await Promise.all([
         import("../load-config.js"),
         import("../context.js"),
         import("../../runtime/sluice.js"),
@@ -74,7 +74,7 @@ export function registerRun(program: Command): void {
       const runFor = opts.for !== undefined ? await durationOption(opts.for, "--for") : undefined;
       const location = storeLocation(named);
       const live = Boolean(process.stdout.isTTY) && opts.live !== false;
-      const logFile = location.path === ":memory:" ? resolve(".sluice/sluice.log") : resolve(dirname(location.path), "sluice.log");
+      const logFile = location.kind === "postgres" || location.path === ":memory:" ? resolve(dirname(loaded.path), ".sluice", "sluice.log") : resolve(dirname(location.path), "sluice.log");
       const logger = createLogger({ destination: live ? logFile : 1, ...(opts.logLevel ? { level: opts.logLevel } : {}) });
       const sluice = await startResolved(loaded.config, {
         ...(named.db !== undefined ? { db: named.db } : {}),
@@ -103,7 +103,7 @@ export function registerRun(program: Command): void {
       // Logged once the signal handlers are in place: from here a SIGINT/SIGTERM drains (before,
       // it would kill the process at once), so scripts may wait for this line before signalling.
       for (const w of loaded.warnings) logger.warn({ path: w.path }, `config: ${w.path || "(config)"}: ${w.message}`);
-      logger.info({ config: loaded.path, store: location.path, concurrency: sluice.config.worker.concurrency, pipelines: sluice.config.pipelines.map((p) => p.id) }, "sluice run started");
+      logger.info({ config: loaded.path, store: describeLocation(location), concurrency: sluice.config.worker.concurrency, pipelines: sluice.config.pipelines.map((p) => p.id) }, "sluice run started");
       sluice.on("error", (err) => {
         const code = (err as { code?: string }).code;
         if (code !== undefined && FATAL_CODES.has(code)) {

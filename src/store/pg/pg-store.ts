@@ -4,7 +4,7 @@
  * every multi-statement call is one transaction on one connection.
  */
 import { hostname } from "node:os";
-import type pg from "pg";
+import pg from "pg";
 import type {
   ActiveState, AttemptQuery, AttemptRecord, CompletionOutcome, ControlRequest, EpochMs, EventQuery, EventRecord, LeaseClaim, LeaseFence,
   LeaseResult, NewRequest, PruneResult, RunQuery, RunRecord, ScheduleStateRecord, Store, StoredDefinitions, StoreWrite, TaskInstanceRecord,
@@ -124,7 +124,7 @@ export class PgStore implements Store {
       }
       if (options.readonly) {
         const state = await pgSchemaState(pool, location.schema);
-        if (state === "missing") throw new StoreNotFoundError(`${redactUrl(location.url)} (schema ${location.schema}); run \`sluice migrate --db …\` to create it`);
+        if (state === "missing") throw new StoreNotFoundError(`${redactUrl(location.url)} (schema ${location.schema})`, "create it with `sluice migrate --db …`, or start `sluice run` on it (it migrates)");
       } else if (options.migrate ?? true) {
         await store.migrate();
       }
@@ -252,12 +252,62 @@ export class PgStore implements Store {
     await this.#query("DELETE FROM scheduler_lease WHERE id = 1 AND owner = $1", [owner]);
   }
 
+  /** The NOTIFY channel of this store's inbox (one per schema). */
+  get #requestChannel(): string {
+    return `sluice_requests_${this.#location.schema}`;
+  }
+
   async addRequest(request: NewRequest): Promise<number> {
+    // The notification is delivered when the insert commits: a listening scheduler wakes at once.
     const result = await this.#query<{ id: number }>(
-      "INSERT INTO requests (type, pipeline, run_id, params, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
-      [request.type, request.pipeline ?? null, request.runId ?? null, toJson(request.params ?? {}) ?? "{}", request.at],
+      `WITH added AS (INSERT INTO requests (type, pipeline, run_id, params, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id)
+       SELECT id, pg_notify($6, id::text) FROM added`,
+      [request.type, request.pipeline ?? null, request.runId ?? null, toJson(request.params ?? {}) ?? "{}", request.at, this.#requestChannel],
     );
     return (result.rows[0] as { id: number }).id;
+  }
+
+  /**
+   * LISTEN on a connection of its own (outside the pool). When that connection breaks it is
+   * re-opened with backoff; the scheduler's slower poll covers the gap.
+   */
+  async watchRequests(listener: () => void): Promise<() => Promise<void>> {
+    let stopped = false;
+    let client: pg.Client | undefined;
+    let retry: NodeJS.Timeout | undefined;
+    const connect = async (delay: number): Promise<void> => {
+      if (stopped) return;
+      const c = new pg.Client({ connectionString: this.#location.url, application_name: "sluice listen" });
+      const again = () => {
+        if (stopped || client !== c) return;
+        client = undefined;
+        c.end().catch(() => undefined);
+        retry = setTimeout(() => void connect(Math.min(delay * 2, 5_000)), delay);
+        retry.unref();
+      };
+      client = c;
+      c.on("error", again);
+      c.on("end", again);
+      c.on("notification", (n) => {
+        if (n.channel === this.#requestChannel) listener();
+      });
+      try {
+        await c.connect();
+        await c.query(`LISTEN "${this.#requestChannel}"`);
+        // Whatever arrived while (re)connecting was not notified to us.
+        listener();
+      } catch {
+        again();
+      }
+    };
+    await connect(100);
+    return async () => {
+      stopped = true;
+      clearTimeout(retry);
+      const c = client;
+      client = undefined;
+      await c?.end().catch(() => undefined);
+    };
   }
 
   async takeRequests(limit: number, now: EpochMs = Date.now(), owner?: string): Promise<ControlRequest[]> {

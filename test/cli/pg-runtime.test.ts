@@ -1,0 +1,78 @@
+// `sluice run` and the operator's commands on the PostgreSQL store, as real processes.
+import { afterAll, describe, expect, it } from "vitest";
+import type { AttemptRecord, RunRecord } from "../../src/core/records.js";
+import { dropSchemas, freshSchema, pgUrl } from "../support/pg.js";
+import { disposeSandboxes, fixture, sandbox } from "./helpers.js";
+
+const schemas: string[] = [];
+afterAll(async () => {
+  await disposeSandboxes();
+  await dropSchemas(...schemas);
+});
+
+async function pgSandbox() {
+  const schema = freshSchema("e2e");
+  schemas.push(schema);
+  return sandbox({ db: pgUrl(schema) });
+}
+
+describe("sluice on PostgreSQL", () => {
+  it("migrate, run, and trigger/runs/history/explain with --db alone (no config file); kill -9 and restart loses nothing", async () => {
+    const box = await pgSandbox();
+    const migrated = await box.cli(["migrate"]);
+    expect(migrated.code, migrated.stderr).toBe(0);
+    expect(migrated.stdout).toMatch(/^migrated postgres:\/\/.*\(schema e2e_/);
+
+    const CONFIG = fixture("chain");
+    const first = box.start(["run", CONFIG]);
+    await first.waitForLog((l) => l.msg === "sluice run started", "sluice run to start");
+    // An operator's terminal: the URL, no config (the scheduler recorded its definitions).
+    const trigger = await box.cli(["trigger", "chain", "--json"]);
+    expect(trigger.code, trigger.stderr).toBe(0);
+    const runId = (JSON.parse(trigger.stdout) as RunRecord).id;
+    await box.waitForObservation((obs) => obs.find((o) => o.task === "s2" && o.event === "start"), "s2 to start");
+    const explain = await box.cli(["explain", String(runId)]);
+    expect(explain.code, explain.stderr).toBe(0);
+    expect(explain.stdout).toMatch(/s2/);
+
+    first.kill("SIGKILL");
+    expect((await first.exited).signal).toBe("SIGKILL");
+    const left = await box.json<AttemptRecord[]>(["history"]);
+    expect(left.find((a) => a.task === "s2")?.state).toBe("running");
+
+    const second = box.start(["run", CONFIG]);
+    await box.waitForObservation((obs) => obs.find((o) => o.task === "s4" && o.event === "end"), "s4 to end after the restart", 20_000);
+    second.kill("SIGTERM");
+    expect((await second.exited).code, second.describe()).toBe(0);
+
+    const run = (await box.json<RunRecord[]>(["runs"])).find((r) => r.id === runId);
+    expect(run?.state).toBe("success");
+    const attempts = (await box.json<AttemptRecord[]>(["history"])).sort((a, b) => a.id - b.id);
+    expect(attempts.map((a) => [a.task, a.attempt, a.state])).toEqual([
+      ["s1", 1, "success"],
+      ["s2", 1, "lost"],
+      ["s2", 2, "success"],
+      ["s3", 1, "success"],
+      ["s4", 1, "success"],
+    ]);
+  }, 90_000);
+
+  it("a second scheduler on the same schema is refused while the first lives", async () => {
+    const box = await pgSandbox();
+    const CONFIG = fixture("chain");
+    const first = box.start(["run", CONFIG]);
+    await first.waitForLog((l) => l.msg === "sluice run started", "sluice run to start");
+    const second = await box.cli(["run", CONFIG, "--for", "2s"]);
+    expect(second.code).toBe(2);
+    expect(second.stderr).toMatch(/another scheduler is running on this store/);
+    first.kill("SIGTERM");
+    expect((await first.exited).code).toBe(0);
+  }, 60_000);
+
+  it("read commands on a schema that was never migrated say how to create it, exit 2", async () => {
+    const box = await sandbox({ db: pgUrl(freshSchema("never")) });
+    const runs = await box.cli(["runs"]);
+    expect(runs.code).toBe(2);
+    expect(runs.stderr).toMatch(/^sluice: no store at postgres:\/\/.*create it with `sluice migrate --db …`/);
+  });
+});
