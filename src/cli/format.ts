@@ -41,9 +41,12 @@ export function describeReason(r: WaitReason): string {
     case "pool":
       return `pool ${r.name}: needs ${r.need} slot(s), ${r.free} of ${r.capacity} free${holders(r.holders)}`;
     case "queue":
-      return `worker slots: needs ${r.need}, ${r.free} of ${r.capacity} free${holders(r.holders)}`;
+      if (r.name === "worker") return `worker slots: needs ${r.need}, ${r.free} of ${r.capacity} free${holders(r.holders)}`;
+      if (r.capacity === 0) return `no worker serves queue ${r.name}: it starts when one does (sluice worker --queue ${r.name})`;
+      return `waiting for a worker on queue ${r.name}: needs ${r.need}, ${r.free} of ${r.capacity} slots free${holders(r.holders)}`;
     case "memory":
-      return `worker memory: needs ${r.needMb} MB, ${r.freeMb} of ${r.budgetMb} MB free${holders(r.holders)}`;
+      if (r.queue === "worker") return `worker memory: needs ${r.needMb} MB, ${r.freeMb} of ${r.budgetMb} MB free${holders(r.holders)}`;
+      return `needs ${r.needMb} MB on queue ${r.queue}: ${r.freeMb} of ${r.budgetMb} MB free on its workers${holders(r.holders)}`;
     case "parallelism":
       return `global parallelism: ${r.active} of ${r.limit} attempts running`;
     case "maxActiveTasks":

@@ -29,6 +29,7 @@ export type {
 import type {
   ActiveState,
   AttemptRecord,
+  AttemptState,
   CompletionOutcome,
   EpochMs,
   EventRecord,
@@ -42,7 +43,95 @@ import type {
  * One change, applied with others of its batch in one transaction by {@link Store.apply}: the
  * engine's changes, plus the scheduler's answer to a request from another terminal.
  */
-export type StoreWrite = Change | { type: "resolveRequest"; id: number; runId: number | null; error: string | null; at: EpochMs };
+export type StoreWrite =
+  | Change
+  | { type: "resolveRequest"; id: number; runId: number | null; error: string | null; at: EpochMs }
+  | DispatchWrite;
+
+/**
+ * Hand a started attempt to the worker processes of its queue (stores that serve workers only):
+ * written in the batch that creates the attempt, so an attempt is never recorded without its work
+ * or the reverse.
+ */
+export interface DispatchWrite {
+  type: "dispatch";
+  attemptId: number;
+  queue: string;
+  taskKey: string;
+  memoryMb: number | undefined;
+  /** Everything the worker needs to run it (the engine's start command), as JSON. */
+  command: unknown;
+  at: EpochMs;
+}
+
+/** What a worker process tells the store about itself (`sluice worker`). */
+export interface WorkerInfo {
+  /** Unique among the live workers of a store. */
+  name: string;
+  host: string;
+  pid: number;
+  queues: string[];
+  /** Attempts it runs at once. */
+  slots: number;
+  /** Memory budget for tasks' declared `memory`, in MB; `null`: none declared, no limit. */
+  memoryMb: number | null;
+  /** Fingerprint of the definitions it loaded. */
+  fingerprint: string;
+  startedAt: EpochMs;
+  heartbeatAt: EpochMs;
+  stoppedAt: EpochMs | null;
+}
+
+/** An attempt a worker took, with the command to run it. */
+export interface ClaimedWork {
+  attemptId: number;
+  fencingToken: number;
+  taskKey: string;
+  memoryMb: number | null;
+  command: unknown;
+}
+
+/** A remote attempt's state as the scheduler collects it. */
+export interface RemoteAttemptState {
+  id: number;
+  fencingToken: number;
+  state: AttemptState;
+  error: AttemptRecord["error"];
+  /** The task instance's output (success only). */
+  output: unknown;
+  releasedAt: EpochMs | null;
+}
+
+/**
+ * The calls that let worker processes on other machines run attempts: registration and heartbeats,
+ * claiming dispatched work, and the scheduler's view of what they did. Only stores shared between
+ * machines (PostgreSQL) implement it.
+ */
+export interface WorkerStore {
+  /** Record (or re-record, on restart) a worker; refused when a live worker already uses the name. */
+  registerWorker(info: Omit<WorkerInfo, "stoppedAt">, ttlMs: number): Promise<{ ok: true } | { ok: false; holder: string }>;
+  /**
+   * Show the worker lives and renew the leases of its running attempts. Returns the ids among
+   * `attempts` that are still its own and running (the others were cancelled, timed out or given
+   * to another worker: abort them).
+   */
+  heartbeatWorker(name: string, now: EpochMs, attempts: ReadonlyArray<{ id: number; fencingToken: number }>, leaseExpiresAt: EpochMs): Promise<number[]>;
+  /** The worker stops: its row says so (its attempts' leases are handed back by `releaseLeases`). */
+  stopWorker(name: string, now: EpochMs): Promise<void>;
+  /** Take up to `limit` unclaimed attempts of `queues`, oldest first, each within `memoryMb` if given, skipping `avoid` task keys. */
+  claimWork(name: string, queues: readonly string[], limit: number, memoryMb: number | null, avoid: readonly string[], now: EpochMs, leaseExpiresAt: EpochMs): Promise<ClaimedWork[]>;
+  /** Expire the leases of a worker's attempts now (a worker that stops hands them back: retried at once). */
+  releaseLeases(name: string, attemptIds: readonly number[], now: EpochMs): Promise<void>;
+  /** The function of an attempt that already ended has settled: its resources may go (`released_at`). */
+  markReleased(attemptId: number, fencingToken: number, at: EpochMs): Promise<boolean>;
+  listWorkers(): Promise<WorkerInfo[]>;
+  /** For the scheduler: the attempts among `ids` that ended or were released. */
+  remoteStates(ids: readonly number[]): Promise<RemoteAttemptState[]>;
+  /** For the scheduler: running attempts whose lease expired before `now` (their worker is gone, or nobody claimed them). */
+  expiredAttempts(now: EpochMs): Promise<Array<{ id: number; workerId: string | null }>>;
+  /** Calls `listener` when work is dispatched (workers) or an attempt ends (scheduler), soon after commit. */
+  watch(channel: "work" | "done", listener: () => void): Promise<() => Promise<void>>;
+}
 
 /** A request from another terminal (`sluice trigger`, `sluice cancel`) to the running scheduler. */
 export interface ControlRequest {

@@ -21,6 +21,8 @@ export function describeWrite(write: StoreWrite): string {
       return `schedule state of pipeline "${write.pipeline}"`;
     case "appendEvent":
       return `event "${write.event.type}"`;
+    case "dispatch":
+      return `work for attempt ${write.attemptId} (queue ${write.queue})`;
     case "resolveRequest":
       return `request ${write.id}`;
     default: {

@@ -6,7 +6,7 @@ import { Heap } from "../heap.js";
 import { decideOverlap, mayStartQueued } from "../overlap.js";
 import type { ActiveState, AttemptRecord, CompletionOutcome, EventRecord, RunRecord, RunTrigger, TaskState } from "../records.js";
 import { retryDelayMs } from "../retry.js";
-import { type PipelinePlan, planPipelines, resourceKey, resourcesOf } from "./plan.js";
+import { type PipelinePlan, type WorkerMode, planPipelines, resourceKey, resourcesOf } from "./plan.js";
 import type { EngineOutput, FinishResult, TaskExplanation, TriggerOptions } from "./types.js";
 
 interface LiveTask {
@@ -55,6 +55,8 @@ export interface EngineOptions {
   recover?: boolean;
   /** Recorded as the worker of the attempts it starts. */
   workerId?: string;
+  /** Who runs the tasks (see {@link WorkerMode}). @defaultValue "local" */
+  workers?: WorkerMode;
 }
 
 const FINAL: ReadonlySet<TaskState> = new Set(["success", "failed", "upstream_failed", "cancelled"]);
@@ -91,10 +93,10 @@ export class Engine {
     this.random = options.random ?? Math.random;
     this.workerId = options.workerId ?? null;
     this.startedAt = options.now;
-    this.plans = planPipelines(config);
+    this.plans = planPipelines(config, options.workers ?? "local");
     this.admission = new Admission(
       { agingPointsPerMinute: config.aging.pointsPerMinute, reservationAfterMs: config.reservation.afterMs },
-      resourcesOf(config),
+      resourcesOf(config, options.workers ?? "local"),
     );
     if (options.restore) this.restore(options.restore, options.now, options.recover ?? false);
     for (const plan of this.plans.values()) this.initSchedule(plan, options.now, options.recover ?? true);
@@ -269,6 +271,19 @@ export class Engine {
    */
   waitingReasons(): Map<string, WaitReason[]> {
     return this.admission.explainAll();
+  }
+
+  /**
+   * With remote workers: what the live workers serving `queue` offer (execution slots, and memory
+   * in MB). Tasks of a queue with no capacity wait ("no worker serves queue …"); a drop below what
+   * is in use only stops new starts. False for a queue no task of the config uses.
+   */
+  setQueueCapacity(queue: string, slots: number, memoryMb: number): boolean {
+    const key = resourceKey.queueSlots(queue);
+    if (!this.admission.hasResource(key)) return false;
+    this.admission.defineResource({ key, kind: "queue", name: queue, capacity: slots });
+    this.admission.defineResource({ key: resourceKey.queueMemory(queue), kind: "memory", name: queue, capacity: memoryMb });
+    return true;
   }
 
   /** Why each task of an active run is where it is. Empty for runs that are not active. */

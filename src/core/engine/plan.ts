@@ -11,7 +11,23 @@ export const resourceKey = {
   taskPerRun: (runId: number, taskKey: string) => `maxActivePerRun:${runId}:${taskKey}`,
   workerSlots: "queue:worker",
   workerMemory: "memory:worker",
+  /** Execution slots of the workers serving a queue (with remote workers). */
+  queueSlots: (queue: string) => `queue:${queue}`,
+  /** Memory of the workers serving a queue (with remote workers). */
+  queueMemory: (queue: string) => `memory:${queue}`,
 } as const;
+
+/**
+ * Who runs the tasks. `local`: one in-process worker of `config.worker` serves every task.
+ * `workers`: worker processes, each serving some queues; a queue's capacity is what its live
+ * workers offer (zero until one registers), set with `Engine.setQueueCapacity`.
+ */
+export type WorkerMode = "local" | "workers";
+
+/** The distinct queues the config's tasks run on. */
+export function queuesOf(config: ResolvedConfig): string[] {
+  return [...new Set(config.pipelines.flatMap((p) => p.tasks.map((t) => t.queue)))].sort();
+}
 
 export interface TaskPlan {
   def: ResolvedTask;
@@ -32,13 +48,18 @@ export interface PipelinePlan {
 }
 
 /** The resources every config implies (per-run limits are added as runs appear). */
-export function resourcesOf(config: ResolvedConfig): ResourceSpec[] {
-  const specs: ResourceSpec[] = [
-    { key: resourceKey.parallelism, kind: "parallelism", name: "parallelism", capacity: config.parallelism },
-    { key: resourceKey.workerSlots, kind: "queue", name: "worker", capacity: config.worker.concurrency },
-  ];
-  if (config.worker.memoryMb !== undefined) {
-    specs.push({ key: resourceKey.workerMemory, kind: "memory", name: "worker", capacity: config.worker.memoryMb });
+export function resourcesOf(config: ResolvedConfig, mode: WorkerMode = "local"): ResourceSpec[] {
+  const specs: ResourceSpec[] = [{ key: resourceKey.parallelism, kind: "parallelism", name: "parallelism", capacity: config.parallelism }];
+  if (mode === "workers") {
+    for (const queue of queuesOf(config)) {
+      specs.push({ key: resourceKey.queueSlots(queue), kind: "queue", name: queue, capacity: 0 });
+      specs.push({ key: resourceKey.queueMemory(queue), kind: "memory", name: queue, capacity: 0 });
+    }
+  } else {
+    specs.push({ key: resourceKey.workerSlots, kind: "queue", name: "worker", capacity: config.worker.concurrency });
+    if (config.worker.memoryMb !== undefined) {
+      specs.push({ key: resourceKey.workerMemory, kind: "memory", name: "worker", capacity: config.worker.memoryMb });
+    }
   }
   for (const pool of Object.values(config.pools)) {
     specs.push({ key: resourceKey.pool(pool.name), kind: "pool", name: pool.name, capacity: pool.slots });
@@ -56,13 +77,16 @@ export function resourcesOf(config: ResolvedConfig): ResourceSpec[] {
   return specs;
 }
 
-function demandOf(config: ResolvedConfig, p: ResolvedPipeline, t: ResolvedTask): Demand[] {
-  const demand: Demand[] = [
-    { key: resourceKey.parallelism, amount: 1 },
-    { key: resourceKey.workerSlots, amount: 1 },
-  ];
-  if (config.worker.memoryMb !== undefined && t.memoryMb !== undefined) {
-    demand.push({ key: resourceKey.workerMemory, amount: t.memoryMb });
+function demandOf(config: ResolvedConfig, p: ResolvedPipeline, t: ResolvedTask, mode: WorkerMode): Demand[] {
+  const demand: Demand[] = [{ key: resourceKey.parallelism, amount: 1 }];
+  if (mode === "workers") {
+    demand.push({ key: resourceKey.queueSlots(t.queue), amount: 1 });
+    if (t.memoryMb !== undefined) demand.push({ key: resourceKey.queueMemory(t.queue), amount: t.memoryMb });
+  } else {
+    demand.push({ key: resourceKey.workerSlots, amount: 1 });
+    if (config.worker.memoryMb !== undefined && t.memoryMb !== undefined) {
+      demand.push({ key: resourceKey.workerMemory, amount: t.memoryMb });
+    }
   }
   if (p.maxActiveTasks !== undefined) demand.push({ key: resourceKey.pipelineTasks(p.id), amount: 1 });
   if (t.maxActivePerPipeline !== undefined) demand.push({ key: resourceKey.taskPerPipeline(t.key), amount: 1 });
@@ -70,11 +94,11 @@ function demandOf(config: ResolvedConfig, p: ResolvedPipeline, t: ResolvedTask):
   return demand;
 }
 
-export function planPipelines(config: ResolvedConfig): Map<string, PipelinePlan> {
+export function planPipelines(config: ResolvedConfig, mode: WorkerMode = "local"): Map<string, PipelinePlan> {
   const plans = new Map<string, PipelinePlan>();
   for (const p of config.pipelines) {
     const tasks = new Map<string, TaskPlan>();
-    for (const t of p.tasks) tasks.set(t.id, { def: t, dependents: [], demand: demandOf(config, p, t) });
+    for (const t of p.tasks) tasks.set(t.id, { def: t, dependents: [], demand: demandOf(config, p, t, mode) });
     for (const t of p.tasks) for (const dep of t.dependsOn) tasks.get(dep)?.dependents.push(t.id);
     plans.set(p.id, {
       def: p,

@@ -8,6 +8,7 @@ import pg from "pg";
 import type {
   ActiveState, AttemptQuery, AttemptRecord, CompletionOutcome, ControlRequest, EpochMs, EventQuery, EventRecord, LeaseClaim, LeaseFence,
   LeaseResult, NewRequest, PruneResult, RunQuery, RunRecord, ScheduleStateRecord, Store, StoredDefinitions, StoreWrite, TaskInstanceRecord,
+  ClaimedWork, RemoteAttemptState, WorkerInfo, WorkerStore,
 } from "../types.js";
 import { StoreConflictError, StoreLeaseLostError, StoreMigrationError, StoreNotFoundError, StoreWriteError } from "../errors.js";
 import {
@@ -85,7 +86,7 @@ const q = (name: string, text: string, values: unknown[]): pg.QueryConfig => ({ 
  * await store.apply([{ type: "appendEvent", event }]);
  * await store.close();
  */
-export class PgStore implements Store {
+export class PgStore implements Store, WorkerStore {
   readonly kind = "postgres";
   readonly #pool: pg.Pool;
   readonly #location: PgLocation;
@@ -187,6 +188,7 @@ export class PgStore implements Store {
     if (batch.length === 0) return;
     await this.#transaction(async (client) => {
       if (fence) await checkFence(client, fence.owner, fence.now);
+      let dispatched = false;
       for (let i = 0; i < batch.length; i++) {
         const write = batch[i] as StoreWrite;
         try {
@@ -194,7 +196,10 @@ export class PgStore implements Store {
         } catch (error) {
           throw translateWriteError(error, write, i);
         }
+        dispatched ||= write.type === "dispatch";
       }
+      // Delivered at commit: workers of the queue wake and claim.
+      if (dispatched) await client.query("SELECT pg_notify($1, '')", [this.#channel("work")]);
     });
   }
 
@@ -218,7 +223,7 @@ export class PgStore implements Store {
         stored AS (
           UPDATE task_instances t SET output = $6 FROM ended
           WHERE $3 = 'success' AND t.run_id = ended.run_id AND t.task = ended.task)
-        SELECT count(*) AS ended FROM ended`, [attemptId, fencingToken, outcome.state, endedAt, error, outcome.state === "success" ? toJson(outcome.output) : null]),
+        SELECT count(*) AS ended, pg_notify($7, '') FROM ended`, [attemptId, fencingToken, outcome.state, endedAt, error, outcome.state === "success" ? toJson(outcome.output) : null, this.#channel("done")]),
     );
     return (result.rows[0]?.ended ?? 0) === 1;
   }
@@ -252,9 +257,9 @@ export class PgStore implements Store {
     await this.#query("DELETE FROM scheduler_lease WHERE id = 1 AND owner = $1", [owner]);
   }
 
-  /** The NOTIFY channel of this store's inbox (one per schema). */
-  get #requestChannel(): string {
-    return `sluice_requests_${this.#location.schema}`;
+  /** A NOTIFY channel of this store (one set per schema). */
+  #channel(name: "requests" | "work" | "done"): string {
+    return `sluice_${name}_${this.#location.schema}`;
   }
 
   async addRequest(request: NewRequest): Promise<number> {
@@ -262,22 +267,28 @@ export class PgStore implements Store {
     const result = await this.#query<{ id: number }>(
       `WITH added AS (INSERT INTO requests (type, pipeline, run_id, params, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id)
        SELECT id, pg_notify($6, id::text) FROM added`,
-      [request.type, request.pipeline ?? null, request.runId ?? null, toJson(request.params ?? {}) ?? "{}", request.at, this.#requestChannel],
+      [request.type, request.pipeline ?? null, request.runId ?? null, toJson(request.params ?? {}) ?? "{}", request.at, this.#channel("requests")],
     );
     return (result.rows[0] as { id: number }).id;
   }
 
+  async watchRequests(listener: () => void): Promise<() => Promise<void>> {
+    return this.watch("requests", listener);
+  }
+
   /**
    * LISTEN on a connection of its own (outside the pool). When that connection breaks it is
-   * re-opened with backoff; the scheduler's slower poll covers the gap.
+   * re-opened with backoff, and `listener` is called once it is back (what was notified meanwhile
+   * was missed); callers also poll, less often.
    */
-  async watchRequests(listener: () => void): Promise<() => Promise<void>> {
+  async watch(name: "requests" | "work" | "done", listener: () => void): Promise<() => Promise<void>> {
+    const channel = this.#channel(name);
     let stopped = false;
     let client: pg.Client | undefined;
     let retry: NodeJS.Timeout | undefined;
     const connect = async (delay: number): Promise<void> => {
       if (stopped) return;
-      const c = new pg.Client({ connectionString: this.#location.url, application_name: "sluice listen" });
+      const c = new pg.Client({ connectionString: this.#location.url, application_name: `sluice listen ${name}` });
       const again = () => {
         if (stopped || client !== c) return;
         client = undefined;
@@ -289,12 +300,11 @@ export class PgStore implements Store {
       c.on("error", again);
       c.on("end", again);
       c.on("notification", (n) => {
-        if (n.channel === this.#requestChannel) listener();
+        if (n.channel === channel) listener();
       });
       try {
         await c.connect();
-        await c.query(`LISTEN "${this.#requestChannel}"`);
-        // Whatever arrived while (re)connecting was not notified to us.
+        await c.query(`LISTEN "${channel}"`);
         listener();
       } catch {
         again();
@@ -308,6 +318,122 @@ export class PgStore implements Store {
       client = undefined;
       await c?.end().catch(() => undefined);
     };
+  }
+
+  // ── worker processes (WorkerStore) ───────────────────────────────────────────────────────
+
+  async registerWorker(info: Omit<WorkerInfo, "stoppedAt">, ttlMs: number): Promise<{ ok: true } | { ok: false; holder: string }> {
+    return this.#transaction(async (client) => {
+      const row = (await client.query<{ host: string; pid: number; heartbeat_at: number; stopped_at: number | null }>("SELECT host, pid, heartbeat_at, stopped_at FROM workers WHERE name = $1 FOR UPDATE", [info.name])).rows[0];
+      const live = row && row.stopped_at === null && row.heartbeat_at + ttlMs > info.heartbeatAt && !(row.host === info.host && row.pid === info.pid) && !(row.host === hostname() && !processAlive(row.pid));
+      if (live) return { ok: false as const, holder: `pid ${row.pid} on ${row.host}, last heartbeat ${iso(row.heartbeat_at)}` };
+      await client.query(
+        `INSERT INTO workers (name, host, pid, queues, slots, memory_mb, fingerprint, started_at, heartbeat_at, stopped_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)
+         ON CONFLICT (name) DO UPDATE SET host = excluded.host, pid = excluded.pid, queues = excluded.queues, slots = excluded.slots,
+           memory_mb = excluded.memory_mb, fingerprint = excluded.fingerprint, started_at = excluded.started_at,
+           heartbeat_at = excluded.heartbeat_at, stopped_at = NULL`,
+        [info.name, info.host, info.pid, info.queues, info.slots, info.memoryMb, info.fingerprint, info.startedAt, info.heartbeatAt],
+      );
+      return { ok: true as const };
+    });
+  }
+
+  async heartbeatWorker(name: string, now: EpochMs, attempts: ReadonlyArray<{ id: number; fencingToken: number }>, leaseExpiresAt: EpochMs): Promise<number[]> {
+    return this.#transaction(async (client) => {
+      await client.query(q("worker_heartbeat", "UPDATE workers SET heartbeat_at = $2 WHERE name = $1", [name, now]));
+      if (attempts.length === 0) return [];
+      const renewed = await client.query<{ id: number }>(
+        q("worker_renew", `UPDATE attempts a SET lease_expires_at = $2
+          FROM unnest($3::bigint[], $4::bigint[]) AS mine (id, token)
+          WHERE a.id = mine.id AND a.fencing_token = mine.token AND a.state = 'running' AND a.worker_id = $1
+          RETURNING a.id`, [name, leaseExpiresAt, attempts.map((a) => a.id), attempts.map((a) => a.fencingToken)]),
+      );
+      return renewed.rows.map((r) => r.id);
+    });
+  }
+
+  async stopWorker(name: string, now: EpochMs): Promise<void> {
+    if (this.#closed) return;
+    await this.#query("UPDATE workers SET stopped_at = $2, heartbeat_at = $2 WHERE name = $1", [name, now]);
+  }
+
+  async claimWork(name: string, queues: readonly string[], limit: number, memoryMb: number | null, avoid: readonly string[], now: EpochMs, leaseExpiresAt: EpochMs): Promise<ClaimedWork[]> {
+    if (limit <= 0) return [];
+    return this.#transaction(async (client) => {
+      const picked = (await client.query<{ attempt_id: number; task_key: string; memory_mb: number | null; command: string }>(
+        q("claim_pick", `SELECT attempt_id, task_key, memory_mb, command FROM dispatch
+          WHERE claimed_by IS NULL AND queue = ANY($1::text[]) AND NOT (task_key = ANY($3::text[]))
+          ORDER BY attempt_id LIMIT $2 FOR UPDATE SKIP LOCKED`, [queues, limit * 4, avoid]),
+      )).rows;
+      // Within the worker's memory budget, oldest first.
+      let free = memoryMb ?? Number.POSITIVE_INFINITY;
+      const take: typeof picked = [];
+      for (const w of picked) {
+        if (take.length >= limit) break;
+        const need = w.memory_mb ?? 0;
+        if (need > free) continue;
+        free -= need;
+        take.push(w);
+      }
+      if (take.length === 0) return [];
+      const ids = take.map((w) => w.attempt_id);
+      await client.query(q("claim_mark", "UPDATE dispatch SET claimed_by = $1, claimed_at = $2 WHERE attempt_id = ANY($3::bigint[])", [name, now, ids]));
+      const tokens = (await client.query<{ id: number; fencing_token: number }>(
+        q("claim_attempts", `UPDATE attempts SET worker_id = $1, lease_expires_at = $2
+          WHERE id = ANY($3::bigint[]) AND state = 'running' RETURNING id, fencing_token`, [name, leaseExpiresAt, ids]),
+      )).rows;
+      const tokenOf = new Map(tokens.map((t) => [t.id, t.fencing_token]));
+      return take
+        .filter((w) => tokenOf.has(w.attempt_id))
+        .map((w) => ({ attemptId: w.attempt_id, fencingToken: tokenOf.get(w.attempt_id) as number, taskKey: w.task_key, memoryMb: w.memory_mb, command: JSON.parse(w.command) as unknown }));
+    });
+  }
+
+  async releaseLeases(name: string, attemptIds: readonly number[], now: EpochMs): Promise<void> {
+    if (attemptIds.length === 0) return;
+    await this.#query("UPDATE attempts SET lease_expires_at = $3 WHERE id = ANY($2::bigint[]) AND worker_id = $1 AND state = 'running'", [name, attemptIds, now]);
+    await this.#query("SELECT pg_notify($1, '')", [this.#channel("done")]);
+  }
+
+  async markReleased(attemptId: number, fencingToken: number, at: EpochMs): Promise<boolean> {
+    const result = await this.#query<{ id: number }>(
+      `WITH released AS (UPDATE attempts SET released_at = $3 WHERE id = $1 AND fencing_token = $2 AND state <> 'running' AND released_at IS NULL RETURNING id)
+       SELECT id, pg_notify($4, '') FROM released`,
+      [attemptId, fencingToken, at, this.#channel("done")],
+    );
+    return result.rows.length === 1;
+  }
+
+  async listWorkers(): Promise<WorkerInfo[]> {
+    const rows = (await this.#query<{ name: string; host: string; pid: number; queues: string[]; slots: number; memory_mb: number | null; fingerprint: string; started_at: number; heartbeat_at: number; stopped_at: number | null }>(
+      "SELECT * FROM workers ORDER BY name COLLATE \"C\"",
+    )).rows;
+    return rows.map((r) => ({ name: r.name, host: r.host, pid: r.pid, queues: r.queues, slots: r.slots, memoryMb: r.memory_mb, fingerprint: r.fingerprint, startedAt: r.started_at, heartbeatAt: r.heartbeat_at, stoppedAt: r.stopped_at }));
+  }
+
+  async remoteStates(ids: readonly number[]): Promise<RemoteAttemptState[]> {
+    if (ids.length === 0) return [];
+    const rows = (await this.#query<{ id: number; fencing_token: number; state: string; error: string | null; output: string | null; released_at: number | null }>(
+      q("remote_states", `SELECT a.id, a.fencing_token, a.state, a.error, t.output, a.released_at FROM attempts a
+        JOIN task_instances t ON t.run_id = a.run_id AND t.task = a.task
+        WHERE a.id = ANY($1::bigint[]) AND (a.state <> 'running' OR a.released_at IS NOT NULL)`, [ids]),
+    )).rows;
+    return rows.map((r) => ({
+      id: r.id,
+      fencingToken: r.fencing_token,
+      state: r.state as RemoteAttemptState["state"],
+      error: (r.error === null ? null : JSON.parse(r.error)) as RemoteAttemptState["error"],
+      output: r.output === null ? null : (JSON.parse(r.output) as unknown),
+      releasedAt: r.released_at,
+    }));
+  }
+
+  async expiredAttempts(now: EpochMs): Promise<Array<{ id: number; workerId: string | null }>> {
+    const rows = (await this.#query<{ id: number; worker_id: string | null }>(
+      q("expired_attempts", "SELECT id, worker_id FROM attempts WHERE state = 'running' AND lease_expires_at < $1 ORDER BY id LIMIT 1000", [now]),
+    )).rows;
+    return rows.map((r) => ({ id: r.id, workerId: r.worker_id }));
   }
 
   async takeRequests(limit: number, now: EpochMs = Date.now(), owner?: string): Promise<ControlRequest[]> {
@@ -581,6 +707,13 @@ async function applyOne(client: pg.PoolClient, write: StoreWrite, index: number)
       );
       return;
     }
+    case "dispatch":
+      await client.query(
+        q("insert_dispatch", "INSERT INTO dispatch (attempt_id, queue, task_key, memory_mb, command, created_at) VALUES ($1, $2, $3, $4, $5, $6)", [
+          write.attemptId, write.queue, write.taskKey, write.memoryMb ?? null, JSON.stringify(write.command), write.at,
+        ]),
+      );
+      return;
     case "resolveRequest":
       return mustChange(await client.query(q("resolve_request", "UPDATE requests SET run_id = $2, error = $3, resolved_at = $4 WHERE id = $1", [write.id, write.runId, write.error, write.at])), write, index);
     default: {

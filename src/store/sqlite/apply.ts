@@ -111,6 +111,8 @@ export function prepareApply(db: SqliteDatabase, checkFence: (owner: string, now
         });
         return;
       }
+      case "dispatch":
+        throw new StoreWriteError(index, write.type, `${describeWrite(write)}: worker processes need a store they can share between machines; use PostgreSQL (--db postgres://…).`);
       case "resolveRequest":
         mustChange(resolveRequest.run({ id: write.id, runId: write.runId, error: write.error, at: write.at }).changes, write, index);
         return;
