@@ -20,6 +20,10 @@ import { StoreCorruptError } from "../store/errors.js";
 import { describeLocation, openStore, resolveStoreUrl } from "../store/open.js";
 import type { AttemptQuery, EventQuery, RunQuery, Store } from "../store/types.js";
 import { LocalWorker } from "../worker/local-worker.js";
+import { WorkerProcess } from "../worker/remote-worker.js";
+import { isWorkerStore } from "../store/types.js";
+import { queuesOf } from "../core/engine/plan.js";
+import { definitionsOf, fingerprintOf } from "../define/stored.js";
 
 /** Options of {@link start}. */
 export interface StartOptions {
@@ -57,6 +61,13 @@ export interface StartOptions {
    * attempt is recorded as ended anyway. @defaultValue `"5s"`
    */
   timeoutGrace?: Duration;
+  /**
+   * Run tasks in this process. `false`: only schedule — worker processes (`sluice worker`) run
+   * them, which needs a store they share (PostgreSQL). On PostgreSQL the in-process worker is one
+   * worker among any others that join, serving every queue of the config.
+   * @defaultValue true
+   */
+  worker?: boolean;
 }
 
 /** Log levels, quietest last. */
@@ -121,7 +132,7 @@ export class Sluice extends EventEmitter<SluiceEvents> {
     config: ResolvedConfig,
     /** @internal */ readonly store: Store,
     /** @internal */ readonly scheduler: Scheduler,
-    /** @internal */ readonly worker: LocalWorker,
+    /** @internal */ readonly worker: LocalWorker | WorkerProcess | undefined,
     /** The logger Sluice writes to (a silent one when `logger: false`). */
     readonly logger: Logger,
     shutdownMs: number,
@@ -244,7 +255,11 @@ export class Sluice extends EventEmitter<SluiceEvents> {
     this.stopping ??= (async () => {
       const ms = options.timeout !== undefined ? parseDuration(options.timeout, "timeout") : this.shutdownMs;
       try {
-        await this.scheduler.stop(Date.now() + ms);
+        const deadline = Date.now() + ms;
+        // An in-process worker of a shared store drains first, while the scheduler still takes
+        // its completions; what it cannot finish it hands back (retried at once).
+        if (this.worker instanceof WorkerProcess) await this.worker.stop(deadline);
+        await this.scheduler.stop(deadline);
       } finally {
         this.logger.flush();
         await this.store.close();
@@ -307,14 +322,50 @@ export async function startResolved(config: ResolvedConfig, options: Omit<StartO
     // One owner per Sluice, not per process: two in one process must not share the lease.
     const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
     const leaseTtlMs = parseDuration(options.leaseTtl ?? START_DEFAULTS.leaseTtl, "leaseTtl");
-    const scheduler = new Scheduler({ config, store, owner, leaseTtlMs, schedules: options.schedules ?? START_DEFAULTS.schedules });
-    const worker = new LocalWorker({ config, channel: scheduler.channel, taskLogger: taskLoggerFrom(logger), timeoutGraceMs: graceMs });
+    const shared = isWorkerStore(store) ? store : undefined;
+    if (options.worker === false && !shared) {
+      throw new SluiceError("SLUICE_BAD_OPTION", `scheduling without a worker needs a store worker processes can share; the ${store.kind} store is not one: use PostgreSQL (--db postgres://…)`);
+    }
+    const scheduler = new Scheduler({
+      config,
+      store,
+      owner,
+      leaseTtlMs,
+      schedules: options.schedules ?? START_DEFAULTS.schedules,
+      ...(shared ? { remote: { store: shared, leaseTtlMs } } : {}),
+    });
+    let worker: LocalWorker | WorkerProcess | undefined;
+    if (!shared) {
+      worker = new LocalWorker({ config, channel: scheduler.channel, taskLogger: taskLoggerFrom(logger), timeoutGraceMs: graceMs });
+    } else if (options.worker !== false) {
+      const definitions = definitionsOf(config);
+      worker = new WorkerProcess({
+        config,
+        store: shared,
+        name: `${hostname()}:${process.pid}`,
+        host: hostname(),
+        queues: queuesOf(config),
+        slots: config.worker.concurrency,
+        memoryMb: config.worker.memoryMb ?? null,
+        fingerprint: fingerprintOf(definitions),
+        leaseTtlMs,
+        taskLogger: taskLoggerFrom(logger),
+        timeoutGraceMs: graceMs,
+      });
+      worker.on("refused", (r) => logger.warn(r, r.reason));
+      worker.on("error", (err) => logger.error({ err }, err.message));
+    }
     scheduler.on("event", (e) => logger[e.level]({ event: e.type, pipeline: e.pipeline, run: e.runId, task: e.task, ...e.data }, e.message));
     scheduler.on("refused", (r) => logger.warn(r, `refused a worker report: ${r.reason}`));
     scheduler.on("pruned", (p) => logger.info({ event: "retention.pruned", ...p }, `retention: deleted ${p.runs} run(s), ${p.attempts} attempt(s), ${p.events} event(s) that ended before ${new Date(p.before).toISOString()}`));
     scheduler.on("error", (err) => logger.error({ err }, err.message));
     const sluice = new Sluice(config, store, scheduler, worker, logger, shutdownMs);
-    await scheduler.start(worker);
+    if (worker instanceof WorkerProcess) {
+      await scheduler.start();
+      await worker.start();
+    } else {
+      await scheduler.start(worker);
+    }
     return sluice;
   } catch (err) {
     await store.close();

@@ -6,7 +6,9 @@ import { SluiceError } from "../core/errors.js";
 import type { CompletionOutcome, EventRecord } from "../core/records.js";
 import type { ResolvedConfig } from "../define/resolved.js";
 import { definitionsOf, fingerprintOf } from "../define/stored.js";
-import type { ControlRequest, Store, StoreWrite } from "../store/types.js";
+import type { ControlRequest, RemoteAttemptState, Store, StoreWrite, WorkerInfo, WorkerStore } from "../store/types.js";
+import { queuesOf } from "../core/engine/plan.js";
+import { processAlive } from "../store/process-alive.js";
 import type { LocalWorker, WorkerChannel } from "../worker/local-worker.js";
 
 /** What a scheduler reports; the live view, logs and tests listen to the same events. */
@@ -35,6 +37,25 @@ export interface SchedulerOptions {
   leaseTtlMs?: number;
   /** Clock, injectable for tests. @defaultValue Date.now */
   now?: () => number;
+  /**
+   * Tasks run on worker processes (`sluice worker`) instead of an in-process worker: started
+   * attempts are dispatched through the store to the workers of their queue, whose live capacity
+   * is what admission uses; their completions, releases and expired leases are collected here.
+   */
+  remote?: RemoteOptions;
+}
+
+/** See {@link SchedulerOptions.remote}. */
+export interface RemoteOptions {
+  store: WorkerStore;
+  /**
+   * An attempt's lease: a worker renews it with every heartbeat; one nobody claims or renews for
+   * this long is lost (and retried by its policy). Also how long a silent worker counts as alive.
+   * @defaultValue 15000
+   */
+  leaseTtlMs?: number;
+  /** How often completions, leases and worker capacity are read when no notification comes. @defaultValue 500 */
+  pollMs?: number;
 }
 
 /** Runs deleted per retention batch: each batch is one short write transaction. */
@@ -116,8 +137,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     return this.engine;
   }
 
-  /** Take the lease, rebuild from the store (marking interrupted attempts lost), start turning. */
-  async start(worker: LocalWorker): Promise<void> {
+  /**
+   * Take the lease, rebuild from the store (marking interrupted attempts lost), start turning.
+   * `worker` runs the attempts in this process; with `remote`, there is none.
+   */
+  async start(worker?: LocalWorker): Promise<void> {
     const { store } = this.options;
     const ttl = this.options.leaseTtlMs ?? 15_000;
     let lease = await store.acquireSchedulerLease({ owner: this.owner, pid: process.pid, host: hostname(), ttlMs: ttl, now: this.now() });
@@ -137,7 +161,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       const definitions = definitionsOf(this.options.config);
       await store.saveDefinitions({ fingerprint: fingerprintOf(definitions), savedAt: this.now(), config: definitions });
       const state = await store.loadActiveState();
-      this.engine = new Engine(this.options.config, { now: this.now(), restore: state, recover: true, workerId: this.owner });
+      this.engine = new Engine(this.options.config, {
+        now: this.now(),
+        restore: state,
+        recover: true,
+        ...(this.options.remote ? { workers: "workers" as const } : { workerId: this.owner }),
+      });
     } catch (err) {
       await store.releaseSchedulerLease(this.owner);
       throw err;
@@ -169,8 +198,112 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       this.pruneTimer.unref();
       setTimeout(() => void this.prune(), 1_000).unref();
     }
+    if (this.options.remote) {
+      const remote = this.options.remote;
+      this.unwatchDone = await remote.store.watch("done", () => void this.syncRemote());
+      this.remoteTimer = setInterval(() => void this.syncRemote(), remote.pollMs ?? 500);
+      await this.syncRemote();
+    }
     await this.poll();
     await this.turn();
+  }
+
+  /** Worker processes as the scheduler last read them (remote mode). */
+  get workers(): readonly WorkerInfo[] {
+    return this.lastWorkers;
+  }
+
+  private remoteTimer: NodeJS.Timeout | undefined;
+  private unwatchDone: (() => Promise<void>) | undefined;
+  private syncing: Promise<void> | undefined;
+  private syncAgain = false;
+  private lastCapacity = "";
+  private lastWorkers: WorkerInfo[] = [];
+
+  /**
+   * Remote mode: feed the engine what the workers did since the last look — completions, releases
+   * of drained attempts, leases that ran out — and the capacity of the live workers per queue.
+   */
+  private syncRemote(): Promise<void> {
+    if (this.syncing) {
+      this.syncAgain = true;
+      return this.syncing;
+    }
+    this.syncing = (async () => {
+      do {
+        this.syncAgain = false;
+        try {
+          await this.syncRemoteOnce();
+        } catch (err) {
+          this.emit("error", err instanceof Error ? err : new Error(String(err)));
+        }
+      } while (this.syncAgain && !this.stopped);
+    })().finally(() => {
+      this.syncing = undefined;
+    });
+    return this.syncing;
+  }
+
+  private async syncRemoteOnce(): Promise<void> {
+    const remote = this.options.remote;
+    const engine = this.engine;
+    if (!remote || !engine || this.stopped) return;
+    const ttl = remote.leaseTtlMs ?? 15_000;
+    const now = this.now();
+    const workers = await remote.store.listWorkers();
+    this.lastWorkers = workers;
+    const here = hostname();
+    // A worker of this host whose process is gone is dead now, whatever its last heartbeat says.
+    const dead = new Set(workers.filter((w) => w.stoppedAt === null && w.host === here && !processAlive(w.pid)).map((w) => w.name));
+    const alive = (name: string | null) => {
+      const w = name === null ? undefined : workers.find((x) => x.name === name);
+      return w !== undefined && w.stoppedAt === null && w.heartbeatAt + ttl > now && !dead.has(w.name);
+    };
+    const capacity = new Map<string, { slots: number; memoryMb: number }>(queuesOf(this.options.config).map((q) => [q, { slots: 0, memoryMb: 0 }]));
+    for (const w of workers) {
+      if (!alive(w.name)) continue;
+      for (const q of w.queues) {
+        const c = capacity.get(q);
+        if (!c) continue;
+        c.slots += w.slots;
+        // A worker without a memory budget does not limit memory.
+        c.memoryMb = w.memoryMb === null ? Number.MAX_SAFE_INTEGER : Math.min(Number.MAX_SAFE_INTEGER, c.memoryMb + w.memoryMb);
+      }
+    }
+    const key = JSON.stringify([...capacity]);
+    let changed = false;
+    if (key !== this.lastCapacity) {
+      this.lastCapacity = key;
+      this.inputs.push(() => {
+        for (const [q, c] of capacity) engine.setQueueCapacity(q, c.slots, c.memoryMb);
+      });
+      changed = true;
+    }
+    const live = new Map(engine.liveAttempts().map((a) => [a.id, a]));
+    const states: RemoteAttemptState[] = await remote.store.remoteStates([...live.keys()]);
+    for (const st of states) {
+      const mine = live.get(st.id);
+      if (!mine) continue;
+      if (mine.draining) {
+        // Its function settled on the worker, or nobody will ever report it (never claimed, or the worker is gone).
+        if (st.releasedAt !== null || !alive(st.workerId)) {
+          this.channel.released(st.id);
+          changed = true;
+        }
+      } else if (st.state !== "running" && st.state !== "lost" && st.state !== "cancelled") {
+        this.complete(st.id, st.fencingToken, outcomeOf(st));
+        changed = true;
+      }
+    }
+    for (const e of await remote.store.expiredAttempts(now, [...dead])) {
+      const mine = live.get(e.id);
+      if (!mine || mine.draining) continue;
+      const why =
+        e.workerId === null ? "no worker took it before its lease ran out" : dead.has(e.workerId) ? `its worker ${e.workerId} is gone (its process no longer exists)` : `its worker ${e.workerId} stopped renewing its lease`;
+      this.inputs.push((at) => void engine.markLost(e.id, at, why));
+      changed = true;
+    }
+    if (changed) this.queueTurn();
   }
 
   /** Create a run now (in this process). */
@@ -207,6 +340,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.engine?.stopAdmitting();
     clearInterval(this.pollTimer);
     void this.unwatch?.();
+    clearInterval(this.remoteTimer);
+    void this.unwatchDone?.();
+    if (this.syncing) await this.syncing;
     // A turn in flight may still start the attempts it decided before stopAdmitting: let it, so
     // the worker below sees them.
     if (this.turning) await this.turning;
@@ -224,6 +360,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
           });
       }
     }
+    // What the workers reported last (an in-process worker just handed its leases back).
+    if (this.options.remote) await this.syncRemote();
     await this.turn();
     if (this.turning) await this.turning;
     // Nothing is written after this (a late report of an abandoned attempt, a retry coming due):
@@ -248,6 +386,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     clearInterval(this.leaseTimer);
     clearInterval(this.pollTimer);
     void this.unwatch?.();
+    clearInterval(this.remoteTimer);
+    void this.unwatchDone?.();
     clearTimeout(this.wakeTimer);
     clearTimeout(this.retryTimer);
     this.worker?.abortAll("the scheduler lease was lost");
@@ -353,7 +493,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     for (let input = this.inputs.shift(); input; input = this.inputs.shift()) input(now);
     const decided = engine.advance(now);
     const outputs: EngineOutput[] = [...(carried?.outputs ?? []), decided];
-    const writes: StoreWrite[] = [...(carried?.writes ?? []), ...decided.changes, ...this.pendingWrites.splice(0)];
+    const writes: StoreWrite[] = [...(carried?.writes ?? []), ...this.remoteWrites(decided, now), ...this.pendingWrites.splice(0)];
     try {
       if (writes.length > 0) await this.options.store.apply(writes, { owner: this.owner, now });
     } catch (err) {
@@ -391,6 +531,23 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.scheduleWake();
   }
 
+  /**
+   * The engine's changes, plus (remote mode) each started attempt handed to its queue in the same
+   * batch, its lease running from now: a worker must claim it within the lease, or it is lost.
+   */
+  private remoteWrites(decided: EngineOutput, now: number): StoreWrite[] {
+    const remote = this.options.remote;
+    if (!remote) return decided.changes;
+    const ttl = remote.leaseTtlMs ?? 15_000;
+    const writes: StoreWrite[] = decided.changes.map((c) => (c.type === "createAttempt" ? { ...c, attempt: { ...c.attempt, leaseExpiresAt: now + ttl } } : c));
+    const tasks = new Map(this.options.config.pipelines.flatMap((p) => p.tasks.map((t) => [t.key, t] as const)));
+    for (const s of decided.start) {
+      const t = tasks.get(s.taskKey);
+      writes.push({ type: "dispatch", attemptId: s.attemptId, queue: t?.queue ?? "default", taskKey: s.taskKey, memoryMb: t?.memoryMb, command: s, at: now });
+    }
+    return writes;
+  }
+
   private scheduleWake(): void {
     clearTimeout(this.wakeTimer);
     if (this.stopping) return;
@@ -400,4 +557,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const delay = Math.min(Math.max(0, next - this.now()), 60_000);
     this.wakeTimer = setTimeout(() => this.queueTurn(), delay);
   }
+}
+
+/** A remote attempt's end as the engine takes it. */
+function outcomeOf(st: RemoteAttemptState): CompletionOutcome {
+  if (st.state === "success") return { state: "success", output: st.output };
+  const state = st.state === "timed_out" ? "timed_out" : "failed";
+  return { state, error: st.error ?? { message: `${st.state} on its worker` }, ...(st.releasedAt === null ? { stillRunning: true } : {}) };
 }

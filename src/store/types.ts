@@ -100,6 +100,8 @@ export interface RemoteAttemptState {
   /** The task instance's output (success only). */
   output: unknown;
   releasedAt: EpochMs | null;
+  /** The worker that took it; `null` when none did. */
+  workerId: string | null;
 }
 
 /**
@@ -127,8 +129,12 @@ export interface WorkerStore {
   listWorkers(): Promise<WorkerInfo[]>;
   /** For the scheduler: the attempts among `ids` that ended or were released. */
   remoteStates(ids: readonly number[]): Promise<RemoteAttemptState[]>;
-  /** For the scheduler: running attempts whose lease expired before `now` (their worker is gone, or nobody claimed them). */
-  expiredAttempts(now: EpochMs): Promise<Array<{ id: number; workerId: string | null }>>;
+  /**
+   * For the scheduler: running attempts whose lease expired before `now` (their worker is gone, or
+   * nobody claimed them), or whose worker is one of `deadWorkers` (known dead: a process of this
+   * host that no longer exists).
+   */
+  expiredAttempts(now: EpochMs, deadWorkers?: readonly string[]): Promise<Array<{ id: number; workerId: string | null }>>;
   /** Calls `listener` when work is dispatched (workers) or an attempt ends (scheduler), soon after commit. */
   watch(channel: "work" | "done", listener: () => void): Promise<() => Promise<void>>;
 }
@@ -307,4 +313,10 @@ export interface Store {
   listAttempts(query?: AttemptQuery): Promise<AttemptRecord[]>;
   listEvents(query?: EventQuery): Promise<EventRecord[]>;
   listSchedules(): Promise<ScheduleStateRecord[]>;
+}
+
+/** Whether a store serves worker processes (implements {@link WorkerStore}). */
+export function isWorkerStore(store: Store): store is Store & WorkerStore {
+  const s = store as Partial<WorkerStore>;
+  return typeof s.claimWork === "function" && typeof s.heartbeatWorker === "function" && typeof s.watch === "function";
 }

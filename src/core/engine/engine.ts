@@ -78,6 +78,7 @@ export class Engine {
   private readonly retries = new Heap<{ at: number; run: LiveRun; task: LiveTask }>((a, b) => a.at < b.at);
   private readonly random: () => number;
   private readonly workerId: string | null;
+  private readonly workerMode: WorkerMode;
   private readonly startedAt: number;
   private out: EngineOutput = { changes: [], start: [], abort: [] };
   private runSeq = 0;
@@ -93,7 +94,8 @@ export class Engine {
     this.random = options.random ?? Math.random;
     this.workerId = options.workerId ?? null;
     this.startedAt = options.now;
-    this.plans = planPipelines(config, options.workers ?? "local");
+    this.workerMode = options.workers ?? "local";
+    this.plans = planPipelines(config, this.workerMode);
     this.admission = new Admission(
       { agingPointsPerMinute: config.aging.pointsPerMinute, reservationAfterMs: config.reservation.afterMs },
       resourcesOf(config, options.workers ?? "local"),
@@ -284,6 +286,14 @@ export class Engine {
     this.admission.defineResource({ key, kind: "queue", name: queue, capacity: slots });
     this.admission.defineResource({ key: resourceKey.queueMemory(queue), kind: "memory", name: queue, capacity: memoryMb });
     return true;
+  }
+
+  /** Attempts whose resources are held: running, and ended but still draining (their function runs). */
+  liveAttempts(): Array<{ id: number; fencingToken: number; draining: boolean }> {
+    const out: Array<{ id: number; fencingToken: number; draining: boolean }> = [];
+    for (const a of this.attempts.values()) out.push({ id: a.id, fencingToken: a.token, draining: false });
+    for (const id of this.draining.keys()) out.push({ id, fencingToken: 0, draining: true });
+    return out;
   }
 
   /** Why each task of an active run is where it is. Empty for runs that are not active. */
@@ -691,9 +701,12 @@ export class Engine {
         else if (task.state === "pending" && task.waitingDeps === 0) this.makeReady(run, task, now);
       }
     }
+    // With worker processes, attempts recorded running (or draining) are still run by their
+    // workers, whoever schedules: their leases, not this restart, tell when they are lost.
+    const remote = this.workerMode === "workers";
     for (const ar of state.draining ?? []) {
       const why = ar.state === "cancelled" ? "cancelled" : "timed out";
-      if (recover) {
+      if (recover && !remote) {
         // The process that ran it is gone (this scheduler is starting over): nothing runs it now.
         this.out.changes.push({ type: "releaseAttempt", id: ar.id, at: now });
         continue;
@@ -704,7 +717,7 @@ export class Engine {
       this.draining.set(ar.id, { holderId });
     }
     if (!recover) return;
-    for (const a of lost) {
+    for (const a of remote ? [] : lost) {
       this.event(now, "attempt.lost", "warn", `${a.run.plan.def.id}.${a.task.id}: attempt ${a.attempt} of run ${a.run.record.id} was running when Sluice stopped; marked lost`, a.run, a.task.id, a.id, {});
       this.markLost(a.id, now, "the process running it stopped before it finished");
     }

@@ -18,6 +18,7 @@ import {
 import { describeWrite, iso } from "../writes.js";
 import { createPool, describeConnectError, redactUrl, sqlState, type PgLocation, type PoolOptions } from "./connect.js";
 import { applyPgMigrations, pgSchemaState } from "./migrations.js";
+import { processAlive } from "../process-alive.js";
 
 /** Options of {@link PgStore.open}. */
 export interface PgStoreOptions extends PoolOptions {
@@ -57,16 +58,6 @@ function toRequest(row: RequestRow): ControlRequest {
     resolvedAt: row.resolved_at,
     error: row.error,
   };
-}
-
-/** Whether a process of this host with that pid exists. */
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 /** A query with a stable name, so each connection parses and plans it once. */
@@ -217,13 +208,14 @@ export class PgStore implements Store, WorkerStore {
     // output of a success on its task instance.
     const result = await this.#query<{ ended: number }>(
       q("complete", `WITH ended AS (
-          UPDATE attempts SET state = $3, ended_at = $4, error = $5
+          UPDATE attempts SET state = $3, ended_at = $4, error = $5,
+            released_at = CASE WHEN $8 THEN NULL ELSE $4::bigint END
           WHERE id = $1 AND fencing_token = $2 AND state = 'running'
           RETURNING run_id, task),
         stored AS (
           UPDATE task_instances t SET output = $6 FROM ended
           WHERE $3 = 'success' AND t.run_id = ended.run_id AND t.task = ended.task)
-        SELECT count(*) AS ended, pg_notify($7, '') FROM ended`, [attemptId, fencingToken, outcome.state, endedAt, error, outcome.state === "success" ? toJson(outcome.output) : null, this.#channel("done")]),
+        SELECT count(*) AS ended, pg_notify($7, '') FROM ended`, [attemptId, fencingToken, outcome.state, endedAt, error, outcome.state === "success" ? toJson(outcome.output) : null, this.#channel("done"), outcome.state !== "success" && outcome.stillRunning === true]),
     );
     return (result.rows[0]?.ended ?? 0) === 1;
   }
@@ -414,8 +406,8 @@ export class PgStore implements Store, WorkerStore {
 
   async remoteStates(ids: readonly number[]): Promise<RemoteAttemptState[]> {
     if (ids.length === 0) return [];
-    const rows = (await this.#query<{ id: number; fencing_token: number; state: string; error: string | null; output: string | null; released_at: number | null }>(
-      q("remote_states", `SELECT a.id, a.fencing_token, a.state, a.error, t.output, a.released_at FROM attempts a
+    const rows = (await this.#query<{ id: number; fencing_token: number; state: string; error: string | null; output: string | null; released_at: number | null; worker_id: string | null }>(
+      q("remote_states", `SELECT a.id, a.fencing_token, a.state, a.error, t.output, a.released_at, a.worker_id FROM attempts a
         JOIN task_instances t ON t.run_id = a.run_id AND t.task = a.task
         WHERE a.id = ANY($1::bigint[]) AND (a.state <> 'running' OR a.released_at IS NOT NULL)`, [ids]),
     )).rows;
@@ -426,12 +418,13 @@ export class PgStore implements Store, WorkerStore {
       error: (r.error === null ? null : JSON.parse(r.error)) as RemoteAttemptState["error"],
       output: r.output === null ? null : (JSON.parse(r.output) as unknown),
       releasedAt: r.released_at,
+      workerId: r.worker_id,
     }));
   }
 
-  async expiredAttempts(now: EpochMs): Promise<Array<{ id: number; workerId: string | null }>> {
+  async expiredAttempts(now: EpochMs, deadWorkers: readonly string[] = []): Promise<Array<{ id: number; workerId: string | null }>> {
     const rows = (await this.#query<{ id: number; worker_id: string | null }>(
-      q("expired_attempts", "SELECT id, worker_id FROM attempts WHERE state = 'running' AND lease_expires_at < $1 ORDER BY id LIMIT 1000", [now]),
+      q("expired_attempts", "SELECT id, worker_id FROM attempts WHERE state = 'running' AND (lease_expires_at < $1 OR worker_id = ANY($2::text[])) ORDER BY id LIMIT 1000", [now, deadWorkers]),
     )).rows;
     return rows.map((r) => ({ id: r.id, workerId: r.worker_id }));
   }
@@ -684,9 +677,12 @@ async function applyOne(client: pg.PoolClient, write: StoreWrite, index: number)
     case "endAttempt": {
       const { id, state, endedAt, error } = write;
       return mustChange(await client.query(
-        q("end_attempt", `UPDATE attempts SET state = $2, ended_at = $3::bigint,
+        // Work nobody claimed goes with it. A draining attempt keeps released_at as it is: a
+        // worker may have reported the release already.
+        q("end_attempt", `WITH unclaimed AS (DELETE FROM dispatch WHERE attempt_id = $1 AND claimed_by IS NULL)
+          UPDATE attempts SET state = $2, ended_at = $3::bigint,
           error = CASE WHEN $4 THEN $5::text ELSE error END,
-          released_at = CASE WHEN $6 THEN NULL ELSE $3::bigint END WHERE id = $1`, [id, state, endedAt, error !== undefined, toJson(error), write.stillRunning === true]),
+          released_at = CASE WHEN $6 THEN released_at ELSE $3::bigint END WHERE id = $1`, [id, state, endedAt, error !== undefined, toJson(error), write.stillRunning === true]),
       ), write, index);
     }
     case "releaseAttempt":

@@ -8,6 +8,9 @@ import type { ControlRequest, LeaseClaim, LeaseResult, NewRequest } from "../typ
 import type { SqliteDatabase } from "./connection.js";
 import { StoreLeaseLostError } from "../errors.js";
 import { toJson } from "../rows.js";
+import { processAlive } from "../process-alive.js";
+
+export { processAlive };
 
 export interface ControlOperations {
   acquireSchedulerLease(claim: LeaseClaim): LeaseResult;
@@ -47,16 +50,6 @@ interface RequestRow {
   taken_by: string | null;
   resolved_at: number | null;
   error: string | null;
-}
-
-/** Whether a process of this host with that pid exists. */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 function toRequest(row: RequestRow): ControlRequest {

@@ -1,0 +1,254 @@
+/**
+ * A worker process (`sluice worker`): takes the attempts the scheduler dispatched to its queues,
+ * runs them with the same {@link LocalWorker} `sluice run` uses, and reports through the store,
+ * every report checked against the attempt's fencing token. It never decides anything: admission,
+ * retries and run states stay the scheduler's.
+ */
+import { EventEmitter } from "node:events";
+import type { CompletionOutcome, StartCommand } from "../core/engine/types.js";
+import type { ResolvedConfig } from "../define/resolved.js";
+import type { TaskLogger } from "../define/types.js";
+import type { Store, WorkerStore } from "../store/types.js";
+import { LocalWorker, type WorkerChannel } from "./local-worker.js";
+
+/** Defaults of {@link WorkerProcessOptions}. */
+export const WORKER_DEFAULTS = {
+  queues: ["default"],
+  /** @defaultValue 15 s: an attempt of a worker silent this long is retried elsewhere. */
+  leaseTtlMs: 15_000,
+  /** @defaultValue a third of the lease TTL */
+  heartbeatMs: 5_000,
+  /** @defaultValue 1 s: how often the worker looks for work when no notification comes. */
+  pollMs: 1_000,
+};
+
+export interface WorkerProcessOptions {
+  config: ResolvedConfig;
+  store: Store & WorkerStore;
+  /** Unique among the store's live workers. */
+  name: string;
+  host: string;
+  queues: string[];
+  /** Attempts run at once. */
+  slots: number;
+  /** Budget for tasks' declared `memory`, in MB. */
+  memoryMb: number | null;
+  /** Fingerprint of the loaded definitions. */
+  fingerprint: string;
+  /** Tasks whose definitions differ from the scheduler's: never taken. */
+  avoid?: readonly string[];
+  leaseTtlMs?: number;
+  heartbeatMs?: number;
+  pollMs?: number;
+  taskLogger: (fields: Record<string, unknown>) => TaskLogger;
+  timeoutGraceMs?: number;
+  now?: () => number;
+}
+
+export interface WorkerProcessEvents {
+  /** An attempt was taken and started. */
+  started: [{ attemptId: number; taskKey: string; runId: number }];
+  /** A report (completion, heartbeat) was refused by the store: the attempt is no longer this worker's. */
+  refused: [{ attemptId: number; reason: string }];
+  /** The store could not be reached for longer than the lease TTL: running attempts were aborted. */
+  disconnected: [{ since: number; error: Error }];
+  /** The store answers again after a disconnection. */
+  reconnected: [{ downMs: number }];
+  error: [Error];
+}
+
+export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
+  private readonly local: LocalWorker;
+  private readonly running = new Map<number, { fencingToken: number; taskKey: string }>();
+  /** Attempts aborted because this worker stops or lost the store: reported as lost, not failed. */
+  private readonly abandoned = new Set<number>();
+  private readonly now: () => number;
+  private readonly ttl: number;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private unwatch: (() => Promise<void>) | undefined;
+  private claiming: Promise<void> | undefined;
+  private claimAgain = false;
+  private stopping = false;
+  private lastBeat: number;
+  private down: { since: number } | undefined;
+
+  constructor(private readonly options: WorkerProcessOptions) {
+    super();
+    this.now = options.now ?? Date.now;
+    this.ttl = options.leaseTtlMs ?? WORKER_DEFAULTS.leaseTtlMs;
+    this.lastBeat = this.now();
+    const channel: WorkerChannel = {
+      complete: (attemptId, fencingToken, outcome) => void this.complete(attemptId, fencingToken, outcome),
+      heartbeat: async (attemptId, fencingToken, progress) => {
+        const ok = await options.store.renewLease(attemptId, fencingToken, this.now() + this.ttl, progress);
+        if (!ok) this.emit("refused", { attemptId, reason: "heartbeat refused: the attempt is no longer this worker's" });
+        return ok;
+      },
+      released: (attemptId) => void this.released(attemptId),
+    };
+    this.local = new LocalWorker({
+      config: options.config,
+      channel,
+      taskLogger: options.taskLogger,
+      ...(options.timeoutGraceMs !== undefined ? { timeoutGraceMs: options.timeoutGraceMs } : {}),
+    });
+  }
+
+  get runningCount(): number {
+    return this.running.size;
+  }
+
+  /** Register (refused while a live worker has this name), then take work. */
+  async start(): Promise<void> {
+    const o = this.options;
+    const now = this.now();
+    const registered = await o.store.registerWorker(
+      { name: o.name, host: o.host, pid: process.pid, queues: o.queues, slots: o.slots, memoryMb: o.memoryMb, fingerprint: o.fingerprint, startedAt: now, heartbeatAt: now },
+      this.ttl,
+    );
+    if (!registered.ok) throw new Error(`a worker named ${o.name} is already running (${registered.holder}); give this one another --name`);
+    this.lastBeat = now;
+    this.unwatch = await o.store.watch("work", () => void this.claim());
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), o.heartbeatMs ?? Math.max(200, Math.floor(this.ttl / 3)));
+    this.pollTimer = setInterval(() => void this.claim(), o.pollMs ?? WORKER_DEFAULTS.pollMs);
+    await this.claim();
+  }
+
+  /**
+   * Stop taking work; let running attempts finish until `deadline`; abort the rest and hand their
+   * leases back at once (the scheduler retries them now, not after a TTL).
+   */
+  async stop(deadline: number, abortGraceMs = 2_000): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    clearInterval(this.pollTimer);
+    await this.unwatch?.();
+    if (this.claiming) await this.claiming;
+    if (!(await this.local.idle(deadline))) {
+      const ids = [...this.running.keys()];
+      for (const id of ids) this.abandoned.add(id);
+      this.local.abortAll("the worker is shutting down");
+      await this.local.idle(Date.now() + abortGraceMs);
+      await this.options.store.releaseLeases(this.options.name, ids, this.now()).catch((err: unknown) => this.emit("error", asError(err)));
+    }
+    clearInterval(this.heartbeatTimer);
+    await this.options.store.stopWorker(this.options.name, this.now()).catch((err: unknown) => this.emit("error", asError(err)));
+  }
+
+  /** Abort everything at once (a second signal): leases are handed back. */
+  async forceStop(): Promise<void> {
+    const ids = [...this.running.keys()];
+    for (const id of ids) this.abandoned.add(id);
+    this.local.abortAll("the worker was stopped");
+    await this.options.store.releaseLeases(this.options.name, ids, this.now()).catch(() => undefined);
+    await this.options.store.stopWorker(this.options.name, this.now()).catch(() => undefined);
+  }
+
+  private claim(): Promise<void> {
+    if (this.claiming) {
+      this.claimAgain = true;
+      return this.claiming;
+    }
+    this.claiming = (async () => {
+      do {
+        this.claimAgain = false;
+        await this.claimOnce();
+      } while (this.claimAgain && !this.stopping && !this.down);
+    })().finally(() => {
+      this.claiming = undefined;
+    });
+    return this.claiming;
+  }
+
+  private async claimOnce(): Promise<void> {
+    const o = this.options;
+    if (this.stopping || this.down) return;
+    const free = o.slots - this.local.runningCount;
+    if (free <= 0) return;
+    let memory: number | null = null;
+    if (o.memoryMb !== null) {
+      memory = o.memoryMb;
+      for (const r of this.running.values()) memory -= this.memoryOf(r.taskKey);
+    }
+    const now = this.now();
+    try {
+      const work = await o.store.claimWork(o.name, o.queues, free, memory, o.avoid ?? [], now, now + this.ttl);
+      for (const w of work) {
+        const cmd = { ...(w.command as StartCommand), fencingToken: w.fencingToken };
+        this.running.set(w.attemptId, { fencingToken: w.fencingToken, taskKey: w.taskKey });
+        this.local.run(cmd);
+        this.emit("started", { attemptId: w.attemptId, taskKey: w.taskKey, runId: cmd.runId });
+      }
+      if (work.length === free) this.claimAgain = true;
+    } catch (err) {
+      this.emit("error", asError(err));
+    }
+  }
+
+  private memoryOf(taskKey: string): number {
+    for (const p of this.options.config.pipelines) for (const t of p.tasks) if (t.key === taskKey) return t.memoryMb ?? 0;
+    return 0;
+  }
+
+  private async heartbeat(): Promise<void> {
+    const now = this.now();
+    const mine = [...this.running].map(([id, r]) => ({ id, fencingToken: r.fencingToken }));
+    try {
+      const still = new Set(await this.options.store.heartbeatWorker(this.options.name, now, mine, now + this.ttl));
+      this.lastBeat = now;
+      if (this.down) {
+        const downMs = now - this.down.since;
+        this.down = undefined;
+        this.emit("reconnected", { downMs });
+        void this.claim();
+      }
+      for (const { id } of mine) {
+        // Cancelled, timed out or retried elsewhere: stop it; its release is reported when it settles.
+        if (!still.has(id) && this.running.has(id)) this.local.abort(id, "the attempt is no longer this worker's (cancelled, or its lease was taken back)");
+      }
+    } catch (err) {
+      if (!this.down && now - this.lastBeat > this.ttl) {
+        // Past its TTL the scheduler retries these attempts elsewhere: stop them here, and take no
+        // work until the store answers again.
+        this.down = { since: this.lastBeat };
+        for (const id of this.running.keys()) this.abandoned.add(id);
+        this.local.abortAll("this worker lost the store past its lease; the attempt is retried elsewhere");
+        this.emit("disconnected", { since: this.lastBeat, error: asError(err) });
+      }
+    }
+  }
+
+  private async complete(attemptId: number, fencingToken: number, outcome: CompletionOutcome): Promise<void> {
+    if (this.abandoned.has(attemptId)) {
+      // Handed back: the scheduler records it lost and retries it.
+      if (!(outcome.state !== "success" && outcome.stillRunning)) this.settled(attemptId);
+      return;
+    }
+    try {
+      const ok = await this.options.store.completeAttempt(attemptId, fencingToken, outcome, this.now());
+      if (!ok) this.emit("refused", { attemptId, reason: "completion refused: the attempt is no longer this worker's (stale fencing token, or it was cancelled or retried)" });
+    } catch (err) {
+      this.emit("error", asError(err));
+    } finally {
+      if (!(outcome.state !== "success" && outcome.stillRunning)) this.settled(attemptId);
+    }
+  }
+
+  private async released(attemptId: number): Promise<void> {
+    const r = this.running.get(attemptId);
+    this.settled(attemptId);
+    if (!r || this.abandoned.has(attemptId)) return;
+    await this.options.store.markReleased(attemptId, r.fencingToken, this.now()).catch((err: unknown) => this.emit("error", asError(err)));
+  }
+
+  private settled(attemptId: number): void {
+    this.running.delete(attemptId);
+    this.abandoned.delete(attemptId);
+    if (!this.stopping) void this.claim();
+  }
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
