@@ -3,6 +3,9 @@ import { Engine } from "../core/engine/engine.js";
 import type { StartCommand } from "../core/engine/types.js";
 import type { ResolvedConfig } from "../define/resolved.js";
 import type { DefinitionsJson } from "../define/stored.js";
+import { isWorkerStore } from "../store/types.js";
+import { queueCapacity } from "../scheduler/scheduler.js";
+import { WORKER_DEFAULTS } from "../worker/remote-worker.js";
 import { describeLocation, openStore, resolveStoreUrl, type StoreLocation } from "../store/open.js";
 
 export { describeLocation };
@@ -73,6 +76,14 @@ export async function storeFrom(opts: StoreOption, mode: { readonly?: boolean; m
  * keep their resources (they are not marked lost) and no scheduled run is created.
  */
 export async function restoredEngine(config: ResolvedConfig, store: Store, now: number): Promise<Engine> {
+  if (isWorkerStore(store)) {
+    // Worker processes run the tasks: queues offer what their live workers do.
+    const engine = new Engine(config, { now, restore: await store.loadActiveState(), recover: false, workers: "workers" });
+    const live = (await store.listWorkers()).filter((w) => w.stoppedAt === null && now - w.heartbeatAt < WORKER_DEFAULTS.leaseTtlMs);
+    for (const [queue, c] of queueCapacity(config, live)) engine.setQueueCapacity(queue, c.slots, c.memoryMb);
+    engine.disableSchedules();
+    return engine;
+  }
   const engine = new Engine(config, { now, restore: await store.loadActiveState(), recover: false });
   engine.disableSchedules();
   return engine;

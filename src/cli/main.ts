@@ -4,6 +4,7 @@ import { registerBackup } from "./commands/backup.js";
 import { registerInit } from "./commands/init.js";
 import { registerPrune } from "./commands/prune.js";
 import { registerMigrate } from "./commands/migrate.js";
+import { registerWorker } from "./commands/worker.js";
 import { registerInspect } from "./commands/inspect.js";
 import { registerSimulate } from "./commands/simulate.js";
 import { registerRuntimeCommands } from "./commands/runtime.js";
@@ -40,6 +41,7 @@ registerRuntimeCommands(program);
 registerBackup(program);
 registerPrune(program);
 registerMigrate(program);
+registerWorker(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -52,3 +52,27 @@ function stableJson(value: unknown): string {
   }
   return JSON.stringify(value) ?? "null";
 }
+
+/**
+ * The tasks of `mine` (a worker's definitions) that the scheduler's `theirs` defines differently or
+ * not at all, each with what differs: a worker does not run them (old code against new definitions,
+ * or the reverse, during a rolling deploy).
+ */
+export function differingTasks(mine: DefinitionsJson, theirs: DefinitionsJson): Array<{ task: string; why: string }> {
+  const theirTasks = new Map(theirs.pipelines.flatMap((p) => p.tasks.map((t) => [t.key, t] as const)));
+  const out: Array<{ task: string; why: string }> = [];
+  for (const p of mine.pipelines) {
+    for (const t of p.tasks) {
+      const other = theirTasks.get(t.key);
+      if (!other) {
+        out.push({ task: t.key, why: "the scheduler's definitions have no such task" });
+        continue;
+      }
+      const fields = [...new Set([...Object.keys(t), ...Object.keys(other)])].filter(
+        (k) => stableJson((t as Record<string, unknown>)[k] ?? null) !== stableJson((other as Record<string, unknown>)[k] ?? null),
+      );
+      if (fields.length > 0) out.push({ task: t.key, why: `${fields.sort().join(", ")} differ${fields.length === 1 ? "s" : ""}` });
+    }
+  }
+  return out;
+}

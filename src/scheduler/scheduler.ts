@@ -259,17 +259,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       const w = name === null ? undefined : workers.find((x) => x.name === name);
       return w !== undefined && w.stoppedAt === null && w.heartbeatAt + ttl > now && !dead.has(w.name);
     };
-    const capacity = new Map<string, { slots: number; memoryMb: number }>(queuesOf(this.options.config).map((q) => [q, { slots: 0, memoryMb: 0 }]));
-    for (const w of workers) {
-      if (!alive(w.name)) continue;
-      for (const q of w.queues) {
-        const c = capacity.get(q);
-        if (!c) continue;
-        c.slots += w.slots;
-        // A worker without a memory budget does not limit memory.
-        c.memoryMb = w.memoryMb === null ? Number.MAX_SAFE_INTEGER : Math.min(Number.MAX_SAFE_INTEGER, c.memoryMb + w.memoryMb);
-      }
-    }
+    const capacity = queueCapacity(this.options.config, workers.filter((w) => alive(w.name)));
     const key = JSON.stringify([...capacity]);
     let changed = false;
     if (key !== this.lastCapacity) {
@@ -564,4 +554,21 @@ function outcomeOf(st: RemoteAttemptState): CompletionOutcome {
   if (st.state === "success") return { state: "success", output: st.output };
   const state = st.state === "timed_out" ? "timed_out" : "failed";
   return { state, error: st.error ?? { message: `${st.state} on its worker` }, ...(st.releasedAt === null ? { stillRunning: true } : {}) };
+}
+
+/**
+ * What live workers offer each queue of the config: the sum of their slots, and of their memory
+ * budgets (a worker without one does not limit memory).
+ */
+export function queueCapacity(config: ResolvedConfig, live: readonly WorkerInfo[]): Map<string, { slots: number; memoryMb: number }> {
+  const capacity = new Map<string, { slots: number; memoryMb: number }>(queuesOf(config).map((q) => [q, { slots: 0, memoryMb: 0 }]));
+  for (const w of live) {
+    for (const q of w.queues) {
+      const c = capacity.get(q);
+      if (!c) continue;
+      c.slots += w.slots;
+      c.memoryMb = w.memoryMb === null ? Number.MAX_SAFE_INTEGER : Math.min(Number.MAX_SAFE_INTEGER, c.memoryMb + w.memoryMb);
+    }
+  }
+  return capacity;
 }

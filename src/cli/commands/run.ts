@@ -45,9 +45,14 @@ export function timeoutGraceFromEnv(): { timeoutGrace?: number } {
 }
 
 export function registerRun(program: Command): void {
+  registerScheduling(program, "run", "run the scheduler and a local worker (the main job; on PostgreSQL, more `sluice worker`s may join)", true);
+  registerScheduling(program, "scheduler", "run the scheduler only: worker processes (`sluice worker`) run the tasks; needs PostgreSQL (--db postgres://…)", false);
+}
+
+function registerScheduling(program: Command, name: "run" | "scheduler", description: string, localWorker: boolean): void {
   const cmd = program
-    .command("run")
-    .description("run the scheduler and a local worker on the embedded store (the main job)")
+    .command(name)
+    .description(description)
     .argument("[config]", "config file (same as -c)");
   withConfig(cmd);
   withDb(cmd);
@@ -84,9 +89,10 @@ export function registerRun(program: Command): void {
         leaseTtl: await durationOption(opts.leaseTtl, "--lease-ttl"),
         ...timeoutGraceFromEnv(),
         ...(concurrency !== undefined ? { concurrency } : {}),
+        ...(localWorker ? {} : { worker: false }),
       }).catch((err: unknown) => {
         const code = (err as { code?: unknown }).code;
-        if (err instanceof SchedulerBusyError || code === "SLUICE_STORE_CORRUPT") throw new CliError((err as Error).message);
+        if (err instanceof SchedulerBusyError || code === "SLUICE_STORE_CORRUPT" || code === "SLUICE_BAD_OPTION") throw new CliError((err as Error).message);
         throw err;
       });
       const view = live ? new (await import("../live-view.js")).LiveView(sluice.scheduler, sluice.config, sluice.store, logFile) : undefined;
@@ -97,13 +103,13 @@ export function registerRun(program: Command): void {
           logger.info({ running: sluice.running }, `${why}: stopping; running attempts have ${formatDuration(shutdownMs)} to finish (send the signal again to exit now)`);
           view?.stop(`${why}: draining ${sluice.running} running attempt(s)…`);
           await sluice.stop();
-          logger.info("sluice run stopped");
+          logger.info(`sluice ${name} stopped`);
         })());
       onSignals(drain, () => sluice.isStopping);
       // Logged once the signal handlers are in place: from here a SIGINT/SIGTERM drains (before,
       // it would kill the process at once), so scripts may wait for this line before signalling.
       for (const w of loaded.warnings) logger.warn({ path: w.path }, `config: ${w.path || "(config)"}: ${w.message}`);
-      logger.info({ config: loaded.path, store: describeLocation(location), concurrency: sluice.config.worker.concurrency, pipelines: sluice.config.pipelines.map((p) => p.id) }, "sluice run started");
+      logger.info({ config: loaded.path, store: describeLocation(location), concurrency: sluice.config.worker.concurrency, pipelines: sluice.config.pipelines.map((p) => p.id) }, `sluice ${name} started`);
       sluice.on("error", (err) => {
         const code = (err as { code?: string }).code;
         if (code !== undefined && FATAL_CODES.has(code)) {

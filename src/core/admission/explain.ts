@@ -37,7 +37,9 @@ export function explainEntry(
     const r = resources.get(d.key);
     if (!r) continue;
     const free = r.capacity - r.used;
-    if (d.amount > r.capacity) {
+    // Queues served by worker processes grow when workers join: short of them is not "never".
+    const elastic = (r.kind === "queue" || r.kind === "memory") && r.name !== "worker";
+    if (d.amount > r.capacity && !elastic) {
       reasons.push({ kind: "neverFits", resource: r.key, need: d.amount, capacity: r.capacity });
     } else if (free < d.amount) {
       reasons.push(shortfall(r, d.amount, entry.run));

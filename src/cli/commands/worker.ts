@@ -1,0 +1,147 @@
+import { hostname } from "node:os";
+import type { Command } from "commander";
+import { setLongTimeout } from "../../worker/long-timeout.js";
+import { configArg, durationOption, intOption, withConfig, withDb, withJson, withLogLevel, type LogOption, type StoreOption } from "../options.js";
+import { onSignals, timeoutGraceFromEnv } from "./run.js";
+
+interface WorkerOptions extends StoreOption, LogOption {
+  queue?: string;
+  concurrency?: string;
+  memoryMb?: string;
+  name?: string;
+  leaseTtl: string;
+  shutdownTimeout: string;
+  for?: string;
+}
+
+export function registerWorker(program: Command): void {
+  const cmd = program
+    .command("worker")
+    .description("run tasks the scheduler dispatches to this worker's queues (PostgreSQL: --db postgres://…)")
+    .argument("[config]", "config file (same as -c): the task functions this worker runs");
+  withConfig(cmd);
+  withDb(cmd);
+  withLogLevel(cmd)
+    .option("--queue <names>", "queues to serve, comma-separated (default: default)")
+    .option("--concurrency <n>", "attempts run at once (default: the config's worker.concurrency)")
+    .option("--memory-mb <mb>", "budget for tasks' declared memory; a task is taken only when it fits (default: the config's worker.memoryMb, else no limit)")
+    .option("--name <name>", "unique among the store's workers (default: host:pid)")
+    .option("--lease-ttl <duration>", "an attempt of a worker silent this long is retried elsewhere; heartbeats every third of it", "15s")
+    .option("--shutdown-timeout <duration>", "on SIGINT/SIGTERM, how long running attempts may finish before they are aborted and handed back", "30s")
+    .option("--for <duration>", "stop gracefully after this long (demos, tests)")
+    .action(async (file: string | undefined, opts: WorkerOptions) => {
+      const [{ loadConfig }, { storeFrom }, { WorkerProcess }, { createLogger, taskLoggerFrom }, { CliError }, { isWorkerStore }, stored] = await Promise.all([
+        import("../load-config.js"),
+        import("../context.js"),
+        import("../../worker/remote-worker.js"),
+        import("../../observe/logger.js"),
+        import("../errors.js"),
+        import("../../store/types.js"),
+        import("../../define/stored.js"),
+      ]);
+      const named = { ...opts, config: configArg(file, opts) };
+      const loaded = await loadConfig({ file: named.config });
+      const config = loaded.config;
+      const queues = (opts.queue ?? "default").split(",").map((q) => q.trim()).filter((q) => q !== "");
+      if (queues.length === 0) throw new CliError(`--queue: "${opts.queue}" names no queue; e.g. --queue etl,default`);
+      const slots = opts.concurrency !== undefined ? intOption(opts.concurrency, "--concurrency") : config.worker.concurrency;
+      const memoryMb = opts.memoryMb !== undefined ? intOption(opts.memoryMb, "--memory-mb") : (config.worker.memoryMb ?? null);
+      const leaseTtlMs = await durationOption(opts.leaseTtl, "--lease-ttl");
+      const shutdownMs = await durationOption(opts.shutdownTimeout, "--shutdown-timeout");
+      const runFor = opts.for !== undefined ? await durationOption(opts.for, "--for") : undefined;
+      const logger = createLogger({ ...(opts.logLevel ? { level: opts.logLevel } : {}) });
+      const served = new Set(config.pipelines.flatMap((p) => p.tasks.map((t) => t.queue)));
+      const unknown = queues.filter((q) => !served.has(q));
+      if (unknown.length > 0) logger.warn({ queues: unknown }, `no task of ${loaded.path} runs on queue ${unknown.join(", ")}; this worker will take nothing from it`);
+
+      const store = await storeFrom(named);
+      if (!isWorkerStore(store)) {
+        await store.close();
+        throw new CliError(`sluice worker needs a store it can share with the scheduler; the ${store.kind} store is not one: use PostgreSQL (--db postgres://…), or sluice run for one process`);
+      }
+      const mine = stored.definitionsOf(config);
+      const theirs = await store.loadDefinitions();
+      const differ = theirs ? stored.differingTasks(mine, theirs.config as ReturnType<typeof stored.definitionsOf>) : [];
+      for (const d of differ) logger.warn({ task: d.task }, `${d.task}: not taken by this worker: its definition differs from the scheduler's (${d.why}); deploy the same config to both`);
+      const name = opts.name ?? `${hostname()}:${process.pid}`;
+      const worker = new WorkerProcess({
+        config,
+        store,
+        name,
+        host: hostname(),
+        queues,
+        slots,
+        memoryMb,
+        fingerprint: stored.fingerprintOf(mine),
+        avoid: differ.map((d) => d.task),
+        leaseTtlMs,
+        taskLogger: taskLoggerFrom(logger),
+        ...(timeoutGraceFromEnv().timeoutGrace !== undefined ? { timeoutGraceMs: timeoutGraceFromEnv().timeoutGrace } : {}),
+      });
+      worker.on("refused", (r) => logger.warn(r, r.reason));
+      worker.on("error", (err) => logger.error({ err }, err.message));
+      worker.on("disconnected", ({ error }) => logger.error({ err: error }, `lost the store for longer than the lease (${opts.leaseTtl}): running attempts were aborted (they are retried elsewhere); taking no work until it answers`));
+      worker.on("reconnected", ({ downMs }) => logger.info({ downMs }, "the store answers again; taking work"));
+      try {
+        await worker.start();
+      } catch (err) {
+        await store.close();
+        throw new CliError(err instanceof Error ? err.message : String(err));
+      }
+      let draining: Promise<void> | undefined;
+      const drain = (why: string): Promise<void> =>
+        (draining ??= (async () => {
+          logger.info({ running: worker.runningCount }, `${why}: stopping; running attempts have ${opts.shutdownTimeout} to finish (send the signal again to exit now)`);
+          await worker.stop(Date.now() + shutdownMs);
+          await store.close();
+          logger.info("sluice worker stopped");
+        })());
+      onSignals(drain);
+      process.once("exit", () => void worker.forceStop());
+      logger.info({ name, queues, slots, memoryMb, config: loaded.path }, "sluice worker started");
+      if (runFor !== undefined) setLongTimeout(() => void drain(`--for ${opts.for}`), runFor).unref();
+      await new Promise<void>((resolve) => {
+        const check = setInterval(() => {
+          if (draining) {
+            clearInterval(check);
+            void draining.then(resolve);
+          }
+        }, 100);
+      });
+      logger.flush();
+    });
+
+  const list = program.command("workers").description("list the worker processes of a store: queues, slots in use, memory, last heartbeat");
+  withConfig(list);
+  withDb(list);
+  withJson(list).action(async (opts: StoreOption & { json?: boolean }) => {
+    const [{ storeFrom }, { isWorkerStore }, { CliError }, { table }] = await Promise.all([import("../context.js"), import("../../store/types.js"), import("../errors.js"), import("../format.js")]);
+    const store = await storeFrom(opts, { readonly: true });
+    try {
+      if (!isWorkerStore(store)) throw new CliError(`the ${store.kind} store has no worker processes: sluice run runs every task in its own process`);
+      const workers = await store.listWorkers();
+      const running = await store.listAttempts({ limit: 10_000 });
+      const now = Date.now();
+      const rows = workers.map((w) => {
+        const mine = running.filter((a) => a.state === "running" && a.workerId === w.name);
+        return { ...w, running: mine.map((a) => `${a.pipeline}.${a.task} (run ${a.runId})`), state: w.stoppedAt !== null ? "stopped" : now - w.heartbeatAt > 15_000 ? "silent" : "live" };
+      });
+      if (opts.json) {
+        process.stdout.write(JSON.stringify(rows) + "\n");
+        return;
+      }
+      if (rows.length === 0) {
+        process.stdout.write("no workers have registered with this store (start one: sluice worker --db …)\n");
+        return;
+      }
+      process.stdout.write(
+        table([
+          ["name", "state", "queues", "slots", "memory", "last heartbeat", "running"],
+          ...rows.map((r) => [r.name, r.state, r.queues.join(","), `${r.running.length}/${r.slots}`, r.memoryMb === null ? "-" : `${r.memoryMb} MB`, `${Math.round((now - r.heartbeatAt) / 1000)}s ago`, r.running.join(", ")]),
+        ]) + "\n",
+      );
+    } finally {
+      await store.close();
+    }
+  });
+}

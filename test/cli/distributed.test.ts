@@ -1,0 +1,138 @@
+// Several worker processes on PostgreSQL (issue 8): limits hold across processes, a killed worker
+// loses nothing, queues route, memory budgets hold. Real processes, the local PostgreSQL.
+import { afterAll, describe, expect, it } from "vitest";
+import type { AttemptRecord, RunRecord } from "../../src/core/records.js";
+import { dropSchemas, freshSchema, pgUrl } from "../support/pg.js";
+import { disposeSandboxes, sandbox, waitFor, type Observation } from "./helpers.js";
+import { fileURLToPath } from "node:url";
+
+const MANY = fileURLToPath(new URL("../fixtures/distributed/many.config.ts", import.meta.url));
+const ROUTING = fileURLToPath(new URL("../fixtures/distributed/routing.config.ts", import.meta.url));
+
+const schemas: string[] = [];
+afterAll(async () => {
+  await disposeSandboxes();
+  await dropSchemas(...schemas);
+});
+
+async function pgSandbox() {
+  const schema = freshSchema("dist");
+  schemas.push(schema);
+  const box = await sandbox({ db: pgUrl(schema) });
+  const migrated = await box.cli(["migrate"]);
+  if (migrated.code !== 0) throw new Error(migrated.stderr);
+  return box;
+}
+
+/** The most each pool was ever used, from start/end observations (an end at the same ms as a start counts first). */
+function peaks(obs: readonly Observation[]): Record<string, number> {
+  const events = obs
+    .filter((o) => o.event === "start" || o.event === "end")
+    .map((o) => ({ t: o.t, delta: o.event === "start" ? 1 : -1, pools: o.pools ?? {} }))
+    .sort((a, b) => a.t - b.t || a.delta - b.delta);
+  const used: Record<string, number> = {};
+  const peak: Record<string, number> = {};
+  for (const e of events) {
+    for (const [pool, n] of Object.entries(e.pools)) {
+      used[pool] = (used[pool] ?? 0) + e.delta * n;
+      peak[pool] = Math.max(peak[pool] ?? 0, used[pool] ?? 0);
+    }
+  }
+  return peak;
+}
+
+describe("several worker processes on PostgreSQL", () => {
+  it("1 scheduler + 3 workers, 2,000 tasks on shared pools: no pool over capacity, every task succeeds exactly once", async () => {
+    const box = await pgSandbox();
+    const scheduler = box.start(["scheduler", MANY, "--lease-ttl", "5s"], { killAfterMs: 240_000 });
+    await scheduler.waitForLog((l) => l.msg === "sluice scheduler started", "the scheduler to start");
+    const workers = [1, 2, 3].map((n) => box.start(["worker", MANY, "--name", `w${n}`, "--lease-ttl", "5s"], { killAfterMs: 240_000 }));
+    for (const w of workers) await w.waitForLog((l) => l.msg === "sluice worker started", "a worker to start");
+    for (let p = 0; p < 10; p++) {
+      const t = await box.cli(["trigger", `many${p}`, "-c", MANY]);
+      expect(t.code, t.stderr).toBe(0);
+    }
+    await waitFor(
+      async () => {
+        const runs = await box.json<RunRecord[]>(["runs"]);
+        return runs.length === 10 && runs.every((r) => r.state !== "running" && r.state !== "queued") ? runs : undefined;
+      },
+      "all 10 runs to end",
+      { timeoutMs: 180_000, intervalMs: 1000 },
+    );
+    const runs = await box.json<RunRecord[]>(["runs"]);
+    expect(runs.map((r) => r.state)).toEqual(Array(10).fill("success"));
+
+    const obs = box.observations();
+    const starts = obs.filter((o) => o.event === "start");
+    expect(starts).toHaveLength(2000);
+    expect(new Set(starts.map((o) => `${o.run}/${o.task}`)).size).toBe(2000);
+    expect(obs.filter((o) => o.event === "end")).toHaveLength(2000);
+    // Every worker took part.
+    expect(new Set(starts.map((o) => o.pid)).size).toBe(3);
+    const { default: config } = (await import(MANY)) as { default: { pools: Record<string, { slots: number }> } };
+    const peak = peaks(obs);
+    for (const [pool, { slots }] of Object.entries(config.pools)) expect(peak[pool] ?? 0, `pool ${pool}`).toBeLessThanOrEqual(slots);
+
+    for (const w of workers) w.kill("SIGTERM");
+    scheduler.kill("SIGTERM");
+    for (const w of workers) expect((await w.exited).code, w.describe()).toBe(0);
+    expect((await scheduler.exited).code, scheduler.describe()).toBe(0);
+  }, 300_000);
+
+  it("SIGKILL a worker mid-task: the attempt is lost and retried on another worker; the killed one's late report could not land", async () => {
+    const box = await pgSandbox();
+    const env = { SLUICE_TEST_LONG_MS: "3000" };
+    const scheduler = box.start(["scheduler", ROUTING, "--lease-ttl", "2s"], { env });
+    await scheduler.waitForLog((l) => l.msg === "sluice scheduler started", "the scheduler to start");
+    const a = box.start(["worker", ROUTING, "--name", "a", "--lease-ttl", "2s"], { env });
+    await a.waitForLog((l) => l.msg === "sluice worker started", "worker a to start");
+    const trigger = await box.cli(["trigger", "slow", "-c", ROUTING, "--json"]);
+    const runId = (JSON.parse(trigger.stdout) as RunRecord).id;
+    const first = await box.waitForObservation((o) => o.find((x) => x.task === "long" && x.event === "start"), "the long task to start on a");
+    const b = box.start(["worker", ROUTING, "--name", "b", "--lease-ttl", "2s"], { env });
+    await b.waitForLog((l) => l.msg === "sluice worker started", "worker b to start");
+    a.kill("SIGKILL");
+    const killedAt = Date.now();
+    const second = await box.waitForObservation((o) => o.find((x) => x.task === "long" && x.event === "start" && x.attempt === 2), "the retry to start on b", 20_000);
+    expect(second.pid).not.toBe(first.pid);
+    // Within the lease TTL plus a heartbeat (here sooner: the scheduler sees a dead pid of its host).
+    expect(second.t - killedAt).toBeLessThan(2000 + 700 + 2000);
+    await waitFor(async () => ((await box.json<RunRecord[]>(["runs"])).find((r) => r.id === runId)?.state === "success" ? true : undefined), "the run to succeed", { timeoutMs: 20_000 });
+    const attempts = (await box.json<AttemptRecord[]>(["history"])).sort((x, y) => x.id - y.id);
+    expect(attempts.map((x) => [x.task, x.attempt, x.state, x.workerId])).toEqual([
+      ["long", 1, "lost", "a"],
+      ["long", 2, "success", "b"],
+    ]);
+    b.kill("SIGTERM");
+    scheduler.kill("SIGTERM");
+    expect((await b.exited).code).toBe(0);
+    expect((await scheduler.exited).code).toBe(0);
+  }, 60_000);
+
+  it("a task for a queue nobody serves waits with that reason and runs once such a worker joins; memory budgets hold", async () => {
+    const box = await pgSandbox();
+    const scheduler = box.start(["scheduler", ROUTING]);
+    await scheduler.waitForLog((l) => l.msg === "sluice scheduler started", "the scheduler to start");
+    const plain = box.start(["worker", ROUTING, "--name", "plain"]);
+    await plain.waitForLog((l) => l.msg === "sluice worker started", "a default worker to start");
+    const trigger = await box.cli(["trigger", "gpu", "-c", ROUTING, "--json"]);
+    const runId = (JSON.parse(trigger.stdout) as RunRecord).id;
+    await waitFor(async () => {
+      const text = await box.cli(["explain", String(runId), "-c", ROUTING]);
+      return /no worker serves queue gpu/.test(text.stdout) ? true : undefined;
+    }, "explain to say no worker serves queue gpu");
+    // A gpu worker without room for 3 GB takes nothing...
+    const small = box.start(["worker", ROUTING, "--name", "small", "--queue", "gpu", "--memory-mb", "1024"]);
+    await small.waitForLog((l) => l.msg === "sluice worker started", "the small gpu worker to start");
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(box.observations().some((o) => o.task === "train")).toBe(false);
+    // ...one with room does.
+    const big = box.start(["worker", ROUTING, "--name", "big", "--queue", "gpu", "--memory-mb", "4096"]);
+    const ran = await box.waitForObservation((o) => o.find((x) => x.task === "train"), "train to run on the big worker");
+    const workers = await box.json<Array<{ name: string; pid: number }>>(["workers"]);
+    expect(workers.find((w) => w.name === "big")?.pid).toBe(ran.pid);
+    for (const p of [plain, small, big, scheduler]) p.kill("SIGTERM");
+    for (const p of [plain, small, big, scheduler]) expect((await p.exited).code, p.describe()).toBe(0);
+  }, 60_000);
+});
