@@ -68,6 +68,13 @@ export interface StartOptions {
    * @defaultValue true
    */
   worker?: boolean;
+  /**
+   * When another scheduler is active on the store, stand by and take over once it is gone
+   * (within the lease TTL plus a second), instead of failing with `SchedulerBusyError`.
+   * `start()` resolves only once this Sluice is active.
+   * @defaultValue false
+   */
+  standby?: boolean;
 }
 
 /** Log levels, quietest last. */
@@ -333,7 +340,10 @@ export async function startResolved(config: ResolvedConfig, options: Omit<StartO
       leaseTtlMs,
       schedules: options.schedules ?? START_DEFAULTS.schedules,
       ...(shared ? { remote: { store: shared, leaseTtlMs } } : {}),
+      ...(options.standby ? { standby: true } : {}),
     });
+    scheduler.on("standby", ({ holder }) => logger.info({ holder }, `standing by: another scheduler is active (${holder}); taking over when it is gone`));
+    scheduler.on("active", ({ waitedMs }) => logger.info({ waitedMs }, `took over as the active scheduler after standing by ${waitedMs} ms`));
     let worker: LocalWorker | WorkerProcess | undefined;
     if (!shared) {
       worker = new LocalWorker({ config, channel: scheduler.channel, taskLogger: taskLoggerFrom(logger), timeoutGraceMs: graceMs });

@@ -6,7 +6,7 @@ import { SluiceError } from "../core/errors.js";
 import type { CompletionOutcome, EventRecord } from "../core/records.js";
 import type { ResolvedConfig } from "../define/resolved.js";
 import { definitionsOf, fingerprintOf } from "../define/stored.js";
-import type { ControlRequest, RemoteAttemptState, Store, StoreWrite, WorkerInfo, WorkerStore } from "../store/types.js";
+import type { ControlRequest, LeaseResult, RemoteAttemptState, Store, StoreWrite, WorkerInfo, WorkerStore } from "../store/types.js";
 import { queuesOf } from "../core/engine/plan.js";
 import { processAlive } from "../store/process-alive.js";
 import type { LocalWorker, WorkerChannel } from "../worker/local-worker.js";
@@ -19,6 +19,10 @@ export interface SchedulerEvents {
   turn: [{ at: number; started: number; finished: number; changes: number }];
   /** A worker's report was refused (stale fencing token, attempt no longer running). */
   refused: [{ attemptId: number; reason: string }];
+  /** Another scheduler is active: this one stands by (see {@link SchedulerOptions.standby}). */
+  standby: [{ holder: string }];
+  /** A standby took over. */
+  active: [{ waitedMs: number }];
   /** Finished runs older than the config's `retention` were deleted. */
   pruned: [{ runs: number; attempts: number; events: number; requests: number; before: number }];
   error: [Error];
@@ -37,6 +41,11 @@ export interface SchedulerOptions {
   leaseTtlMs?: number;
   /** Clock, injectable for tests. @defaultValue Date.now */
   now?: () => number;
+  /**
+   * When another scheduler is active, wait and take over once it is gone (its process died, or
+   * it stopped renewing its lease), instead of failing with {@link SchedulerBusyError}.
+   */
+  standby?: boolean;
   /**
    * Tasks run on worker processes (`sluice worker`) instead of an in-process worker: started
    * attempts are dispatched through the store to the workers of their queue, whose live capacity
@@ -151,6 +160,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       await new Promise((r) => setTimeout(r, 25));
       lease = await store.acquireSchedulerLease({ owner: this.owner, pid: process.pid, host: hostname(), ttlMs: ttl, now: this.now() });
     }
+    if (lease.acquired) this.releaseLock ??= await store.tryLockScheduler?.();
+    if (!lease.acquired && this.options.standby) lease = await this.standBy(lease.holder, ttl);
     if (!lease.acquired) throw new SchedulerBusyError(lease.holder);
     this.worker = worker;
     try {
@@ -206,6 +217,34 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
     await this.poll();
     await this.turn();
+  }
+
+  /** The store's scheduler lock, while this scheduler holds it. */
+  private releaseLock: (() => Promise<void>) | undefined;
+  private standingBy = false;
+
+  /**
+   * Wait until the active scheduler is gone: its process died (the store's lock comes free at
+   * once) or its lease expired (it hangs, or lost the store). Tries every quarter of the lease,
+   * at most every second, so a takeover comes within the lease TTL plus a second.
+   */
+  private async standBy(holder: string, ttl: number): Promise<LeaseResult> {
+    const { store } = this.options;
+    const started = Date.now();
+    this.standingBy = true;
+    this.emit("standby", { holder });
+    const every = Math.min(1_000, Math.max(50, Math.floor(ttl / 4)));
+    for (;;) {
+      if (this.stopping) return { acquired: false, holder, owner: "" };
+      this.releaseLock ??= await store.tryLockScheduler?.();
+      const lease = await store.acquireSchedulerLease({ owner: this.owner, pid: process.pid, host: hostname(), ttlMs: ttl, now: this.now(), holdsLock: this.releaseLock !== undefined });
+      if (lease.acquired) {
+        this.standingBy = false;
+        this.emit("active", { waitedMs: Date.now() - started });
+        return lease;
+      }
+      await new Promise((r) => setTimeout(r, every));
+    }
   }
 
   /** Worker processes as the scheduler last read them (remote mode). */
@@ -363,6 +402,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     clearInterval(this.pruneTimer);
     while (this.pruning) await new Promise((r) => setTimeout(r, 5));
     await this.options.store.releaseSchedulerLease(this.owner);
+    await this.releaseLock?.();
+    this.releaseLock = undefined;
   }
 
   /**
@@ -381,6 +422,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     clearTimeout(this.wakeTimer);
     clearTimeout(this.retryTimer);
     this.worker?.abortAll("the scheduler lease was lost");
+    void this.releaseLock?.();
+    this.releaseLock = undefined;
     this.emit("error", new SluiceError(code, message));
   }
 

@@ -170,6 +170,12 @@ export interface LeaseClaim {
   host: string;
   ttlMs: number;
   now: EpochMs;
+  /**
+   * The claimant holds the store's scheduler lock ({@link Store.tryLockScheduler}), which only a
+   * live scheduler can hold: whoever holds the lease row is gone, so it is taken at once (a
+   * command-line holder, whose hold lasts a moment, still is waited for).
+   */
+  holdsLock?: boolean;
 }
 
 export type LeaseResult = { acquired: true } | { acquired: false; holder: string; owner: string };
@@ -266,6 +272,14 @@ export interface Store {
    */
   renewSchedulerLease(owner: string, expiresAt: EpochMs, now?: EpochMs): Promise<boolean>;
   releaseSchedulerLease(owner: string): Promise<void>;
+  /**
+   * A lock only a live process can hold (PostgreSQL: a session advisory lock on a connection of
+   * its own, released by the server when that process dies or its connection drops). A standby
+   * scheduler that gets it knows the active one is gone without waiting out its lease. Resolves
+   * to the lock's release function, or `undefined` while another process holds it. Stores
+   * without such a lock leave it out; then only the lease's expiry tells.
+   */
+  tryLockScheduler?(): Promise<(() => Promise<void>) | undefined>;
   /** Queue a request for the running scheduler; returns its id. */
   addRequest(request: NewRequest): Promise<number>;
   /** Claim up to `limit` pending requests, oldest first (each is handed out once), for scheduler `owner`. */

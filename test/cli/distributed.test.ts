@@ -7,6 +7,7 @@ import { disposeSandboxes, sandbox, waitFor, type Observation } from "./helpers.
 import { fileURLToPath } from "node:url";
 
 const MANY = fileURLToPath(new URL("../fixtures/distributed/many.config.ts", import.meta.url));
+const TICKS = fileURLToPath(new URL("../fixtures/distributed/ticks.config.ts", import.meta.url));
 const ROUTING = fileURLToPath(new URL("../fixtures/distributed/routing.config.ts", import.meta.url));
 
 const schemas: string[] = [];
@@ -135,4 +136,38 @@ describe("several worker processes on PostgreSQL", () => {
     for (const p of [plain, small, big, scheduler]) p.kill("SIGTERM");
     for (const p of [plain, small, big, scheduler]) expect((await p.exited).code, p.describe()).toBe(0);
   }, 60_000);
+
+  for (const how of ["SIGKILL", "SIGSTOP"] as const) {
+    it(`${how} the active scheduler: a standby takes over within the lease TTL + 2 s; no tick makes two runs, the pool is never over capacity${how === "SIGSTOP" ? "; the resumed old one stops" : ""}`, async () => {
+      const box = await pgSandbox();
+      const ttl = 3000;
+      const a = box.start(["scheduler", TICKS, "--lease-ttl", "3s"]);
+      await a.waitForLog((l) => l.msg === "sluice scheduler started", "scheduler a to start");
+      const b = box.start(["scheduler", TICKS, "--lease-ttl", "3s"]);
+      await b.waitForLog((l) => typeof l.msg === "string" && l.msg.startsWith("standing by"), "scheduler b to stand by");
+      const w = box.start(["worker", TICKS, "--name", "w", "--lease-ttl", "3s"]);
+      await w.waitForLog((l) => l.msg === "sluice worker started", "the worker to start");
+      await box.waitForObservation((o) => o.filter((x) => x.event === "end").length >= 3 || undefined, "three ticks to run");
+      a.kill(how);
+      const stoppedAt = Date.now();
+      await b.waitForLog((l) => typeof l.msg === "string" && l.msg.startsWith("took over"), "scheduler b to take over", 15_000);
+      const tookMs = Date.now() - stoppedAt;
+      expect(tookMs).toBeLessThan(ttl + 2000 + 1000); // + 1 s for this test's own polling
+      const before = box.observations().filter((x) => x.event === "end").length;
+      await box.waitForObservation((o) => o.filter((x) => x.event === "end").length >= before + 3 || undefined, "three more ticks under b");
+      if (how === "SIGSTOP") {
+        a.kill("SIGCONT");
+        const end = await a.exited;
+        expect(end.code, a.describe()).toBe(1);
+        expect(end.stderr).toMatch(/lease/);
+      }
+      for (const p of [w, b]) p.kill("SIGTERM");
+      for (const p of [w, b]) expect((await p.exited).code, p.describe()).toBe(0);
+      if (how === "SIGKILL") await a.exited;
+      const runs = await box.json<RunRecord[]>(["runs", "--limit", "1000"]);
+      const ticks = runs.filter((r) => r.trigger === "schedule").map((r) => r.scheduledFor);
+      expect(new Set(ticks).size).toBe(ticks.length);
+      expect(peaks(box.observations()).one ?? 0).toBeLessThanOrEqual(1);
+    }, 90_000);
+  }
 });

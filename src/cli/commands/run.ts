@@ -81,6 +81,13 @@ function registerScheduling(program: Command, name: "run" | "scheduler", descrip
       const live = Boolean(process.stdout.isTTY) && opts.live !== false;
       const logFile = location.kind === "postgres" || location.path === ":memory:" ? resolve(dirname(loaded.path), ".sluice", "sluice.log") : resolve(dirname(location.path), "sluice.log");
       const logger = createLogger({ destination: live ? logFile : 1, ...(opts.logLevel ? { level: opts.logLevel } : {}) });
+      // Standing by (or starting), there is nothing to drain yet: a signal just ends the process.
+      const early = (signal: NodeJS.Signals) => {
+        process.stderr.write(`sluice: ${signal} before this scheduler became active; exiting\n`);
+        process.exit(0);
+      };
+      process.on("SIGINT", early);
+      process.on("SIGTERM", early);
       const sluice = await startResolved(loaded.config, {
         ...(named.db !== undefined ? { db: named.db } : {}),
         cwd: storeCwd(named),
@@ -89,12 +96,14 @@ function registerScheduling(program: Command, name: "run" | "scheduler", descrip
         leaseTtl: await durationOption(opts.leaseTtl, "--lease-ttl"),
         ...timeoutGraceFromEnv(),
         ...(concurrency !== undefined ? { concurrency } : {}),
-        ...(localWorker ? {} : { worker: false }),
+        ...(localWorker ? {} : { worker: false, standby: true }),
       }).catch((err: unknown) => {
         const code = (err as { code?: unknown }).code;
         if (err instanceof SchedulerBusyError || code === "SLUICE_STORE_CORRUPT" || code === "SLUICE_BAD_OPTION") throw new CliError((err as Error).message);
         throw err;
       });
+      process.off("SIGINT", early);
+      process.off("SIGTERM", early);
       const view = live ? new (await import("../live-view.js")).LiveView(sluice.scheduler, sluice.config, sluice.store, logFile) : undefined;
       view?.start();
       let draining: Promise<void> | undefined;

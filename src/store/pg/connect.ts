@@ -46,6 +46,9 @@ const TYPES = {
   getTypeParser: ((oid: number, format?: "text" | "binary") => (oid === INT8 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format ?? "text"))) as typeof pg.types.getTypeParser,
 };
 
+/** How long the server lets a Sluice connection sit idle inside a transaction before ending it. */
+export const IDLE_IN_TRANSACTION_MS = 2_000;
+
 /** Options of {@link createPool}. */
 export interface PoolOptions {
   /** @defaultValue 10 */
@@ -60,7 +63,10 @@ export function createPool(location: PgLocation, options: PoolOptions = {}): pg.
     connectionString: location.url,
     max: options.max ?? 10,
     application_name: options.applicationName ?? "sluice",
-    options: `-c search_path=${location.schema}`,
+    // A process stopped in the middle of a transaction (SIGSTOP, a hung VM) must not keep its row
+    // locks: Sluice's transactions last milliseconds, so the server ends one idle for 2 s, and a
+    // standby scheduler can take over within its bound.
+    options: `-c search_path=${location.schema} -c idle_in_transaction_session_timeout=${IDLE_IN_TRANSACTION_MS}`,
     types: TYPES,
     connectionTimeoutMillis: 10_000,
     idleTimeoutMillis: 30_000,

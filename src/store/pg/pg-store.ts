@@ -226,9 +226,21 @@ export class PgStore implements Store, WorkerStore {
     return this.#transaction(async (client) => {
       // EXCLUSIVE conflicts with the FOR SHARE of fenced batches: no batch of the old holder
       // commits between this check and the takeover.
-      await client.query("LOCK TABLE scheduler_lease IN EXCLUSIVE MODE");
+      // Never wait long behind a stalled holder of the row: answer "not acquired", try again later.
+      await client.query("SET LOCAL lock_timeout = '1s'");
+      try {
+        await client.query("LOCK TABLE scheduler_lease IN EXCLUSIVE MODE");
+      } catch (error) {
+        if (sqlState(error) === "55P03") return { acquired: false as const, holder: "a scheduler in the middle of a write", owner: "(busy)" };
+        throw error;
+      }
       const row = (await client.query<{ owner: string; host: string; pid: number; expires_at: number }>("SELECT owner, host, pid, expires_at FROM scheduler_lease WHERE id = 1")).rows[0];
-      const free = row === undefined || row.owner === claim.owner || row.expires_at <= claim.now || (row.host === hostname() && !processAlive(row.pid));
+      const free =
+        row === undefined ||
+        row.owner === claim.owner ||
+        row.expires_at <= claim.now ||
+        (row.host === hostname() && !processAlive(row.pid)) ||
+        (claim.holdsLock === true && !row.owner.endsWith(":cli"));
       if (!free) return { acquired: false, holder: `${row.owner}, pid ${row.pid} on ${row.host}`, owner: row.owner };
       await client.query(
         `INSERT INTO scheduler_lease (id, owner, host, pid, expires_at) VALUES (1, $1, $2, $3, $4)
@@ -237,6 +249,20 @@ export class PgStore implements Store, WorkerStore {
       );
       return { acquired: true };
     });
+  }
+
+  async tryLockScheduler(): Promise<(() => Promise<void>) | undefined> {
+    const client = new pg.Client({ connectionString: this.#location.url, application_name: "sluice scheduler lock" });
+    client.on("error", () => undefined);
+    try {
+      await client.connect();
+      const got = (await client.query<{ ok: boolean }>("SELECT pg_try_advisory_lock(hashtext($1)) AS ok", [`sluice:scheduler:${this.#location.schema}`])).rows[0]?.ok === true;
+      if (got) return async () => void (await client.end().catch(() => undefined));
+    } catch {
+      // Unreachable now: not held; the caller tries again.
+    }
+    await client.end().catch(() => undefined);
+    return undefined;
   }
 
   async renewSchedulerLease(owner: string, expiresAt: EpochMs, now?: EpochMs): Promise<boolean> {
