@@ -21,6 +21,7 @@ import { describeLocation, openStore, resolveStoreUrl } from "../store/open.js";
 import type { AttemptQuery, EventQuery, RunQuery, Store } from "../store/types.js";
 import { LocalWorker } from "../worker/local-worker.js";
 import { WorkerProcess } from "../worker/remote-worker.js";
+import { throttledErrors } from "../observe/throttle.js";
 import { isWorkerStore } from "../store/types.js";
 import { queuesOf } from "../core/engine/plan.js";
 import { definitionsOf, fingerprintOf } from "../define/stored.js";
@@ -329,6 +330,7 @@ export async function startResolved(config: ResolvedConfig, options: Omit<StartO
     // One owner per Sluice, not per process: two in one process must not share the lease.
     const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
     const leaseTtlMs = parseDuration(options.leaseTtl ?? START_DEFAULTS.leaseTtl, "leaseTtl");
+    const logError = throttledErrors(logger);
     const shared = isWorkerStore(store) ? store : undefined;
     if (options.worker === false && !shared) {
       throw new SluiceError("SLUICE_BAD_OPTION", `scheduling without a worker needs a store worker processes can share; the ${store.kind} store is not one: use PostgreSQL (--db postgres://…)`);
@@ -363,12 +365,12 @@ export async function startResolved(config: ResolvedConfig, options: Omit<StartO
         timeoutGraceMs: graceMs,
       });
       worker.on("refused", (r) => logger.warn(r, r.reason));
-      worker.on("error", (err) => logger.error({ err }, err.message));
+      worker.on("error", logError);
     }
     scheduler.on("event", (e) => logger[e.level]({ event: e.type, pipeline: e.pipeline, run: e.runId, task: e.task, ...e.data }, e.message));
     scheduler.on("refused", (r) => logger.warn(r, `refused a worker report: ${r.reason}`));
     scheduler.on("pruned", (p) => logger.info({ event: "retention.pruned", ...p }, `retention: deleted ${p.runs} run(s), ${p.attempts} attempt(s), ${p.events} event(s) that ended before ${new Date(p.before).toISOString()}`));
-    scheduler.on("error", (err) => logger.error({ err }, err.message));
+    scheduler.on("error", logError);
     const sluice = new Sluice(config, store, scheduler, worker, logger, shutdownMs);
     if (worker instanceof WorkerProcess) {
       await scheduler.start();

@@ -3,6 +3,7 @@ import { hostname } from "node:os";
 import { Engine } from "../core/engine/engine.js";
 import type { EngineOutput } from "../core/engine/types.js";
 import { SluiceError } from "../core/errors.js";
+import { isStoreUnavailable } from "../store/errors.js";
 import type { CompletionOutcome, EventRecord } from "../core/records.js";
 import type { ResolvedConfig } from "../define/resolved.js";
 import { definitionsOf, fingerprintOf } from "../define/stored.js";
@@ -117,6 +118,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private retryTimer: NodeJS.Timeout | undefined;
   /** Turns in a row whose batch the store refused. */
   private failedWrites = 0;
+  private unavailableSince = 0;
   /** Attempts aborted because Sluice is shutting down: whatever they report, they are lost, not failed. */
   private readonly abortedForShutdown = new Set<number>();
   private finishedInTurn = 0;
@@ -541,6 +543,16 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       this.unapplied = { writes, outputs };
       clearTimeout(this.retryTimer);
       if (!this.stopping) this.retryTimer = setTimeout(() => this.queueTurn(), 1000);
+      // An unreachable database (a restart) is waited for: the lease says how long this scheduler
+      // may keep its decisions; past it, the fenced write is refused and it stops.
+      if (isStoreUnavailable(err)) {
+        if (this.failedWrites === 0 || Date.now() - this.unavailableSince > 10_000) {
+          this.unavailableSince = Date.now();
+          this.emit("error", new SluiceError("SLUICE_STORE_RETRYING", `the store is unreachable (${err instanceof Error ? err.message : String(err)}); retrying every second while the lease holds`));
+        }
+        this.failedWrites = Math.min(this.failedWrites + 1, 1);
+        return;
+      }
       if (++this.failedWrites === 5) {
         // A store that refuses five batches in a row (a full disk, a broken file) will not recover
         // by itself: say so once, with a stable code, so `sluice run` can stop instead of spinning.

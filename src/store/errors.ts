@@ -144,3 +144,23 @@ export type StoreError =
   | StoreNotFoundError
   | StoreGoneError
   | StoreCorruptError;
+
+/** Error codes that mean "the database is not reachable right now" (a restart, a network cut). */
+const UNAVAILABLE = new Set([
+  "ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH",
+  // PostgreSQL: admin/crash shutdown, cannot connect now, connection failures.
+  "57P01", "57P02", "57P03", "08000", "08001", "08003", "08004", "08006",
+  // Ended by the server for sitting idle in a transaction (a process that was stopped).
+  "25P03",
+]);
+
+/**
+ * Whether an error from a store means it is unreachable for now (retry with backoff) rather
+ * than that the request was wrong.
+ */
+export function isStoreUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === "string" && UNAVAILABLE.has(code)) return true;
+  const message = error instanceof Error ? error.message : "";
+  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable/i.test(message);
+}

@@ -10,6 +10,7 @@ import type { ResolvedConfig } from "../define/resolved.js";
 import type { TaskLogger } from "../define/types.js";
 import type { Store, WorkerStore } from "../store/types.js";
 import { LocalWorker, type WorkerChannel } from "./local-worker.js";
+import { isStoreUnavailable } from "../store/errors.js";
 
 /** Defaults of {@link WorkerProcessOptions}. */
 export const WORKER_DEFAULTS = {
@@ -52,6 +53,8 @@ export interface WorkerProcessEvents {
   refused: [{ attemptId: number; reason: string }];
   /** The store could not be reached for longer than the lease TTL: running attempts were aborted. */
   disconnected: [{ since: number; error: Error }];
+  /** A result could not be recorded because the store is unreachable: retried with backoff. */
+  retrying: [{ attemptId: number; error: Error }];
   /** The store answers again after a disconnection. */
   reconnected: [{ downMs: number }];
   error: [Error];
@@ -205,7 +208,10 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
       }
       for (const { id } of mine) {
         // Cancelled, timed out or retried elsewhere: stop it; its release is reported when it settles.
-        if (!still.has(id) && this.running.has(id)) this.local.abort(id, "the attempt is no longer this worker's (cancelled, or its lease was taken back)");
+        if (!still.has(id) && this.running.has(id)) {
+          this.local.abort(id, "the attempt is no longer this worker's (cancelled, or its lease was taken back)");
+          this.emit("refused", { attemptId: id, reason: `heartbeat: attempt ${id} is no longer this worker's (cancelled, or its lease expired and it was retried); its function was aborted` });
+        }
       }
     } catch (err) {
       if (!this.down && now - this.lastBeat > this.ttl) {
@@ -225,14 +231,24 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
       if (!(outcome.state !== "success" && outcome.stillRunning)) this.settled(attemptId);
       return;
     }
-    try {
-      const ok = await this.options.store.completeAttempt(attemptId, fencingToken, outcome, this.now());
-      if (!ok) this.emit("refused", { attemptId, reason: "completion refused: the attempt is no longer this worker's (stale fencing token, or it was cancelled or retried)" });
-    } catch (err) {
-      this.emit("error", asError(err));
-    } finally {
-      if (!(outcome.state !== "success" && outcome.stillRunning)) this.settled(attemptId);
+    const endedAt = this.now();
+    // A result is never dropped: while the store cannot be reached the attempt stays this worker's
+    // (its lease is renewed by the heartbeat as soon as the store answers) and the report is retried.
+    for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
+      try {
+        const ok = await this.options.store.completeAttempt(attemptId, fencingToken, outcome, endedAt);
+        if (!ok) this.emit("refused", { attemptId, reason: "completion refused: the attempt is no longer this worker's (stale fencing token, or it was cancelled or retried)" });
+        break;
+      } catch (err) {
+        if (!isStoreUnavailable(err) || this.abandoned.has(attemptId)) {
+          this.emit("error", asError(err));
+          break;
+        }
+        this.emit("retrying", { attemptId, error: asError(err) });
+        await new Promise((r) => setTimeout(r, delay));
+      }
     }
+    if (!(outcome.state !== "success" && outcome.stillRunning)) this.settled(attemptId);
   }
 
   private async released(attemptId: number): Promise<void> {

@@ -170,4 +170,32 @@ describe("several worker processes on PostgreSQL", () => {
       expect(peaks(box.observations()).one ?? 0).toBeLessThanOrEqual(1);
     }, 90_000);
   }
+
+  it("a worker whose heartbeats stall past its TTL (SIGSTOP) loses its attempt cleanly: retried elsewhere, its late completion refused", async () => {
+    const box = await pgSandbox();
+    const env = { SLUICE_TEST_LONG_MS: "2500" };
+    const scheduler = box.start(["scheduler", ROUTING, "--lease-ttl", "2s"], { env });
+    await scheduler.waitForLog((l) => l.msg === "sluice scheduler started", "the scheduler to start");
+    const a = box.start(["worker", ROUTING, "--name", "a", "--lease-ttl", "2s"], { env });
+    await a.waitForLog((l) => l.msg === "sluice worker started", "worker a to start");
+    const trigger = await box.cli(["trigger", "slow", "-c", ROUTING, "--json"]);
+    const runId = (JSON.parse(trigger.stdout) as RunRecord).id;
+    await box.waitForObservation((o) => o.find((x) => x.task === "long" && x.event === "start"), "the long task to start on a");
+    a.kill("SIGSTOP");
+    const b = box.start(["worker", ROUTING, "--name", "b", "--lease-ttl", "2s"], { env });
+    const retry = await box.waitForObservation((o) => o.find((x) => x.task === "long" && x.event === "start" && x.attempt === 2), "the retry to start on b", 20_000);
+    a.kill("SIGCONT");
+    // Resumed, a learns the attempt is no longer its own: from its heartbeat (the function is
+    // aborted) or, if its function ended first, from the store refusing the old token.
+    await a.waitForLog((l) => typeof l.msg === "string" && /refused|no longer this worker's/.test(l.msg), "worker a to learn it lost the attempt", 15_000);
+    await waitFor(async () => ((await box.json<RunRecord[]>(["runs"])).find((r) => r.id === runId)?.state === "success" ? true : undefined), "the run to succeed", { timeoutMs: 20_000 });
+    const attempts = (await box.json<AttemptRecord[]>(["history"])).sort((x, y) => x.id - y.id);
+    expect(attempts.map((x) => [x.attempt, x.state, x.workerId])).toEqual([
+      [1, "lost", "a"],
+      [2, "success", "b"],
+    ]);
+    expect(retry.pid).not.toBe(box.observations().find((x) => x.attempt === 1)?.pid);
+    for (const p of [a, b, scheduler]) p.kill("SIGTERM");
+    for (const p of [a, b, scheduler]) expect((await p.exited).code, p.describe()).toBe(0);
+  }, 60_000);
 });

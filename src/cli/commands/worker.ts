@@ -79,7 +79,9 @@ export function registerWorker(program: Command): void {
         ...(timeoutGraceFromEnv().timeoutGrace !== undefined ? { timeoutGraceMs: timeoutGraceFromEnv().timeoutGrace } : {}),
       });
       worker.on("refused", (r) => logger.warn(r, r.reason));
-      worker.on("error", (err) => logger.error({ err }, err.message));
+      const logError = (await import("../../observe/throttle.js")).throttledErrors(logger);
+      worker.on("error", logError);
+      worker.on("retrying", ({ error }) => logError(new Error(`the store is unreachable (${error.message}); results are kept and retried`)));
       worker.on("disconnected", ({ error }) => logger.error({ err: error }, `lost the store for longer than the lease (${opts.leaseTtl}): running attempts were aborted (they are retried elsewhere); taking no work until it answers`));
       worker.on("reconnected", ({ downMs }) => logger.info({ downMs }, "the store answers again; taking work"));
       try {
