@@ -10,7 +10,7 @@ import type {
   LeaseResult, NewRequest, PruneResult, RunQuery, RunRecord, ScheduleStateRecord, Store, StoredDefinitions, StoreWrite, TaskInstanceRecord,
   ClaimedWork, RemoteAttemptState, WorkerInfo, WorkerStore,
 } from "../types.js";
-import { StoreConflictError, StoreLeaseLostError, StoreMigrationError, StoreNotFoundError, StoreWriteError } from "../errors.js";
+import { StoreConflictError, StoreLeaseLostError, StoreMigrationError, StoreNotFoundError, StoreWriteError, isStoreUnavailable } from "../errors.js";
 import {
   ATTEMPT_COLUMNS, EVENT_COLUMNS, RUN_COLUMNS, TASK_COLUMNS, toAttemptRecords, toEventRecord, toJson, toRunRecord, toTaskRecord,
   type AttemptRow, type EventRow, type ResourceRow, type RunRow, type TaskRow,
@@ -18,6 +18,7 @@ import {
 import { describeWrite, iso } from "../writes.js";
 import { createPool, describeConnectError, redactUrl, sqlState, type PgLocation, type PoolOptions } from "./connect.js";
 import { applyPgMigrations, pgSchemaState } from "./migrations.js";
+import { applyBatched } from "./batch.js";
 import { processAlive } from "../process-alive.js";
 
 /** Options of {@link PgStore.open}. */
@@ -175,8 +176,26 @@ export class PgStore implements Store, WorkerStore {
 
   // ── writes ────────────────────────────────────────────────────────────────────────────────
 
+  /**
+   * Grouped by kind, a constant number of statements per batch (see `batch.ts`). Should that fail
+   * (a conflict, a row that does not exist), the batch is replayed write by write in a new
+   * transaction, which fails on the exact write and names it — or, if grouping was the only
+   * problem, succeeds.
+   */
   async apply(batch: readonly StoreWrite[], fence?: LeaseFence): Promise<void> {
     if (batch.length === 0) return;
+    try {
+      await this.#transaction(async (client) => {
+        if (fence) await checkFence(client, fence.owner, fence.now);
+        await applyBatched(client, batch, this.#channel("work"));
+      });
+    } catch (error) {
+      if (error instanceof StoreLeaseLostError || isStoreUnavailable(error)) throw error;
+      await this.#applyOneByOne(batch, fence);
+    }
+  }
+
+  async #applyOneByOne(batch: readonly StoreWrite[], fence?: LeaseFence): Promise<void> {
     await this.#transaction(async (client) => {
       if (fence) await checkFence(client, fence.owner, fence.now);
       let dispatched = false;

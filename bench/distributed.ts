@@ -1,0 +1,319 @@
+// Sluice on PostgreSQL with worker processes, side by side with graphile-worker and pg-boss on the
+// same PostgreSQL and BullMQ on the local Redis: the same number of worker processes and the same
+// concurrency, each peer at its best documented settings (bench/distributed/peer-worker.mjs).
+//   (a) no-op tasks per second draining 20,000 queued;
+//   (b) enqueue-to-start latency on an idle system, p50/p99;
+//   (c) Sluice's (a) with every task on a 4-slot pool, with priorities (the peers cannot express it);
+//   (d) Sluice's (a) with 1,000,000 finished attempts in the store.
+//
+//   npx tsx bench/distributed.ts      (after npm run build; records its section in BENCHMARKS.md)
+import { fork, spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { loadavg } from "node:os";
+import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
+import pg from "pg";
+import { machine, recordSection } from "./report.js";
+
+const PG = process.env.SLUICE_BENCH_DATABASE_URL ?? process.env.SLUICE_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+const REDIS = process.env.SLUICE_BENCH_REDIS_URL ?? process.env.SLUICE_TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
+const PROCS = 2;
+const CONCURRENCY = 16;
+const JOBS = 20_000;
+const LATENCY_SAMPLES = 200;
+const BIN = fileURLToPath(new URL("../bin/sluice.js", import.meta.url));
+const CONFIG = fileURLToPath(new URL("./distributed/sluice.config.ts", import.meta.url));
+const PEER = fileURLToPath(new URL("./distributed/peer-worker.mjs", import.meta.url));
+const SCHEMA = "bench_sluice";
+const sluiceUrl = (() => {
+  const u = new URL(PG);
+  u.searchParams.set("schema", SCHEMA);
+  return u.toString();
+})();
+
+const sql = async <T extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<T[]> => {
+  const c = new pg.Client({ connectionString: PG });
+  await c.connect();
+  try {
+    return (await c.query<T>(text, values)).rows;
+  } finally {
+    await c.end();
+  }
+};
+
+async function until(probe: () => Promise<boolean>, what: string, timeoutMs = 600_000, everyMs = 50): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Starts marked by id, as the workers report them over IPC. */
+class Starts {
+  private readonly waiting = new Map<number, (t: number) => void>();
+  listen(child: ChildProcess): void {
+    child.on("message", (m: { started?: number; id?: number }) => {
+      if (typeof m?.id === "number" && typeof m.started === "number") this.waiting.get(m.id)?.(m.started);
+    });
+  }
+  next(id: number): Promise<number> {
+    return new Promise((resolve) => this.waiting.set(id, resolve));
+  }
+}
+
+function percentiles(samples: number[]): { p50: number; p99: number } {
+  const s = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] as number;
+  return { p50: at(0.5), p99: at(0.99) };
+}
+
+async function latency(starts: Starts, enqueue: (id: number) => Promise<void>): Promise<{ p50: number; p99: number }> {
+  const samples: number[] = [];
+  for (let i = 0; i < LATENCY_SAMPLES + 20; i++) {
+    const started = starts.next(i);
+    const t0 = Date.now();
+    await enqueue(i);
+    const t = await started;
+    if (i >= 20) samples.push(t - t0); // the first 20 warm up
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return percentiles(samples);
+}
+
+function stopAll(children: ChildProcess[], how: "message" | "signal"): Promise<void> {
+  return Promise.all(
+    children.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          if (c.exitCode !== null) return resolve();
+          c.once("exit", () => resolve());
+          if (how === "message") c.send("stop");
+          else c.kill("SIGTERM");
+          setTimeout(() => c.kill("SIGKILL"), 15_000).unref();
+        }),
+    ),
+  ).then(() => undefined);
+}
+
+// ── Sluice ─────────────────────────────────────────────────────────────────────────────────
+
+function sluiceProcess(args: string[]): Promise<ChildProcess> {
+  // Logs at info: the "started" line is how the bench knows a process is up.
+  const child = spawn(process.execPath, [BIN, ...args, "--db", sluiceUrl], {
+    stdio: ["ignore", "pipe", "pipe", "ipc"],
+    env: { ...process.env, BENCH_CONCURRENCY: String(CONCURRENCY) },
+  });
+  let err = "";
+  child.stderr?.on("data", (d: Buffer) => (err += d.toString()));
+  return new Promise((resolve, reject) => {
+    let out = "";
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      if (/"msg":"sluice (scheduler|worker) started"/.test(out)) {
+        child.stdout?.off("data", onData);
+        child.stdout?.resume();
+        resolve(child);
+      }
+    };
+    child.stdout?.on("data", onData);
+    child.once("exit", (code) => reject(new Error(`sluice ${args[0]} exited ${code}: ${err}${out.slice(-2000)}`)));
+  });
+}
+
+async function sluiceStart(starts: Starts): Promise<ChildProcess[]> {
+  const scheduler = await sluiceProcess(["scheduler", CONFIG]);
+  const workers = await Promise.all(Array.from({ length: PROCS }, (_, i) => sluiceProcess(["worker", CONFIG, "--name", `bench${i}`, "--concurrency", String(CONCURRENCY)])));
+  for (const w of workers) starts.listen(w);
+  return [scheduler, ...workers];
+}
+
+async function sluiceReset(): Promise<void> {
+  await sql(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
+  const r = spawn(process.execPath, [BIN, "migrate", "--db", sluiceUrl], { stdio: "ignore" });
+  await new Promise((resolve) => r.once("exit", resolve));
+}
+
+const requestClient = new pg.Client({ connectionString: PG });
+await requestClient.connect();
+
+async function addRequest(pipeline: string, params: Record<string, unknown> = {}): Promise<void> {
+  // What `sluice trigger` does: a request, and the notification that wakes the scheduler.
+  await requestClient.query(`WITH r AS (INSERT INTO ${SCHEMA}.requests (type, pipeline, params, created_at) VALUES ('trigger', $1, $2, $3) RETURNING id) SELECT pg_notify('sluice_requests_${SCHEMA}', id::text) FROM r`, [
+    pipeline,
+    JSON.stringify(params),
+    Date.now(),
+  ]);
+}
+
+async function sluiceDrain(pipeline: "noop" | "pooled"): Promise<number> {
+  const before = Number((await sql<{ n: string }>(`SELECT count(*) AS n FROM ${SCHEMA}.runs WHERE pipeline = $1 AND state = 'success'`, [pipeline]))[0]?.n ?? 0);
+  const t0 = performance.now();
+  const c = new pg.Client({ connectionString: PG });
+  await c.connect();
+  for (let i = 0; i < JOBS / 1000; i++) await c.query(`INSERT INTO ${SCHEMA}.requests (type, pipeline, params, created_at) VALUES ('trigger', $1, '{}', $2)`, [pipeline, Date.now()]);
+  await c.query(`SELECT pg_notify('sluice_requests_${SCHEMA}', '')`);
+  await until(async () => Number((await c.query<{ n: string }>(`SELECT count(*) AS n FROM ${SCHEMA}.runs WHERE pipeline = $1 AND state = 'success'`, [pipeline])).rows[0]?.n) - before >= JOBS / 1000, `${pipeline} runs to finish`, 600_000, 20);
+  const ms = performance.now() - t0;
+  await c.end();
+  return (JOBS / ms) * 1000;
+}
+
+async function sluiceFill(finished: number): Promise<void> {
+  const runs = finished / 100;
+  // Finished an hour ago: recent enough that retention (30 days) leaves them where they are.
+  const at = Date.now() - 3_600_000;
+  await sql(`INSERT INTO ${SCHEMA}.runs (id, pipeline, scheduled_for, trigger, params, state, created_at, started_at, ended_at)
+    SELECT 5000000 + g, 'old', ${at}, 'manual', '{}', 'success', ${at}, ${at}, ${at} FROM generate_series(1, ${runs}) g`);
+  await sql(`INSERT INTO ${SCHEMA}.task_instances (run_id, task, state, attempts, lost_attempts, ready_at, output)
+    SELECT 5000000 + (g - 1) / 100 + 1, 't' || ((g - 1) % 100), 'success', 1, 0, NULL, NULL FROM generate_series(1, ${finished}) g`);
+  await sql(`INSERT INTO ${SCHEMA}.attempts (id, run_id, pipeline, task, attempt, state, fencing_token, worker_id, queued_at, started_at, ended_at, released_at)
+    SELECT 50000000 + g, 5000000 + (g - 1) / 100 + 1, 'old', 't' || ((g - 1) % 100), 1, 'success', 50000000 + g, 'old', ${at}, ${at}, ${at}, ${at} FROM generate_series(1, ${finished}) g`);
+  await sql(`VACUUM ANALYZE ${SCHEMA}.runs, ${SCHEMA}.task_instances, ${SCHEMA}.attempts`);
+}
+
+// ── peers ──────────────────────────────────────────────────────────────────────────────────
+
+async function peerStart(system: string, connection: string, starts: Starts): Promise<ChildProcess[]> {
+  return Promise.all(
+    Array.from({ length: PROCS }, async () => {
+      const child = fork(PEER, [system, connection, String(CONCURRENCY)], { stdio: ["ignore", "ignore", "inherit", "ipc"] });
+      await new Promise<void>((resolve, reject) => {
+        child.on("message", (m: { ready?: boolean }) => m?.ready && resolve());
+        child.once("exit", (code) => reject(new Error(`${system} worker exited ${code}`)));
+      });
+      starts.listen(child);
+      return child;
+    }),
+  );
+}
+
+async function graphile(): Promise<{ perSecond: number; p50: number; p99: number; version: string }> {
+  const gw = await import("graphile-worker");
+  await sql("DROP SCHEMA IF EXISTS graphile_worker CASCADE");
+  const utils = await gw.makeWorkerUtils({ connectionString: PG });
+  await utils.migrate();
+  const starts = new Starts();
+  const children = await peerStart("graphile", PG, starts);
+  const t0 = performance.now();
+  for (let i = 0; i < JOBS; i += 1000) await utils.addJobs(Array.from({ length: 1000 }, () => ({ identifier: "noop", payload: {} })));
+  await until(async () => Number((await sql<{ n: string }>("SELECT count(*) AS n FROM graphile_worker._private_jobs"))[0]?.n) === 0, "graphile-worker to drain", 600_000, 20);
+  const perSecond = (JOBS / (performance.now() - t0)) * 1000;
+  const lat = await latency(starts, async (id) => void (await utils.addJob("noop", { id })));
+  await stopAll(children, "message");
+  await utils.release();
+  await sql("DROP SCHEMA IF EXISTS graphile_worker CASCADE");
+  return { perSecond, ...lat, version: versionOf("graphile-worker") };
+}
+
+async function pgboss(): Promise<{ perSecond: number; p50: number; p99: number; version: string }> {
+  const { default: PgBoss } = await import("pg-boss");
+  await sql("DROP SCHEMA IF EXISTS bench_pgboss CASCADE");
+  const boss = new PgBoss({ connectionString: PG, schema: "bench_pgboss", supervise: false, schedule: false });
+  boss.on("error", () => undefined);
+  await boss.start();
+  await boss.createQueue("noop");
+  const starts = new Starts();
+  const children = await peerStart("pgboss", PG, starts);
+  const t0 = performance.now();
+  for (let i = 0; i < JOBS; i += 1000) await boss.insert(Array.from({ length: 1000 }, () => ({ name: "noop", data: {} })));
+  await until(async () => Number((await sql<{ n: string }>("SELECT count(*) AS n FROM bench_pgboss.job WHERE name = 'noop' AND state = 'completed'"))[0]?.n) >= JOBS, "pg-boss to drain", 600_000, 20);
+  const perSecond = (JOBS / (performance.now() - t0)) * 1000;
+  const lat = await latency(starts, async (id) => void (await boss.send("noop", { id })));
+  await stopAll(children, "message");
+  await boss.stop({ graceful: false, wait: true });
+  await sql("DROP SCHEMA IF EXISTS bench_pgboss CASCADE");
+  return { perSecond, ...lat, version: versionOf("pg-boss") };
+}
+
+async function bullmq(): Promise<{ perSecond: number; p50: number; p99: number; version: string }> {
+  const { Queue } = await import("bullmq");
+  const url = new URL(REDIS);
+  const queue = new Queue("noop", { connection: { host: url.hostname, port: Number(url.port || 6379) } });
+  await queue.obliterate({ force: true });
+  const starts = new Starts();
+  const children = await peerStart("bullmq", REDIS, starts);
+  const t0 = performance.now();
+  for (let i = 0; i < JOBS; i += 1000) await queue.addBulk(Array.from({ length: 1000 }, () => ({ name: "noop", data: {}, opts: { removeOnComplete: true } })));
+  await until(async () => {
+    const c = await queue.getJobCounts("wait", "active", "delayed", "prioritized");
+    return Object.values(c).every((n) => n === 0);
+  }, "BullMQ to drain", 600_000, 20);
+  const perSecond = (JOBS / (performance.now() - t0)) * 1000;
+  const lat = await latency(starts, async (id) => void (await queue.add("noop", { id }, { removeOnComplete: true })));
+  await stopAll(children, "message");
+  await queue.obliterate({ force: true });
+  await queue.close();
+  return { perSecond, ...lat, version: versionOf("bullmq") };
+}
+
+function versionOf(pkg: string): string {
+  return (JSON.parse(readFileSync(new URL(`../node_modules/${pkg}/package.json`, import.meta.url), "utf8")) as { version: string }).version;
+}
+
+// ── run ────────────────────────────────────────────────────────────────────────────────────
+
+async function sluice(): Promise<{ a: number; b: { p50: number; p99: number }; c: number; d: number }> {
+  await sluiceReset();
+  let starts = new Starts();
+  let children = await sluiceStart(starts);
+  await sluiceDrain("noop"); // warm-up: JIT, prepared statements, the first runs' rows
+  const a = await sluiceDrain("noop");
+  const b = await latency(starts, (id) => addRequest("one", { id }));
+  const c = await sluiceDrain("pooled");
+  await stopAll(children, "signal");
+  await sluiceFill(1_000_000);
+  starts = new Starts();
+  children = await sluiceStart(starts);
+  await sluiceDrain("noop");
+  const d = await sluiceDrain("noop");
+  await stopAll(children, "signal");
+  await sql(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
+  return { a, b, c, d };
+}
+
+const pgVersion = (await sql<{ v: string }>("SHOW server_version"))[0]?.v ?? "?";
+if (process.argv[2] === "sluice") {
+  // Sluice alone, nothing recorded: for profiling and quick comparisons.
+  console.log("sluice", JSON.stringify(await sluice()));
+  process.exit(0);
+}
+const s = await sluice();
+console.log("sluice", JSON.stringify(s));
+const g = await graphile();
+console.log("graphile-worker", JSON.stringify(g));
+const b = await pgboss();
+console.log("pg-boss", JSON.stringify(b));
+const q = await bullmq();
+console.log("bullmq", JSON.stringify(q));
+
+const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+const ms = (n: number) => `${n.toFixed(0)} ms`;
+const fastestPg = Math.max(g.perSecond, b.perSecond);
+const body = `Recorded ${new Date().toISOString().slice(0, 10)} on ${machine()}, PostgreSQL ${pgVersion} and Redis on the same machine (load average ${loadavg()[0]?.toFixed(2)} at the end).
+
+Method: ${PROCS} worker processes × concurrency ${CONCURRENCY} for every system, started before the work is enqueued. (a) ${fmt(JOBS)} no-op
+jobs enqueued in batches of 1,000 (Sluice: 20 runs of a 1,000-task pipeline, requested the way \`sluice trigger\` does);
+timed from the first enqueue until the database says all are done (Sluice: every run recorded success; graphile-worker:
+its jobs table empty; pg-boss: ${fmt(JOBS)} completed; BullMQ: nothing waiting or active). Sluice gets one warm-up round first.
+(b) ${LATENCY_SAMPLES} single jobs, one at a time, 10 ms apart, after 20 warm-up ones: enqueue to the job function's
+first line, reported over IPC. (c) as (a), every task on one 4-slot pool with priorities 0–9. (d) as (a), with 1,000,000
+finished attempts (10,000 finished runs) inserted first. Peers at their best documented settings
+(\`bench/distributed/peer-worker.mjs\`): graphile-worker ${g.version} with \`localQueue: { size: 500 }\`,
+\`completeJobBatchDelay: 0\`, \`failJobBatchDelay: 0\`; pg-boss ${b.version} with \`batchSize\` = concurrency and the shortest
+polling interval (0.5 s); BullMQ ${q.version} with \`concurrency\` ${CONCURRENCY} and \`removeOnComplete\`.
+
+| | Sluice | graphile-worker | pg-boss | BullMQ (Redis, reference) |
+|---|---|---|---|---|
+| (a) no-op jobs/s draining ${fmt(JOBS)} | ${fmt(s.a)} | ${fmt(g.perSecond)} | ${fmt(b.perSecond)} | ${fmt(q.perSecond)} |
+| (b) enqueue → start p50 | ${ms(s.b.p50)} | ${ms(g.p50)} | ${ms(b.p50)} | ${ms(q.p50)} |
+| (b) enqueue → start p99 | ${ms(s.b.p99)} | ${ms(g.p99)} | ${ms(b.p99)} | ${ms(q.p99)} |
+| (c) jobs/s, all on a 4-slot pool, priorities | ${fmt(s.c)} | cannot express it | cannot express it | cannot express it |
+| (d) jobs/s with 1,000,000 finished attempts | ${fmt(s.d)} (${Math.round((s.d / s.a) * 100)}% of (a)) | | | |
+
+Target: Sluice ≥ the faster of graphile-worker and pg-boss on (a) (${fmt(fastestPg)}/s): ${s.a >= fastestPg ? "**met**" : `**not met** (${Math.round((s.a / fastestPg) * 100)}%)`};
+≤ on (b)'s p99 (${ms(Math.min(g.p99, b.p99))}): ${s.b.p99 <= Math.min(g.p99, b.p99) ? "**met**" : "**not met**"}.
+`;
+recordSection("## Distributed: Sluice vs graphile-worker, pg-boss, BullMQ (bench/distributed.ts)", body);
+console.log(body);
+process.exit(0);
