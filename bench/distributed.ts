@@ -272,7 +272,7 @@ async function sluice(): Promise<{ a: number; b: { p50: number; p99: number }; c
   return { a, b, c, d };
 }
 
-const pgVersion = (await sql<{ v: string }>("SHOW server_version"))[0]?.v ?? "?";
+const pgVersion = (await sql<{ v: string }>("SELECT current_setting('server_version') AS v"))[0]?.v ?? "?";
 if (process.argv[2] === "sluice") {
   // Sluice alone, nothing recorded: for profiling and quick comparisons.
   console.log("sluice", JSON.stringify(await sluice()));

@@ -68,6 +68,10 @@ export interface RemoteOptions {
   pollMs?: number;
 }
 
+/** A turn asked for within this long of the last one waits {@link BUSY_TURN_DELAY_MS} to gather more. */
+const BUSY_TURN_WINDOW_MS = 5;
+const BUSY_TURN_DELAY_MS = 2;
+
 /** Runs deleted per retention batch: each batch is one short write transaction. */
 const PRUNE_BATCH = 500;
 
@@ -119,6 +123,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** Turns in a row whose batch the store refused. */
   private failedWrites = 0;
   private unavailableSince = 0;
+  private lastTurnAt = 0;
   /** Attempts aborted because Sluice is shutting down: whatever they report, they are lost, not failed. */
   private readonly abortedForShutdown = new Set<number>();
   private finishedInTurn = 0;
@@ -260,6 +265,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private syncAgain = false;
   private lastCapacity = "";
   private lastWorkers: WorkerInfo[] = [];
+  private workersReadAt = 0;
+  private taskDefs: Map<string, ResolvedConfig["pipelines"][number]["tasks"][number]> | undefined;
 
   /**
    * Remote mode: feed the engine what the workers did since the last look — completions, releases
@@ -291,8 +298,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (!remote || !engine || this.stopped) return;
     const ttl = remote.leaseTtlMs ?? 15_000;
     const now = this.now();
-    const workers = await remote.store.listWorkers();
-    this.lastWorkers = workers;
+    // Workers change rarely: read them at most every quarter of the lease (a completion storm
+    // syncs hundreds of times a second).
+    if (now - this.workersReadAt >= Math.min(1_000, ttl / 4)) {
+      this.lastWorkers = await remote.store.listWorkers();
+      this.workersReadAt = now;
+    }
+    const workers = this.lastWorkers;
     const here = hostname();
     // A worker of this host whose process is gone is dead now, whatever its last heartbeat says.
     const dead = new Set(workers.filter((w) => w.stoppedAt === null && w.host === here && !processAlive(w.pid)).map((w) => w.name));
@@ -502,10 +514,15 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private queueTurn(): void {
     if (this.turnQueued || this.stopped) return;
     this.turnQueued = true;
-    setImmediate(() => {
+    // Under load (the last turn began moments ago) wait a little, so one turn — one transaction —
+    // takes what a burst of completions brings instead of a turn each; idle, turn at once.
+    const busy = Date.now() - this.lastTurnAt < BUSY_TURN_WINDOW_MS;
+    const go = () => {
       this.turnQueued = false;
       void this.turn();
-    });
+    };
+    if (busy) setTimeout(go, BUSY_TURN_DELAY_MS);
+    else setImmediate(go);
   }
 
   /** One step: inputs → engine → store (one transaction) → workers. Turns never overlap. */
@@ -520,6 +537,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   private async doTurn(): Promise<void> {
     if (this.stopped) return;
+    this.lastTurnAt = Date.now();
     const engine = this.requireEngine();
     const now = this.now();
     const carried = this.unapplied;
@@ -585,9 +603,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (!remote) return decided.changes;
     const ttl = remote.leaseTtlMs ?? 15_000;
     const writes: StoreWrite[] = decided.changes.map((c) => (c.type === "createAttempt" ? { ...c, attempt: { ...c.attempt, leaseExpiresAt: now + ttl } } : c));
-    const tasks = new Map(this.options.config.pipelines.flatMap((p) => p.tasks.map((t) => [t.key, t] as const)));
+    this.taskDefs ??= new Map(this.options.config.pipelines.flatMap((p) => p.tasks.map((t) => [t.key, t] as const)));
     for (const s of decided.start) {
-      const t = tasks.get(s.taskKey);
+      const t = this.taskDefs.get(s.taskKey);
       writes.push({ type: "dispatch", attemptId: s.attemptId, queue: t?.queue ?? "default", taskKey: s.taskKey, memoryMb: t?.memoryMb, command: s, at: now });
     }
     return writes;

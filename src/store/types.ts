@@ -122,6 +122,12 @@ export interface WorkerStore {
   stopWorker(name: string, now: EpochMs): Promise<void>;
   /** Take up to `limit` unclaimed attempts of `queues`, oldest first, each within `memoryMb` if given, skipping `avoid` task keys. */
   claimWork(name: string, queues: readonly string[], limit: number, memoryMb: number | null, avoid: readonly string[], now: EpochMs, leaseExpiresAt: EpochMs): Promise<ClaimedWork[]>;
+  /**
+   * Record several results at once (one transaction): each is refused, as with `completeAttempt`,
+   * when its attempt is no longer running or its token is stale. Returns, per item, whether it
+   * was recorded.
+   */
+  completeAttempts(items: ReadonlyArray<{ attemptId: number; fencingToken: number; outcome: CompletionOutcome; endedAt: EpochMs }>): Promise<boolean[]>;
   /** Expire the leases of a worker's attempts now (a worker that stops hands them back: retried at once). */
   releaseLeases(name: string, attemptIds: readonly number[], now: EpochMs): Promise<void>;
   /** The function of an attempt that already ended has settled: its resources may go (`released_at`). */

@@ -225,30 +225,51 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     }
   }
 
-  private async complete(attemptId: number, fencingToken: number, outcome: CompletionOutcome): Promise<void> {
+  /** Results waiting to be recorded: flushed together, one statement for what a moment brings. */
+  private pending: Array<{ attemptId: number; fencingToken: number; outcome: CompletionOutcome; endedAt: number }> = [];
+  private flushing: Promise<void> | undefined;
+
+  private complete(attemptId: number, fencingToken: number, outcome: CompletionOutcome): void {
     if (this.abandoned.has(attemptId)) {
       // Handed back: the scheduler records it lost and retries it.
       if (!(outcome.state !== "success" && outcome.stillRunning)) this.settled(attemptId);
       return;
     }
-    const endedAt = this.now();
-    // A result is never dropped: while the store cannot be reached the attempt stays this worker's
-    // (its lease is renewed by the heartbeat as soon as the store answers) and the report is retried.
-    for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
+    this.pending.push({ attemptId, fencingToken, outcome, endedAt: this.now() });
+    if (!this.flushing) this.flushing = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flush());
+  }
+
+  /**
+   * Records the pending results. A result is never dropped: while the store cannot be reached the
+   * attempts stay this worker's (their leases are renewed by the heartbeat as soon as the store
+   * answers) and the report is retried with backoff.
+   */
+  private async flush(): Promise<void> {
+    for (let delay = 250; this.pending.length > 0; ) {
+      const batch = this.pending.splice(0);
       try {
-        const ok = await this.options.store.completeAttempt(attemptId, fencingToken, outcome, endedAt);
-        if (!ok) this.emit("refused", { attemptId, reason: "completion refused: the attempt is no longer this worker's (stale fencing token, or it was cancelled or retried)" });
-        break;
+        const recorded = await this.options.store.completeAttempts(batch);
+        batch.forEach((item, i) => {
+          if (!recorded[i]) {
+            this.emit("refused", { attemptId: item.attemptId, reason: "completion refused: the attempt is no longer this worker's (stale fencing token, or it was cancelled or retried)" });
+          }
+          if (!(item.outcome.state !== "success" && item.outcome.stillRunning)) this.settled(item.attemptId);
+        });
+        delay = 250;
       } catch (err) {
-        if (!isStoreUnavailable(err) || this.abandoned.has(attemptId)) {
+        const keep = batch.filter((item) => !this.abandoned.has(item.attemptId));
+        if (!isStoreUnavailable(err)) {
           this.emit("error", asError(err));
-          break;
+          for (const item of batch) this.settled(item.attemptId);
+          continue;
         }
-        this.emit("retrying", { attemptId, error: asError(err) });
+        this.emit("retrying", { attemptId: keep[0]?.attemptId ?? -1, error: asError(err) });
+        this.pending.unshift(...keep);
         await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 5_000);
       }
     }
-    if (!(outcome.state !== "success" && outcome.stillRunning)) this.settled(attemptId);
+    this.flushing = undefined;
   }
 
   private async released(attemptId: number): Promise<void> {

@@ -26,8 +26,11 @@ export type WorkerMode = "local" | "workers";
 
 /** The distinct queues the config's tasks run on. */
 export function queuesOf(config: ResolvedConfig): string[] {
-  return [...new Set(config.pipelines.flatMap((p) => p.tasks.map((t) => t.queue)))].sort();
+  let queues = QUEUES.get(config);
+  if (!queues) QUEUES.set(config, (queues = [...new Set(config.pipelines.flatMap((p) => p.tasks.map((t) => t.queue)))].sort()));
+  return queues;
 }
+const QUEUES = new WeakMap<ResolvedConfig, string[]>();
 
 export interface TaskPlan {
   def: ResolvedTask;

@@ -397,34 +397,54 @@ export class PgStore implements Store, WorkerStore {
 
   async claimWork(name: string, queues: readonly string[], limit: number, memoryMb: number | null, avoid: readonly string[], now: EpochMs, leaseExpiresAt: EpochMs): Promise<ClaimedWork[]> {
     if (limit <= 0) return [];
-    return this.#transaction(async (client) => {
-      const picked = (await client.query<{ attempt_id: number; task_key: string; memory_mb: number | null; command: string }>(
-        q("claim_pick", `SELECT attempt_id, task_key, memory_mb, command FROM dispatch
+    // One statement (one round trip, one commit): pick the oldest unclaimed work of these queues
+    // that fits the memory budget, mark it taken, and give its attempts to this worker.
+    const rows = (await this.#query<{ attempt_id: number; task_key: string; memory_mb: number | null; command: string; fencing_token: number }>(
+      q("claim", `WITH picked AS (
+          SELECT attempt_id, task_key, memory_mb, command FROM dispatch
           WHERE claimed_by IS NULL AND queue = ANY($1::text[]) AND NOT (task_key = ANY($3::text[]))
-          ORDER BY attempt_id LIMIT $2 FOR UPDATE SKIP LOCKED`, [queues, limit * 4, avoid]),
-      )).rows;
-      // Within the worker's memory budget, oldest first.
-      let free = memoryMb ?? Number.POSITIVE_INFINITY;
-      const take: typeof picked = [];
-      for (const w of picked) {
-        if (take.length >= limit) break;
-        const need = w.memory_mb ?? 0;
-        if (need > free) continue;
-        free -= need;
-        take.push(w);
-      }
-      if (take.length === 0) return [];
-      const ids = take.map((w) => w.attempt_id);
-      await client.query(q("claim_mark", "UPDATE dispatch SET claimed_by = $1, claimed_at = $2 WHERE attempt_id = ANY($3::bigint[])", [name, now, ids]));
-      const tokens = (await client.query<{ id: number; fencing_token: number }>(
-        q("claim_attempts", `UPDATE attempts SET worker_id = $1, lease_expires_at = $2
-          WHERE id = ANY($3::bigint[]) AND state = 'running' RETURNING id, fencing_token`, [name, leaseExpiresAt, ids]),
-      )).rows;
-      const tokenOf = new Map(tokens.map((t) => [t.id, t.fencing_token]));
-      return take
-        .filter((w) => tokenOf.has(w.attempt_id))
-        .map((w) => ({ attemptId: w.attempt_id, fencingToken: tokenOf.get(w.attempt_id) as number, taskKey: w.task_key, memoryMb: w.memory_mb, command: JSON.parse(w.command) as unknown }));
-    });
+          ORDER BY attempt_id LIMIT $2 FOR UPDATE SKIP LOCKED),
+        chosen AS (
+          SELECT * FROM (SELECT *, sum(coalesce(memory_mb, 0)) OVER (ORDER BY attempt_id) AS used FROM picked) f
+          WHERE $4::bigint IS NULL OR used <= $4::bigint),
+        marked AS (UPDATE dispatch d SET claimed_by = $5, claimed_at = $6 FROM chosen WHERE d.attempt_id = chosen.attempt_id),
+        taken AS (
+          UPDATE attempts a SET worker_id = $5, lease_expires_at = $7 FROM chosen
+          WHERE a.id = chosen.attempt_id AND a.state = 'running' RETURNING a.id, a.fencing_token)
+        SELECT chosen.attempt_id, chosen.task_key, chosen.memory_mb, chosen.command, taken.fencing_token
+        FROM chosen JOIN taken ON taken.id = chosen.attempt_id ORDER BY chosen.attempt_id`, [queues, limit, avoid, memoryMb, name, now, leaseExpiresAt]),
+    )).rows;
+    return rows.map((w) => ({ attemptId: w.attempt_id, fencingToken: w.fencing_token, taskKey: w.task_key, memoryMb: w.memory_mb, command: JSON.parse(w.command) as unknown }));
+  }
+
+  async completeAttempts(items: ReadonlyArray<{ attemptId: number; fencingToken: number; outcome: CompletionOutcome; endedAt: EpochMs }>): Promise<boolean[]> {
+    if (items.length === 0) return [];
+    // One statement for a worker's completions of a moment: one commit, one notification.
+    const rows = (await this.#query<{ id: number }>(
+      q("complete_many", `WITH c AS (
+          SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bool[])
+            AS c (id, token, state, ended_at, error, output, still_running)),
+        ended AS (
+          UPDATE attempts a SET state = c.state, ended_at = c.ended_at, error = c.error,
+            released_at = CASE WHEN c.still_running THEN NULL ELSE c.ended_at END
+          FROM c WHERE a.id = c.id AND a.fencing_token = c.token AND a.state = 'running'
+          RETURNING a.id, a.run_id, a.task),
+        stored AS (
+          UPDATE task_instances t SET output = c.output FROM ended JOIN c ON c.id = ended.id
+          WHERE c.state = 'success' AND t.run_id = ended.run_id AND t.task = ended.task)
+        SELECT ended.id FROM ended, (SELECT pg_notify($8, '')) AS n`, [
+        items.map((i) => i.attemptId),
+        items.map((i) => i.fencingToken),
+        items.map((i) => i.outcome.state),
+        items.map((i) => i.endedAt),
+        items.map((i) => (i.outcome.state === "success" ? null : toJson(i.outcome.error))),
+        items.map((i) => (i.outcome.state === "success" ? toJson(i.outcome.output) : null)),
+        items.map((i) => i.outcome.state !== "success" && i.outcome.stillRunning === true),
+        this.#channel("done"),
+      ]),
+    )).rows;
+    const done = new Set(rows.map((r) => r.id));
+    return items.map((i) => done.has(i.attemptId));
   }
 
   async releaseLeases(name: string, attemptIds: readonly number[], now: EpochMs): Promise<void> {
