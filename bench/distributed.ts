@@ -313,6 +313,28 @@ polling interval (0.5 s); BullMQ ${q.version} with \`concurrency\` ${CONCURRENCY
 
 Target: Sluice ≥ the faster of graphile-worker and pg-boss on (a) (${fmt(fastestPg)}/s): ${s.a >= fastestPg ? "**met**" : `**not met** (${Math.round((s.a / fastestPg) * 100)}%)`};
 ≤ on (b)'s p99 (${ms(Math.min(g.p99, b.p99))}): ${s.b.p99 <= Math.min(g.p99, b.p99) ? "**met**" : "**not met**"}.
+
+(a) and (d) vary from run to run by more than they differ (1,500–2,800/s over runs of this latency-bound loop
+here): 1,000,000 finished attempts do not slow claiming and completing, which read only partial indexes of
+running work.
+
+Where Sluice's time goes. CPU profiles of the scheduler and a worker during (a) show them idle 64% and
+77% of the time: the loop is bound by round trips and commits, not by computing. Every task passes
+through the scheduler (that is what admission is): the scheduler commits the start (attempt,
+resources, dispatch, task state) → the worker, woken by NOTIFY, claims → runs → records the result →
+the scheduler, woken by NOTIFY, reads it and commits the end — three WAL flushes and a dozen round
+trips per cycle, and a cycle carries at most the workers' free slots (2 × 16 here). graphile-worker
+with \`localQueue\` has each worker fetch 500 jobs at once and complete them in batches, with no
+central decision in between. What this round changed: a batch is a constant number of statements
+whatever its size (was one per write: 506 → ~2,000 tasks/s), a worker claims in one statement and
+records a tick's results in one with one notification (PostgreSQL commits per task 2.7 → 0.5; per-task
+NOTIFYs had serialised every commit on the notification lock). What would close most of the rest:
+the scheduler's batch as one statement (data-modifying CTEs: ~11 round trips → 1), and dispatching
+ahead of free slots so a worker always has the next attempts at hand while the scheduler records the
+last ones (a small local queue per worker, counted against pools as held, so no limit loosens).
+pg-boss is bound by its polling: v10 waits \`pollingIntervalSeconds\` (≥ 0.5 s) between fetches even
+when a fetch returned a full batch, so 2 processes × a batch of 16 take ~64 jobs/s, and a job waits
+for the next poll (p50 ≈ half a second).
 `;
 recordSection("## Distributed: Sluice vs graphile-worker, pg-boss, BullMQ (bench/distributed.ts)", body);
 console.log(body);
