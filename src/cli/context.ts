@@ -4,7 +4,7 @@ import type { StartCommand } from "../core/engine/types.js";
 import type { ResolvedConfig } from "../define/resolved.js";
 import type { DefinitionsJson } from "../define/stored.js";
 import { isWorkerStore } from "../store/types.js";
-import { queueCapacity } from "../scheduler/scheduler.js";
+import { closedDefinitions, queueCapacity } from "../scheduler/scheduler.js";
 import { WORKER_DEFAULTS } from "../worker/remote-worker.js";
 import { describeLocation, openStore, resolveStoreUrl, type StoreLocation } from "../store/open.js";
 
@@ -81,6 +81,8 @@ export async function restoredEngine(config: ResolvedConfig, store: Store, now: 
     const engine = new Engine(config, { now, restore: await store.loadActiveState(), recover: false, workers: "workers" });
     const live = (await store.listWorkers()).filter((w) => w.stoppedAt === null && now - w.heartbeatAt < WORKER_DEFAULTS.leaseTtlMs);
     for (const [queue, c] of queueCapacity(config, live)) engine.setQueueCapacity(queue, c.slots, c.memoryMb);
+    const closed = closedDefinitions(config, live);
+    for (const key of closed) engine.setDefinitionAccepted(key, false);
     engine.disableSchedules();
     return engine;
   }

@@ -55,6 +55,8 @@ export function describeReason(r: WaitReason): string {
       return `${r.task} maxActivePerPipeline: ${r.active} of ${r.limit} running`;
     case "maxActivePerRun":
       return `${r.task} maxActivePerRun in run ${r.run}: ${r.active} of ${r.limit} running`;
+    case "definition":
+      return `no live worker of its queue runs this definition of ${r.task}${r.workers.length > 0 ? ` (${r.workers.join(", ")} run different code)` : ""}: deploy the scheduler's config to a worker`;
     case "reserved":
       return `${r.resourceKind} ${r.resource}: capacity is held for higher-ranked task(s) that waited past the reservation threshold: ${r.for.join(", ")}${r.forTotal > r.for.length ? ` and ${r.forTotal - r.for.length} more` : ""}`;
     case "behind":

@@ -174,6 +174,8 @@ function reasonKey(r: WaitReason): string {
     case "maxActiveTasks":
       return `${r.kind}:${r.pipeline}`;
     case "maxActivePerPipeline":
+    case "definition":
+      return `definition:${r.task}`;
     case "maxActivePerRun":
       return `${r.kind}:${r.task}`;
     case "reserved":

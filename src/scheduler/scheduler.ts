@@ -313,12 +313,14 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       return w !== undefined && w.stoppedAt === null && w.heartbeatAt + ttl > now && !dead.has(w.name);
     };
     const capacity = queueCapacity(this.options.config, workers.filter((w) => alive(w.name)));
-    const key = JSON.stringify([...capacity]);
+    const closed = closedDefinitions(this.options.config, workers.filter((w) => alive(w.name)));
+    const key = JSON.stringify([...capacity, ...closed]);
     let changed = false;
     if (key !== this.lastCapacity) {
       this.lastCapacity = key;
       this.inputs.push(() => {
         for (const [q, c] of capacity) engine.setQueueCapacity(q, c.slots, c.memoryMb);
+        for (const p of this.options.config.pipelines) for (const t of p.tasks) engine.setDefinitionAccepted(t.key, !closed.has(t.key));
       });
       changed = true;
     }
@@ -644,4 +646,20 @@ export function queueCapacity(config: ResolvedConfig, live: readonly WorkerInfo[
     }
   }
   return capacity;
+}
+
+/**
+ * The tasks no live worker will run: every live worker of the task's queue runs code that defines
+ * it differently from the scheduler (a rolling deploy half done). A queue nobody serves closes
+ * nothing here: its own reason says so.
+ */
+export function closedDefinitions(config: ResolvedConfig, live: readonly WorkerInfo[]): Set<string> {
+  const closed = new Set<string>();
+  for (const p of config.pipelines) {
+    for (const t of p.tasks) {
+      const serving = live.filter((w) => w.queues.includes(t.queue));
+      if (serving.length > 0 && serving.every((w) => w.avoid.includes(t.key))) closed.add(t.key);
+    }
+  }
+  return closed;
 }

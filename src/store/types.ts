@@ -77,6 +77,8 @@ export interface WorkerInfo {
   memoryMb: number | null;
   /** Fingerprint of the definitions it loaded. */
   fingerprint: string;
+  /** Tasks (`pipeline.task`) it does not run: its code defines them differently from the scheduler's definitions. */
+  avoid: string[];
   startedAt: EpochMs;
   heartbeatAt: EpochMs;
   stoppedAt: EpochMs | null;

@@ -107,7 +107,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     const o = this.options;
     const now = this.now();
     const registered = await o.store.registerWorker(
-      { name: o.name, host: o.host, pid: process.pid, queues: o.queues, slots: o.slots, memoryMb: o.memoryMb, fingerprint: o.fingerprint, startedAt: now, heartbeatAt: now },
+      { name: o.name, host: o.host, pid: process.pid, queues: o.queues, slots: o.slots, memoryMb: o.memoryMb, fingerprint: o.fingerprint, avoid: [...(o.avoid ?? [])], startedAt: now, heartbeatAt: now },
       this.ttl,
     );
     if (!registered.ok) throw new Error(`a worker named ${o.name} is already running (${registered.holder}); give this one another --name`);

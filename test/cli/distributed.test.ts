@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 const MANY = fileURLToPath(new URL("../fixtures/distributed/many.config.ts", import.meta.url));
 const TICKS = fileURLToPath(new URL("../fixtures/distributed/ticks.config.ts", import.meta.url));
 const ROUTING = fileURLToPath(new URL("../fixtures/distributed/routing.config.ts", import.meta.url));
+const ROUTING_V2 = fileURLToPath(new URL("../fixtures/distributed/routing-v2.config.ts", import.meta.url));
 
 const schemas: string[] = [];
 afterAll(async () => {
@@ -197,5 +198,30 @@ describe("several worker processes on PostgreSQL", () => {
     expect(retry.pid).not.toBe(box.observations().find((x) => x.attempt === 1)?.pid);
     for (const p of [a, b, scheduler]) p.kill("SIGTERM");
     for (const p of [a, b, scheduler]) expect((await p.exited).code, p.describe()).toBe(0);
+  }, 60_000);
+
+  it("rolling deploy: a worker whose code defines a task differently is told which and why, and is never given it", async () => {
+    const box = await pgSandbox();
+    const env = { SLUICE_TEST_LONG_MS: "200" };
+    const scheduler = box.start(["scheduler", ROUTING], { env });
+    await scheduler.waitForLog((l) => l.msg === "sluice scheduler started", "the scheduler to start");
+    const old = box.start(["worker", ROUTING_V2, "--name", "old"], { env });
+    const warned = await old.waitForLog((l) => typeof l.msg === "string" && l.msg.startsWith("slow.long: not taken"), "the old worker to name the task that differs");
+    expect(warned.msg).toMatch(/definition differs from the scheduler's \(retries differs\)/);
+    await old.waitForLog((l) => l.msg === "sluice worker started", "the old worker to start");
+    const trigger = await box.cli(["trigger", "slow", "-c", ROUTING, "--json"]);
+    const runId = (JSON.parse(trigger.stdout) as RunRecord).id;
+    await waitFor(async () => {
+      const text = await box.cli(["explain", String(runId), "-c", ROUTING]);
+      return /no live worker of its queue runs this definition of slow\.long/.test(text.stdout) ? true : undefined;
+    }, "explain to say no live worker runs this definition");
+    expect(await box.json<AttemptRecord[]>(["history"])).toEqual([]);
+    const fresh = box.start(["worker", ROUTING, "--name", "new"], { env });
+    const ran = await box.waitForObservation((o) => o.find((x) => x.task === "long" && x.event === "end"), "slow.long to run on the new worker");
+    const attempts = await box.json<AttemptRecord[]>(["history"]);
+    expect(attempts.map((a) => [a.attempt, a.state, a.workerId])).toEqual([[1, "success", "new"]]);
+    expect(ran.pid).not.toBe(old.pid);
+    for (const p of [old, fresh, scheduler]) p.kill("SIGTERM");
+    for (const p of [old, fresh, scheduler]) expect((await p.exited).code, p.describe()).toBe(0);
   }, 60_000);
 });

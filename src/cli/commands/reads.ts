@@ -170,7 +170,7 @@ export function registerReads(program: Command): void {
         const reserved = new Map(engine.usage().map((u) => [u.key, u.reserved]));
         const usage = facts
           .usage()
-          .filter((u) => opts.all || u.kind === "pool")
+          .filter((u) => (opts.all && u.kind !== "definition") || u.kind === "pool")
           .map((u) => ({
             ...u,
             reserved: reserved.get(u.key) ?? 0,

@@ -38,7 +38,7 @@ export function explainEntry(
     if (!r) continue;
     const free = r.capacity - r.used;
     // Queues served by worker processes grow when workers join: short of them is not "never".
-    const elastic = (r.kind === "queue" || r.kind === "memory") && r.name !== "worker";
+    const elastic = ((r.kind === "queue" || r.kind === "memory") && r.name !== "worker") || r.kind === "definition";
     if (d.amount > r.capacity && !elastic) {
       reasons.push({ kind: "neverFits", resource: r.key, need: d.amount, capacity: r.capacity });
     } else if (free < d.amount) {
@@ -74,6 +74,8 @@ function shortfall(r: Resource, need: number, run: number): WaitReason {
       return { kind: "maxActivePerPipeline", task: r.name, limit: r.capacity, active: r.used };
     case "maxActivePerRun":
       return { kind: "maxActivePerRun", task: r.name, run, limit: r.capacity, active: r.used };
+    case "definition":
+      return { kind: "definition", task: r.name, workers: [] };
     default: {
       const never: never = r.kind;
       throw new Error(`unknown resource kind ${String(never)}`);

@@ -13,7 +13,9 @@ export type ResourceKind =
   | "maxActivePerPipeline"
   | "maxActivePerRun"
   | "queue"
-  | "memory";
+  | "memory"
+  /** With worker processes: whether any live worker of the task's queue runs its current definition (capacity 0: none). */
+  | "definition";
 
 export interface ResourceSpec {
   /** Unique key, e.g. `pool:warehouse_db`. */
@@ -96,6 +98,13 @@ export type WaitReason =
       for: string[];
       /** How many tasks capacity is held for in all. */
       forTotal: number;
+    }
+  | {
+      kind: "definition";
+      /** `pipeline.task` */
+      task: string;
+      /** The workers of the task's queue that are live, all running code whose definition of the task differs. */
+      workers: string[];
     }
   | { kind: "behind"; ahead: number; head: string }
   | { kind: "neverFits"; resource: string; need: number; capacity: number }

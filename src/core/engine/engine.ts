@@ -6,7 +6,7 @@ import { Heap } from "../heap.js";
 import { decideOverlap, mayStartQueued } from "../overlap.js";
 import type { ActiveState, AttemptRecord, CompletionOutcome, EventRecord, RunRecord, RunTrigger, TaskState } from "../records.js";
 import { retryDelayMs } from "../retry.js";
-import { type PipelinePlan, type WorkerMode, planPipelines, resourceKey, resourcesOf } from "./plan.js";
+import { DEFINITION_OPEN, type PipelinePlan, type WorkerMode, planPipelines, resourceKey, resourcesOf } from "./plan.js";
 import type { EngineOutput, FinishResult, TaskExplanation, TriggerOptions } from "./types.js";
 
 interface LiveTask {
@@ -285,6 +285,17 @@ export class Engine {
     if (!this.admission.hasResource(key)) return false;
     this.admission.defineResource({ key, kind: "queue", name: queue, capacity: slots });
     this.admission.defineResource({ key: resourceKey.queueMemory(queue), kind: "memory", name: queue, capacity: memoryMb });
+    return true;
+  }
+
+  /**
+   * With remote workers: whether some live worker of the task's queue runs the task's current
+   * definition. Closed, the task waits ("no live worker of its queue runs this definition").
+   */
+  setDefinitionAccepted(taskKey: string, accepted: boolean): boolean {
+    const key = resourceKey.definition(taskKey);
+    if (!this.admission.hasResource(key)) return false;
+    this.admission.defineResource({ key, kind: "definition", name: taskKey, capacity: accepted ? DEFINITION_OPEN : 0 });
     return true;
   }
 

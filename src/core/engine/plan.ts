@@ -15,6 +15,8 @@ export const resourceKey = {
   queueSlots: (queue: string) => `queue:${queue}`,
   /** Memory of the workers serving a queue (with remote workers). */
   queueMemory: (queue: string) => `memory:${queue}`,
+  /** Live workers of the task's queue that run its current definition (with remote workers). */
+  definition: (taskKey: string) => `definition:${taskKey}`,
 } as const;
 
 /**
@@ -23,6 +25,9 @@ export const resourceKey = {
  * workers offer (zero until one registers), set with `Engine.setQueueCapacity`.
  */
 export type WorkerMode = "local" | "workers";
+
+/** Capacity of an open `definition` resource: never the limit. */
+export const DEFINITION_OPEN = Number.MAX_SAFE_INTEGER;
 
 /** The distinct queues the config's tasks run on. */
 export function queuesOf(config: ResolvedConfig): string[] {
@@ -58,6 +63,8 @@ export function resourcesOf(config: ResolvedConfig, mode: WorkerMode = "local"):
       specs.push({ key: resourceKey.queueSlots(queue), kind: "queue", name: queue, capacity: 0 });
       specs.push({ key: resourceKey.queueMemory(queue), kind: "memory", name: queue, capacity: 0 });
     }
+    // Open until the workers of a task's queue all turn out to run a different definition of it.
+    for (const p of config.pipelines) for (const t of p.tasks) specs.push({ key: resourceKey.definition(t.key), kind: "definition", name: t.key, capacity: DEFINITION_OPEN });
   } else {
     specs.push({ key: resourceKey.workerSlots, kind: "queue", name: "worker", capacity: config.worker.concurrency });
     if (config.worker.memoryMb !== undefined) {
@@ -84,6 +91,7 @@ function demandOf(config: ResolvedConfig, p: ResolvedPipeline, t: ResolvedTask, 
   const demand: Demand[] = [{ key: resourceKey.parallelism, amount: 1 }];
   if (mode === "workers") {
     demand.push({ key: resourceKey.queueSlots(t.queue), amount: 1 });
+    demand.push({ key: resourceKey.definition(t.key), amount: 1 });
     if (t.memoryMb !== undefined) demand.push({ key: resourceKey.queueMemory(t.queue), amount: t.memoryMb });
   } else {
     demand.push({ key: resourceKey.workerSlots, amount: 1 });

@@ -365,12 +365,12 @@ export class PgStore implements Store, WorkerStore {
       const live = row && row.stopped_at === null && row.heartbeat_at + ttlMs > info.heartbeatAt && !(row.host === info.host && row.pid === info.pid) && !(row.host === hostname() && !processAlive(row.pid));
       if (live) return { ok: false as const, holder: `pid ${row.pid} on ${row.host}, last heartbeat ${iso(row.heartbeat_at)}` };
       await client.query(
-        `INSERT INTO workers (name, host, pid, queues, slots, memory_mb, fingerprint, started_at, heartbeat_at, stopped_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)
+        `INSERT INTO workers (name, host, pid, queues, slots, memory_mb, fingerprint, avoid, started_at, heartbeat_at, stopped_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL)
          ON CONFLICT (name) DO UPDATE SET host = excluded.host, pid = excluded.pid, queues = excluded.queues, slots = excluded.slots,
-           memory_mb = excluded.memory_mb, fingerprint = excluded.fingerprint, started_at = excluded.started_at,
+           memory_mb = excluded.memory_mb, fingerprint = excluded.fingerprint, avoid = excluded.avoid, started_at = excluded.started_at,
            heartbeat_at = excluded.heartbeat_at, stopped_at = NULL`,
-        [info.name, info.host, info.pid, info.queues, info.slots, info.memoryMb, info.fingerprint, info.startedAt, info.heartbeatAt],
+        [info.name, info.host, info.pid, info.queues, info.slots, info.memoryMb, info.fingerprint, info.avoid, info.startedAt, info.heartbeatAt],
       );
       return { ok: true as const };
     });
@@ -463,10 +463,10 @@ export class PgStore implements Store, WorkerStore {
   }
 
   async listWorkers(): Promise<WorkerInfo[]> {
-    const rows = (await this.#query<{ name: string; host: string; pid: number; queues: string[]; slots: number; memory_mb: number | null; fingerprint: string; started_at: number; heartbeat_at: number; stopped_at: number | null }>(
+    const rows = (await this.#query<{ name: string; host: string; pid: number; queues: string[]; slots: number; memory_mb: number | null; fingerprint: string; avoid: string[]; started_at: number; heartbeat_at: number; stopped_at: number | null }>(
       "SELECT * FROM workers ORDER BY name COLLATE \"C\"",
     )).rows;
-    return rows.map((r) => ({ name: r.name, host: r.host, pid: r.pid, queues: r.queues, slots: r.slots, memoryMb: r.memory_mb, fingerprint: r.fingerprint, startedAt: r.started_at, heartbeatAt: r.heartbeat_at, stoppedAt: r.stopped_at }));
+    return rows.map((r) => ({ name: r.name, host: r.host, pid: r.pid, queues: r.queues, slots: r.slots, memoryMb: r.memory_mb, fingerprint: r.fingerprint, avoid: r.avoid, startedAt: r.started_at, heartbeatAt: r.heartbeat_at, stoppedAt: r.stopped_at }));
   }
 
   async remoteStates(ids: readonly number[]): Promise<RemoteAttemptState[]> {
