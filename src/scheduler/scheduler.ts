@@ -68,10 +68,6 @@ export interface RemoteOptions {
   pollMs?: number;
 }
 
-/** A turn asked for within this long of the last one waits {@link BUSY_TURN_DELAY_MS} to gather more. */
-const BUSY_TURN_WINDOW_MS = 5;
-const BUSY_TURN_DELAY_MS = 2;
-
 /** Runs deleted per retention batch: each batch is one short write transaction. */
 const PRUNE_BATCH = 500;
 
@@ -123,7 +119,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** Turns in a row whose batch the store refused. */
   private failedWrites = 0;
   private unavailableSince = 0;
-  private lastTurnAt = 0;
   /** Attempts aborted because Sluice is shutting down: whatever they report, they are lost, not failed. */
   private readonly abortedForShutdown = new Set<number>();
   private finishedInTurn = 0;
@@ -208,7 +203,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (this.options.store.watchRequests) {
       this.unwatch = await this.options.store.watchRequests(() => void this.poll());
     }
-    this.pollTimer = setInterval(() => void this.poll(), this.unwatch ? Math.max(this.options.pollMs ?? 50, 1_000) : (this.options.pollMs ?? 50));
+    const reliable = this.unwatch !== undefined && this.options.store.notifiesReliably !== false;
+    this.pollTimer = setInterval(() => void this.poll(), reliable ? Math.max(this.options.pollMs ?? 50, 1_000) : (this.options.pollMs ?? 50));
     if (this.options.config.retentionMs !== undefined) {
       // Retention in small batches, once a minute, never in a turn: a turn stays milliseconds long.
       const every = Math.min(60_000, Math.max(1_000, Math.floor(this.options.config.retentionMs / 2)));
@@ -516,16 +512,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private queueTurn(): void {
     if (this.turnQueued || this.stopped) return;
     this.turnQueued = true;
-    // Under load (the last turn began moments ago) wait a little, so one turn — one transaction —
-    // takes what a burst of completions brings instead of a turn each; idle, turn at once.
-    const busy = Date.now() - this.lastTurnAt < BUSY_TURN_WINDOW_MS;
-    const go = () => {
+    setImmediate(() => {
       this.turnQueued = false;
       void this.turn();
-    };
-    if (busy) setTimeout(go, BUSY_TURN_DELAY_MS);
-    else setImmediate(go);
+    });
   }
+
 
   /** One step: inputs → engine → store (one transaction) → workers. Turns never overlap. */
   private async turn(): Promise<void> {
@@ -539,7 +531,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   private async doTurn(): Promise<void> {
     if (this.stopped) return;
-    this.lastTurnAt = Date.now();
     const engine = this.requireEngine();
     const now = this.now();
     const carried = this.unapplied;

@@ -307,6 +307,8 @@ export interface Store {
    * Notifications may be missed (a dropped connection): the scheduler still polls, less often.
    */
   watchRequests?(listener: () => void): Promise<() => Promise<void>>;
+  /** `false`: `watchRequests` may miss notifications often (a file watcher), so keep polling fast. @defaultValue true */
+  readonly notifiesReliably?: boolean;
   /**
    * Called by a scheduler that just took the lease: requests its predecessor took but never
    * answered (it died before committing their effect, which is written with the answer) are

@@ -76,6 +76,7 @@ export function prepareControl(db: SqliteDatabase): ControlOperations {
   const insertRequest = db.prepare("INSERT INTO requests (type, pipeline, run_id, params, created_at) VALUES (@type, @pipeline, @runId, @params, @at)");
   const pending = db.prepare<[number], RequestRow>("SELECT * FROM requests WHERE taken_at IS NULL AND resolved_at IS NULL ORDER BY id LIMIT ?");
   const take = db.prepare("UPDATE requests SET taken_at = ?, taken_by = ? WHERE id = ?");
+  const anyPending = db.prepare<[], { id: number }>("SELECT id FROM requests WHERE taken_at IS NULL AND resolved_at IS NULL LIMIT 1");
   const abandon = db.prepare(`UPDATE requests SET resolved_at = @now, error = @why
       WHERE id = @id AND resolved_at IS NULL
         AND (taken_at IS NULL OR @takerGone = 1
@@ -122,7 +123,8 @@ export function prepareControl(db: SqliteDatabase): ControlOperations {
     },
     releaseSchedulerLease: (owner) => void release.run(owner),
     addRequest: (r) => Number(insertRequest.run({ type: r.type, pipeline: r.pipeline ?? null, runId: r.runId ?? null, params: toJson(r.params ?? {}) ?? "{}", at: r.at }).lastInsertRowid),
-    takeRequests: (limit, now, owner) => takeRequests.immediate(limit, now, owner),
+    // An empty inbox (nearly always) is answered by a plain read, without taking the write lock.
+    takeRequests: (limit, now, owner) => (anyPending.get() === undefined ? [] : takeRequests.immediate(limit, now, owner)),
     reclaimRequests: (now, maxAgeMs) => reclaim.immediate(now, maxAgeMs),
     getRequest: (id) => {
       const row = getRequest.get(id);

@@ -3,7 +3,7 @@
  * the scheduler and writes; any number of readers (`sluice runs`, the dashboard) open the same
  * file alongside it.
  */
-import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync, watch, type FSWatcher } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
@@ -285,6 +285,28 @@ export class SqliteStore implements Store {
   async reclaimRequests(now: EpochMs, maxAgeMs: number): Promise<number> {
     return this.#operations.reclaimRequests(now, maxAgeMs);
   }
+
+  /**
+   * Another process's `sluice trigger`/`cancel` writes to the store's WAL file: watching that file
+   * (inotify, FSEvents) wakes the scheduler's inbox at once instead of at its next poll. The
+   * watcher may miss events (network file systems): the scheduler keeps polling.
+   */
+  async watchRequests(listener: () => void): Promise<() => Promise<void>> {
+    if (this.path === ":memory:") return async () => undefined;
+    let watcher: FSWatcher | undefined;
+    try {
+      // The WAL exists while the store is open in WAL mode; watch the folder if it does not yet.
+      const wal = `${this.path}-wal`;
+      watcher = existsSync(wal) ? watch(wal, { persistent: false }, () => listener()) : watch(dirname(this.path), { persistent: false }, (_e, name) => name === basename(wal) && listener());
+      watcher.on("error", () => watcher?.close());
+    } catch {
+      watcher = undefined;
+    }
+    return async () => watcher?.close();
+  }
+
+  /** SQLite notifications are best effort (a file watcher): the scheduler keeps its fast poll. */
+  readonly notifiesReliably = false;
 
   async getRequest(id: number): Promise<ControlRequest | undefined> {
     return this.#operations.getRequest(id);
