@@ -262,6 +262,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private lastCapacity = "";
   private lastWorkers: WorkerInfo[] = [];
   private workersReadAt = 0;
+  private expiredReadAt = 0;
   private taskDefs: Map<string, ResolvedConfig["pipelines"][number]["tasks"][number]> | undefined;
 
   /**
@@ -336,7 +337,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         changed = true;
       }
     }
-    for (const e of await remote.store.expiredAttempts(now, [...dead])) {
+    // Leases are seconds long: looking for expired ones every quarter second is plenty, even when
+    // completions make this run hundreds of times a second.
+    const expired = now - this.expiredReadAt >= 250 || dead.size > 0 ? await remote.store.expiredAttempts(now, [...dead]) : [];
+    if (expired.length > 0 || now - this.expiredReadAt >= 250) this.expiredReadAt = now;
+    for (const e of expired) {
       const mine = live.get(e.id);
       if (!mine || mine.draining) continue;
       const why =
