@@ -473,12 +473,18 @@ export class Admission {
    * 4.9 group heads examined per decision with parallelism first, 4.0 with pools first).
    */
   private specificFirst(demand: readonly Demand[]): Demand[] {
+    // Tasks of one definition share their demand array: order it once, not once per waiting task.
+    const cached = this.ordered.get(demand);
+    if (cached) return cached;
     const shared = (d: Demand) => {
       const kind = this.resources.get(d.key)?.kind;
       return kind === "parallelism" || kind === "queue" ? 1 : 0;
     };
-    return demand.filter((d) => d.amount > 0).sort((a, b) => shared(a) - shared(b));
+    const ordered = demand.filter((d) => d.amount > 0).sort((a, b) => shared(a) - shared(b));
+    this.ordered.set(demand, ordered);
+    return ordered;
   }
+  private readonly ordered = new WeakMap<readonly Demand[], Demand[]>();
 
   private firstShortfall(entry: Entry): string | undefined {
     for (const d of entry.demand) {
