@@ -170,9 +170,15 @@ export class LocalWorker {
 
   private context(cmd: StartCommand, signal: AbortSignal): TaskContext {
     const channel = this.options.channel;
+    const makeLogger = this.options.taskLogger;
+    // A task logger (a pino child) is made on first use: most no-op or quiet tasks never log,
+    // and making one per attempt was a fifth of what an attempt allocates.
+    let log: TaskLogger | undefined;
     return {
       signal,
-      log: this.options.taskLogger({ pipeline: cmd.pipeline, run: cmd.runId, task: cmd.task, attempt: cmd.attempt }),
+      get log(): TaskLogger {
+        return (log ??= makeLogger({ pipeline: cmd.pipeline, run: cmd.runId, task: cmd.task, attempt: cmd.attempt }));
+      },
       pipeline: cmd.pipeline,
       task: cmd.task,
       runId: cmd.runId,
