@@ -2,7 +2,7 @@
 // loses nothing, queues route, memory budgets hold. Real processes, the local PostgreSQL.
 import { afterAll, describe, expect, it } from "vitest";
 import type { AttemptRecord, RunRecord } from "../../src/core/records.js";
-import { dropSchemas, freshSchema, pgUrl } from "../support/pg.js";
+import { dropSchemas, freshSchema, pgUrl, TEST_DATABASE_URL } from "../support/pg.js";
 import { disposeSandboxes, sandbox, waitFor, type Observation } from "./helpers.js";
 import { fileURLToPath } from "node:url";
 
@@ -224,4 +224,43 @@ describe("several worker processes on PostgreSQL", () => {
     for (const p of [old, fresh, scheduler]) p.kill("SIGTERM");
     for (const p of [old, fresh, scheduler]) expect((await p.exited).code, p.describe()).toBe(0);
   }, 60_000);
+
+  it("SIGTERM on a worker: running attempts get --shutdown-timeout, then are aborted and handed back at once (retried now, not after the TTL)", async () => {
+    const box = await pgSandbox();
+    const env = { SLUICE_TEST_LONG_MS: "30000" };
+    const scheduler = box.start(["scheduler", ROUTING, "--lease-ttl", "30s"], { env });
+    await scheduler.waitForLog((l) => l.msg === "sluice scheduler started", "the scheduler to start");
+    const a = box.start(["worker", ROUTING, "--name", "a", "--lease-ttl", "30s", "--shutdown-timeout", "500ms"], { env });
+    await a.waitForLog((l) => l.msg === "sluice worker started", "worker a to start");
+    await box.cli(["trigger", "slow", "-c", ROUTING]);
+    await box.waitForObservation((o) => o.find((x) => x.task === "long" && x.event === "start"), "the long task to start on a");
+    const b = box.start(["worker", ROUTING, "--name", "b", "--lease-ttl", "30s"], { env });
+    await b.waitForLog((l) => l.msg === "sluice worker started", "worker b to start");
+    const stoppedAt = Date.now();
+    a.kill("SIGTERM");
+    expect((await a.exited).code, a.describe()).toBe(0);
+    const retry = await box.waitForObservation((o) => o.find((x) => x.task === "long" && x.event === "start" && x.attempt === 2), "the retry to start on b", 15_000);
+    // Long before the 30 s lease would have expired.
+    expect(retry.t - stoppedAt).toBeLessThan(10_000);
+    const attempts = (await box.json<AttemptRecord[]>(["history"])).sort((x, y) => x.id - y.id);
+    expect(attempts.map((x) => [x.attempt, x.state, x.workerId])).toEqual([
+      [1, "lost", "a"],
+      [2, "running", "b"],
+    ]);
+    for (const p of [b, scheduler]) p.kill("SIGKILL");
+    for (const p of [b, scheduler]) await p.exited;
+  }, 60_000);
+
+  it("a schema migrated by a newer Sluice is refused with one line, exit 2", async () => {
+    const box = await pgSandbox();
+    const schema = new URL(box.db).searchParams.get("schema") as string;
+    const { default: pgModule } = await import("pg");
+    const c = new pgModule.Client({ connectionString: TEST_DATABASE_URL });
+    await c.connect();
+    await c.query(`INSERT INTO "${schema}".sluice_migrations (version, name, applied_at) VALUES (999, 'from_the_future', 0)`);
+    await c.end();
+    const runs = await box.cli(["migrate"]);
+    expect(runs.code).toBe(2);
+    expect(runs.stderr).toMatch(/^sluice: .*migration 999 which this version of Sluice does not know; it was migrated by a newer Sluice/);
+  });
 });
