@@ -15,6 +15,9 @@ export const PG_MIGRATIONS = new URL("../migrations/pg/", import.meta.url);
 export async function applyPgMigrations(pool: pg.Pool, schema: string, folder: URL = PG_MIGRATIONS, now: () => number = Date.now): Promise<void> {
   const files = await listMigrations(folder);
   const client = await pool.connect();
+  let broken: Error | undefined;
+  const onError = (err: Error) => void (broken = err);
+  client.on("error", onError);
   try {
     const lock = async () => client.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`sluice:migrate:${schema}`]);
     await client.query("BEGIN");
@@ -50,7 +53,8 @@ export async function applyPgMigrations(pool: pg.Pool, schema: string, folder: U
       }
     }
   } finally {
-    client.release();
+    client.off("error", onError);
+    client.release(broken);
   }
 }
 

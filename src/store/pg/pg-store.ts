@@ -143,6 +143,12 @@ export class PgStore implements Store, WorkerStore {
   /** Runs `fn` in a transaction on one connection; rolls back on any error. */
   async #transaction<T>(fn: (client: pg.PoolClient) => Promise<T>, begin = "BEGIN"): Promise<T> {
     const client = await this.#pool.connect();
+    // The pool listens for errors only on idle connections. One checked out here may be ended by
+    // the server between two statements (this process was stopped past the idle-in-transaction
+    // timeout, or the server restarted): without a listener that error would end the process.
+    let broken: Error | undefined;
+    const onError = (err: Error) => void (broken = err);
+    client.on("error", onError);
     try {
       await client.query(begin);
       try {
@@ -156,7 +162,9 @@ export class PgStore implements Store, WorkerStore {
     } catch (error) {
       throw this.#missingSchema(error);
     } finally {
-      client.release();
+      client.off("error", onError);
+      // A broken connection is closed, not handed to the next caller.
+      client.release(broken);
     }
   }
 
@@ -638,12 +646,7 @@ export class PgStore implements Store, WorkerStore {
 
   async #withResources(rows: AttemptRow[]): Promise<AttemptRecord[]> {
     if (rows.length === 0) return [];
-    const client = await this.#pool.connect();
-    try {
-      return toAttemptRecords(rows, await resourcesOf(client, rows.map((r) => r.id)));
-    } finally {
-      client.release();
-    }
+    return this.#transaction(async (client) => toAttemptRecords(rows, await resourcesOf(client, rows.map((r) => r.id))), "BEGIN READ ONLY");
   }
 }
 
