@@ -331,7 +331,10 @@ records a tick's results in one with one notification (PostgreSQL commits per ta
 NOTIFYs had serialised every commit on the notification lock). Timing the scheduler alone (its turns, 5,000 tasks): it spends 93% of the time in turns of
 ~7 ms, each starting ~15 attempts and ending as many (~81 writes) in ~12 statements; a round trip to
 this PostgreSQL costs 0.23 ms and a durable commit 0.4–0.6 ms, so the turn is round trips and
-statement execution, and the workers wait on it. What would close most of the rest:
+statement execution, and the workers wait on it. Per statement of a turn, timed in the scheduler:
+COMMIT 1.4 ms, ending attempts 1.3, inserting attempts 0.9, their resources 0.8, dispatch 0.7,
+task updates 0.7, BEGIN 0.6, NOTIFY 0.4, the lease fence 0.4 — every statement costs at least
+0.4 ms here, so the count of statements is the lever. What would close most of the rest:
 the scheduler's batch as one statement (data-modifying CTEs: ~11 round trips → 1), and dispatching
 ahead of free slots so a worker always has the next attempts at hand while the scheduler records the
 last ones (a small local queue per worker, counted against pools as held, so no limit loosens).
