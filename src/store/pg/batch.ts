@@ -12,7 +12,7 @@
  * caller replays the batch write by write, which names the exact offending write.
  */
 import type pg from "pg";
-import type { StoreWrite } from "../types.js";
+import type { LeaseFence, StoreWrite } from "../types.js";
 import { toJson } from "../rows.js";
 
 /** A group did not find every row it updates, or a constraint failed: replay write by write. */
@@ -37,8 +37,11 @@ function mergeInto<K, W extends object>(map: Map<K, W>, key: K, write: W): void 
   for (const [k, v] of Object.entries(write)) if (v !== undefined) (prev as Record<string, unknown>)[k] = v;
 }
 
-/** Applies `batch` on `client` (inside the caller's transaction). @returns whether work was dispatched. */
-export async function applyBatched(client: pg.PoolClient, batch: readonly StoreWrite[], workChannel: string): Promise<void> {
+/**
+ * Applies `batch` on `client` (inside the caller's transaction). With `fence`, the lease is checked
+ * in the same statements: `"lease-lost"` when `fence.owner` does not hold it (nothing was written).
+ */
+export async function applyBatched(client: pg.PoolClient, batch: readonly StoreWrite[], workChannel: string, fence?: LeaseFence): Promise<"applied" | "lease-lost"> {
   const runs: Extract<"createRun">[] = [];
   const attempts: Extract<"createAttempt">[] = [];
   const dispatch: Extract<"dispatch">[] = [];
@@ -93,132 +96,159 @@ export async function applyBatched(client: pg.PoolClient, batch: readonly StoreW
     if ((result.rowCount ?? 0) !== n) throw new BatchMismatch(`${what}: ${result.rowCount} of ${n} rows`);
   };
 
+  // Every creation in one statement (one round trip): runs, their tasks, attempts, their
+  // resources and dispatch, each an INSERT over arrays in its own CTE. Foreign keys between them
+  // are checked at the end of the statement, when all are in. With a fence, every insert is
+  // guarded by the lease row (read FOR SHARE): a deposed scheduler inserts nothing.
+  const ctes: string[] = [];
+  const values: unknown[] = [];
+  const param = (v: unknown, type: string): string => {
+    values.push(v);
+    return `$${values.length}::${type}`;
+  };
+  const guard = fence ? " WHERE EXISTS (SELECT 1 FROM fence)" : "";
+  if (fence) ctes.push(`fence AS (SELECT 1 FROM scheduler_lease WHERE id = 1 AND owner = ${param(fence.owner, "text")} AND expires_at > ${param(fence.now, "bigint")} FOR SHARE)`);
+  const shape: string[] = [fence ? "f" : ""];
   if (runs.length > 0) {
     const r = runs.map((w) => w.run);
-    await client.query(
-      q("runs", `INSERT INTO runs (id, pipeline, scheduled_for, trigger, params, state, created_at, started_at, ended_at)
-        SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[])`, [
-        r.map((x) => x.id), r.map((x) => x.pipeline), r.map((x) => x.scheduledFor), r.map((x) => x.trigger), r.map((x) => toJson(x.params) ?? "{}"),
-        r.map((x) => x.state), r.map((x) => x.createdAt), r.map((x) => x.startedAt), r.map((x) => x.endedAt),
-      ]),
-    );
+    shape.push("r");
+    ctes.push(`new_runs AS (INSERT INTO runs (id, pipeline, scheduled_for, trigger, params, state, created_at, started_at, ended_at)
+      SELECT * FROM unnest(${param(r.map((x) => x.id), "bigint[]")}, ${param(r.map((x) => x.pipeline), "text[]")}, ${param(r.map((x) => x.scheduledFor), "bigint[]")},
+        ${param(r.map((x) => x.trigger), "text[]")}, ${param(r.map((x) => toJson(x.params) ?? "{}"), "text[]")}, ${param(r.map((x) => x.state), "text[]")},
+        ${param(r.map((x) => x.createdAt), "bigint[]")}, ${param(r.map((x) => x.startedAt), "bigint[]")}, ${param(r.map((x) => x.endedAt), "bigint[]")})${guard})`);
     const t = runs.flatMap((w) => w.tasks.map((task) => ({ runId: w.run.id, task })));
     if (t.length > 0) {
-      await client.query(
-        q("tasks", `INSERT INTO task_instances (run_id, task, state, attempts, lost_attempts, ready_at, output)
-          SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::int[], $6::bigint[], $7::text[])`, [
-          t.map((x) => x.runId), t.map((x) => x.task.task), t.map((x) => x.task.state), t.map((x) => x.task.attempts), t.map((x) => x.task.lostAttempts ?? 0),
-          t.map((x) => x.task.readyAt), t.map((x) => toJson(x.task.output)),
-        ]),
-      );
+      shape.push("t");
+      ctes.push(`new_tasks AS (INSERT INTO task_instances (run_id, task, state, attempts, lost_attempts, ready_at, output)
+        SELECT * FROM unnest(${param(t.map((x) => x.runId), "bigint[]")}, ${param(t.map((x) => x.task.task), "text[]")}, ${param(t.map((x) => x.task.state), "text[]")},
+          ${param(t.map((x) => x.task.attempts), "int[]")}, ${param(t.map((x) => x.task.lostAttempts ?? 0), "int[]")}, ${param(t.map((x) => x.task.readyAt), "bigint[]")},
+          ${param(t.map((x) => toJson(x.task.output)), "text[]")})${guard})`);
     }
   }
   if (attempts.length > 0) {
     const a = attempts.map((w) => w.attempt);
-    await client.query(
-      q("attempts", `INSERT INTO attempts (id, run_id, pipeline, task, attempt, state, fencing_token, worker_id, queued_at, started_at, ended_at, lease_expires_at, error, progress)
-        SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::int[], $6::text[], $7::bigint[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::text[], $14::text[])`, [
-        a.map((x) => x.id), a.map((x) => x.runId), a.map((x) => x.pipeline), a.map((x) => x.task), a.map((x) => x.attempt), a.map((x) => x.state),
-        a.map((x) => x.fencingToken), a.map((x) => x.workerId), a.map((x) => x.queuedAt), a.map((x) => x.startedAt), a.map((x) => x.endedAt),
-        a.map((x) => x.leaseExpiresAt), a.map((x) => toJson(x.error)), a.map((x) => toJson(x.progress)),
-      ]),
-    );
+    shape.push("a");
+    ctes.push(`new_attempts AS (INSERT INTO attempts (id, run_id, pipeline, task, attempt, state, fencing_token, worker_id, queued_at, started_at, ended_at, lease_expires_at, error, progress)
+      SELECT * FROM unnest(${param(a.map((x) => x.id), "bigint[]")}, ${param(a.map((x) => x.runId), "bigint[]")}, ${param(a.map((x) => x.pipeline), "text[]")},
+        ${param(a.map((x) => x.task), "text[]")}, ${param(a.map((x) => x.attempt), "int[]")}, ${param(a.map((x) => x.state), "text[]")},
+        ${param(a.map((x) => x.fencingToken), "bigint[]")}, ${param(a.map((x) => x.workerId), "text[]")}, ${param(a.map((x) => x.queuedAt), "bigint[]")},
+        ${param(a.map((x) => x.startedAt), "bigint[]")}, ${param(a.map((x) => x.endedAt), "bigint[]")}, ${param(a.map((x) => x.leaseExpiresAt), "bigint[]")},
+        ${param(a.map((x) => toJson(x.error)), "text[]")}, ${param(a.map((x) => toJson(x.progress)), "text[]")})${guard})`);
     const res = a.flatMap((x) => x.resources.map((r) => ({ id: x.id, key: r.key, amount: r.amount })));
     if (res.length > 0) {
-      await client.query(
-        q("resources", "INSERT INTO attempt_resources (attempt_id, key, amount) SELECT * FROM unnest($1::bigint[], $2::text[], $3::float8[])", [res.map((r) => r.id), res.map((r) => r.key), res.map((r) => r.amount)]),
-      );
+      shape.push("s");
+      ctes.push(`new_resources AS (INSERT INTO attempt_resources (attempt_id, key, amount)
+        SELECT * FROM unnest(${param(res.map((r) => r.id), "bigint[]")}, ${param(res.map((r) => r.key), "text[]")}, ${param(res.map((r) => r.amount), "float8[]")})${guard})`);
     }
   }
   if (dispatch.length > 0) {
-    await client.query(
-      q("dispatch", `INSERT INTO dispatch (attempt_id, queue, task_key, memory_mb, command, created_at)
-        SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::text[], $6::bigint[])`, [
-        dispatch.map((d) => d.attemptId), dispatch.map((d) => d.queue), dispatch.map((d) => d.taskKey), dispatch.map((d) => d.memoryMb ?? null),
-        dispatch.map((d) => JSON.stringify(d.command)), dispatch.map((d) => d.at),
-      ]),
-    );
-    await client.query("SELECT pg_notify($1, '')", [workChannel]);
+    shape.push("d");
+    ctes.push(`new_dispatch AS (INSERT INTO dispatch (attempt_id, queue, task_key, memory_mb, command, created_at)
+      SELECT * FROM unnest(${param(dispatch.map((d) => d.attemptId), "bigint[]")}, ${param(dispatch.map((d) => d.queue), "text[]")}, ${param(dispatch.map((d) => d.taskKey), "text[]")},
+        ${param(dispatch.map((d) => d.memoryMb ?? null), "int[]")}, ${param(dispatch.map((d) => JSON.stringify(d.command)), "text[]")}, ${param(dispatch.map((d) => d.at), "bigint[]")})${guard}
+      RETURNING 1)`);
   }
+  if (ctes.length > 0) {
+    const fenced = fence ? "(SELECT count(*) FROM fence)" : "1";
+    // Workers of the queue wake at commit.
+    const notify = dispatch.length > 0 ? `, (SELECT pg_notify(${param(workChannel, "text")}, '') WHERE EXISTS (SELECT 1 FROM new_dispatch)) AS notified` : "";
+    const result = await client.query<{ fenced: number }>(q(`create_${shape.join("")}`, `WITH ${ctes.join(",\n")} SELECT ${fenced} AS fenced${notify}`, values));
+    if (Number(result.rows[0]?.fenced ?? 0) === 0) return "lease-lost";
+  } else if (fence) {
+    const ok = await client.query(q("fence_only", "SELECT 1 FROM scheduler_lease WHERE id = 1 AND owner = $1 AND expires_at > $2 FOR SHARE", [fence.owner, fence.now]));
+    if (ok.rowCount !== 1) return "lease-lost";
+  }
+  // Every update and append in a second statement (the rows created above are visible to it):
+  // runs, task instances, attempts ended (with their unclaimed work), schedules, events and
+  // answered requests, each in its own CTE over arrays; the counts say whether every row was found.
+  const uctes: string[] = [];
+  const uvalues: unknown[] = [];
+  const up = (v: unknown, type: string): string => {
+    uvalues.push(v);
+    return `$${uvalues.length}::${type}`;
+  };
+  const counts: Array<{ cte: string; expected: number; what: string }> = [];
+  const ushape: string[] = [];
   if (runUpdates.size > 0) {
     const u = [...runUpdates.values()];
-    expect(await client.query(
-      q("update_runs", `UPDATE runs r SET state = u.state,
-          started_at = CASE WHEN u.set_started THEN u.started_at ELSE r.started_at END,
-          ended_at = CASE WHEN u.set_ended THEN u.ended_at ELSE r.ended_at END
-        FROM unnest($1::bigint[], $2::text[], $3::bool[], $4::bigint[], $5::bool[], $6::bigint[]) AS u (id, state, set_started, started_at, set_ended, ended_at)
-        WHERE r.id = u.id`, [
-        u.map((x) => x.id), u.map((x) => x.state), u.map((x) => x.startedAt !== undefined), u.map((x) => x.startedAt ?? null), u.map((x) => x.endedAt !== undefined), u.map((x) => x.endedAt ?? null),
-      ]),
-    ), u.length, "updateRun");
+    ushape.push("r");
+    uctes.push(`upd_runs AS (UPDATE runs r SET state = u.state,
+        started_at = CASE WHEN u.set_started THEN u.started_at ELSE r.started_at END,
+        ended_at = CASE WHEN u.set_ended THEN u.ended_at ELSE r.ended_at END
+      FROM unnest(${up(u.map((x) => x.id), "bigint[]")}, ${up(u.map((x) => x.state), "text[]")}, ${up(u.map((x) => x.startedAt !== undefined), "bool[]")},
+        ${up(u.map((x) => x.startedAt ?? null), "bigint[]")}, ${up(u.map((x) => x.endedAt !== undefined), "bool[]")}, ${up(u.map((x) => x.endedAt ?? null), "bigint[]")})
+        AS u (id, state, set_started, started_at, set_ended, ended_at)
+      WHERE r.id = u.id RETURNING 1)`);
+    counts.push({ cte: "upd_runs", expected: u.length, what: "updateRun" });
   }
   if (taskUpdates.size > 0) {
     const u = [...taskUpdates.values()];
-    expect(await client.query(
-      q("update_tasks", `UPDATE task_instances t SET state = u.state,
-          attempts = CASE WHEN u.set_attempts THEN u.attempts ELSE t.attempts END,
-          lost_attempts = CASE WHEN u.set_lost THEN u.lost ELSE t.lost_attempts END,
-          ready_at = CASE WHEN u.set_ready THEN u.ready_at ELSE t.ready_at END,
-          output = CASE WHEN u.set_output THEN u.output ELSE t.output END
-        FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bool[], $5::int[], $6::bool[], $7::int[], $8::bool[], $9::bigint[], $10::bool[], $11::text[])
-          AS u (run_id, task, state, set_attempts, attempts, set_lost, lost, set_ready, ready_at, set_output, output)
-        WHERE t.run_id = u.run_id AND t.task = u.task`, [
-        u.map((x) => x.runId), u.map((x) => x.task), u.map((x) => x.state),
-        u.map((x) => x.attempts !== undefined), u.map((x) => x.attempts ?? null),
-        u.map((x) => x.lostAttempts !== undefined), u.map((x) => x.lostAttempts ?? null),
-        u.map((x) => x.readyAt !== undefined), u.map((x) => x.readyAt ?? null),
-        u.map((x) => x.output !== undefined), u.map((x) => toJson(x.output)),
-      ]),
-    ), u.length, "updateTask");
+    ushape.push("t");
+    uctes.push(`upd_tasks AS (UPDATE task_instances t SET state = u.state,
+        attempts = CASE WHEN u.set_attempts THEN u.attempts ELSE t.attempts END,
+        lost_attempts = CASE WHEN u.set_lost THEN u.lost ELSE t.lost_attempts END,
+        ready_at = CASE WHEN u.set_ready THEN u.ready_at ELSE t.ready_at END,
+        output = CASE WHEN u.set_output THEN u.output ELSE t.output END
+      FROM unnest(${up(u.map((x) => x.runId), "bigint[]")}, ${up(u.map((x) => x.task), "text[]")}, ${up(u.map((x) => x.state), "text[]")},
+        ${up(u.map((x) => x.attempts !== undefined), "bool[]")}, ${up(u.map((x) => x.attempts ?? null), "int[]")},
+        ${up(u.map((x) => x.lostAttempts !== undefined), "bool[]")}, ${up(u.map((x) => x.lostAttempts ?? null), "int[]")},
+        ${up(u.map((x) => x.readyAt !== undefined), "bool[]")}, ${up(u.map((x) => x.readyAt ?? null), "bigint[]")},
+        ${up(u.map((x) => x.output !== undefined), "bool[]")}, ${up(u.map((x) => toJson(x.output)), "text[]")})
+        AS u (run_id, task, state, set_attempts, attempts, set_lost, lost, set_ready, ready_at, set_output, output)
+      WHERE t.run_id = u.run_id AND t.task = u.task RETURNING 1)`);
+    counts.push({ cte: "upd_tasks", expected: u.length, what: "updateTask" });
   }
   if (ends.size > 0) {
     const u = [...ends.values()];
-    expect(await client.query(
-      // Work nobody claimed goes with its attempt; a draining attempt keeps released_at as it is.
-      q("end_attempts", `WITH u AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bool[], $5::text[], $6::bool[]) AS u (id, state, ended_at, set_error, error, still_running)),
-          unclaimed AS (DELETE FROM dispatch d USING u WHERE d.attempt_id = u.id AND d.claimed_by IS NULL)
-        UPDATE attempts a SET state = u.state, ended_at = u.ended_at,
-          error = CASE WHEN u.set_error THEN u.error ELSE a.error END,
-          released_at = CASE WHEN u.still_running THEN a.released_at ELSE u.ended_at END
-        FROM u WHERE a.id = u.id`, [
-        u.map((x) => x.id), u.map((x) => x.state), u.map((x) => x.endedAt), u.map((x) => x.error !== undefined), u.map((x) => toJson(x.error)), u.map((x) => x.stillRunning === true),
-      ]),
-    ), u.length, "endAttempt");
+    ushape.push("e");
+    uctes.push(`ends AS (SELECT * FROM unnest(${up(u.map((x) => x.id), "bigint[]")}, ${up(u.map((x) => x.state), "text[]")}, ${up(u.map((x) => x.endedAt), "bigint[]")},
+        ${up(u.map((x) => x.error !== undefined), "bool[]")}, ${up(u.map((x) => toJson(x.error)), "text[]")}, ${up(u.map((x) => x.stillRunning === true), "bool[]")})
+        AS u (id, state, ended_at, set_error, error, still_running))`);
+    // Work nobody claimed goes with its attempt; a draining attempt keeps released_at as it is.
+    uctes.push(`unclaimed AS (DELETE FROM dispatch d USING ends WHERE d.attempt_id = ends.id AND d.claimed_by IS NULL)`);
+    uctes.push(`upd_ends AS (UPDATE attempts a SET state = ends.state, ended_at = ends.ended_at,
+        error = CASE WHEN ends.set_error THEN ends.error ELSE a.error END,
+        released_at = CASE WHEN ends.still_running THEN a.released_at ELSE ends.ended_at END
+      FROM ends WHERE a.id = ends.id RETURNING 1)`);
+    counts.push({ cte: "upd_ends", expected: u.length, what: "endAttempt" });
   }
+  if (schedules.size > 0) {
+    const u = [...schedules.values()];
+    ushape.push("s");
+    uctes.push(`upd_schedules AS (INSERT INTO schedule_state (pipeline, last_scheduled_for, skipped)
+      SELECT * FROM unnest(${up(u.map((x) => x.pipeline), "text[]")}, ${up(u.map((x) => x.lastScheduledFor), "bigint[]")}, ${up(u.map((x) => x.skippedDelta), "bigint[]")})
+      ON CONFLICT (pipeline) DO UPDATE SET last_scheduled_for = excluded.last_scheduled_for, skipped = schedule_state.skipped + excluded.skipped)`);
+  }
+  if (events.length > 0) {
+    const e = events.map((w) => w.event);
+    ushape.push("v");
+    uctes.push(`new_events AS (INSERT INTO events (at, type, level, pipeline, run_id, task, attempt_id, message, data)
+      SELECT at, type, level, pipeline, run_id, task, attempt_id, message, data
+      FROM unnest(${up(e.map((x) => x.at), "bigint[]")}, ${up(e.map((x) => x.type), "text[]")}, ${up(e.map((x) => x.level), "text[]")}, ${up(e.map((x) => x.pipeline), "text[]")},
+        ${up(e.map((x) => x.runId), "bigint[]")}, ${up(e.map((x) => x.task), "text[]")}, ${up(e.map((x) => x.attemptId), "bigint[]")}, ${up(e.map((x) => x.message), "text[]")},
+        ${up(e.map((x) => toJson(x.data) ?? "{}"), "text[]")})
+        WITH ORDINALITY AS e (at, type, level, pipeline, run_id, task, attempt_id, message, data, n) ORDER BY n)`);
+  }
+  if (resolves.size > 0) {
+    const u = [...resolves.values()];
+    ushape.push("q");
+    uctes.push(`upd_requests AS (UPDATE requests r SET run_id = u.run_id, error = u.error, resolved_at = u.at
+      FROM unnest(${up(u.map((x) => x.id), "bigint[]")}, ${up(u.map((x) => x.runId), "bigint[]")}, ${up(u.map((x) => x.error), "text[]")}, ${up(u.map((x) => x.at), "bigint[]")})
+        AS u (id, run_id, error, at) WHERE r.id = u.id RETURNING 1)`);
+    counts.push({ cte: "upd_requests", expected: u.length, what: "resolveRequest" });
+  }
+  if (uctes.length > 0) {
+    const select = counts.length > 0 ? counts.map((c) => `(SELECT count(*) FROM ${c.cte}) AS ${c.cte}`).join(", ") : "1 AS done";
+    const result = await client.query<Record<string, number>>(q(`update_${ushape.join("")}`, `WITH ${uctes.join(",\n")} SELECT ${select}`, uvalues));
+    const row = result.rows[0] ?? {};
+    for (const c of counts) if (Number(row[c.cte] ?? 0) !== c.expected) throw new BatchMismatch(`${c.what}: ${row[c.cte]} of ${c.expected} rows`);
+  }
+  // Releases update attempts too, possibly one ended above: a statement of their own, after.
   if (releases.size > 0) {
     const u = [...releases.values()];
     expect(await client.query(
       q("release_attempts", `UPDATE attempts a SET released_at = u.at FROM unnest($1::bigint[], $2::bigint[]) AS u (id, at) WHERE a.id = u.id AND a.state <> 'running'`, [u.map((x) => x.id), u.map((x) => x.at)]),
     ), u.length, "releaseAttempt");
   }
-  if (schedules.size > 0) {
-    const u = [...schedules.values()];
-    await client.query(
-      q("schedules", `INSERT INTO schedule_state (pipeline, last_scheduled_for, skipped) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[])
-        ON CONFLICT (pipeline) DO UPDATE SET last_scheduled_for = excluded.last_scheduled_for, skipped = schedule_state.skipped + excluded.skipped`, [
-        u.map((x) => x.pipeline), u.map((x) => x.lastScheduledFor), u.map((x) => x.skippedDelta),
-      ]),
-    );
-  }
-  if (events.length > 0) {
-    const e = events.map((w) => w.event);
-    await client.query(
-      q("events", `INSERT INTO events (at, type, level, pipeline, run_id, task, attempt_id, message, data)
-        SELECT at, type, level, pipeline, run_id, task, attempt_id, message, data
-        FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::bigint[], $8::text[], $9::text[])
-          WITH ORDINALITY AS e (at, type, level, pipeline, run_id, task, attempt_id, message, data, n) ORDER BY n`, [
-        e.map((x) => x.at), e.map((x) => x.type), e.map((x) => x.level), e.map((x) => x.pipeline), e.map((x) => x.runId), e.map((x) => x.task),
-        e.map((x) => x.attemptId), e.map((x) => x.message), e.map((x) => toJson(x.data) ?? "{}"),
-      ]),
-    );
-  }
-  if (resolves.size > 0) {
-    const u = [...resolves.values()];
-    expect(await client.query(
-      q("resolve_requests", `UPDATE requests r SET run_id = u.run_id, error = u.error, resolved_at = u.at
-        FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[]) AS u (id, run_id, error, at) WHERE r.id = u.id`, [
-        u.map((x) => x.id), u.map((x) => x.runId), u.map((x) => x.error), u.map((x) => x.at),
-      ]),
-    ), u.length, "resolveRequest");
-  }
+  return "applied";
 }

@@ -194,8 +194,11 @@ export class PgStore implements Store, WorkerStore {
     if (batch.length === 0) return;
     try {
       await this.#transaction(async (client) => {
-        if (fence) await checkFence(client, fence.owner, fence.now);
-        await applyBatched(client, batch, this.#channel("work"));
+        if ((await applyBatched(client, batch, this.#channel("work"), fence)) === "lease-lost" && fence) {
+          // Nothing was written; say who holds the lease now (this throws).
+          await checkFence(client, fence.owner, fence.now);
+          throw new StoreLeaseLostError(fence.owner, `the scheduler lease of ${fence.owner} is lost; this scheduler may no longer write`);
+        }
       });
     } catch (error) {
       if (error instanceof StoreLeaseLostError || isStoreUnavailable(error)) throw error;
