@@ -314,9 +314,10 @@ polling interval (0.5 s); BullMQ ${q.version} with \`concurrency\` ${CONCURRENCY
 Target: Sluice ≥ the faster of graphile-worker and pg-boss on (a) (${fmt(fastestPg)}/s): ${s.a >= fastestPg ? "**met**" : `**not met** (${Math.round((s.a / fastestPg) * 100)}%)`};
 ≤ on (b)'s p99 (${ms(Math.min(g.p99, b.p99))}): ${s.b.p99 <= Math.min(g.p99, b.p99) ? "**met**" : "**not met**"}.
 
-(a) and (d) vary from run to run by more than they differ (1,500–2,800/s over runs of this latency-bound loop
-here): 1,000,000 finished attempts do not slow claiming and completing, which read only partial indexes of
-running work.
+(d) came out faster than (a) in every run here (e.g. 2,800–2,950/s against 1,450–1,560/s): (d) runs after
+the million rows are inserted and \`VACUUM ANALYZE\`d, while (a) starts on a fresh schema whose planner
+statistics lag its growth. Either way 1,000,000 finished attempts do not slow claiming and completing,
+which read only partial indexes of running work.
 
 Where Sluice's time goes. CPU profiles of the scheduler and a worker during (a) show them idle 64% and
 77% of the time: the loop is bound by round trips and commits, not by computing. Every task passes
