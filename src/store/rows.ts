@@ -13,6 +13,7 @@ import type {
   RunTrigger,
   TaskInstanceRecord,
   TaskState,
+  ControlRequest,
 } from "./types.js";
 
 /** JSON for a TEXT column; `undefined` (and values JSON cannot hold) become NULL. */
@@ -140,4 +141,34 @@ export interface EventRow {
 /** Parses `data` and narrows the level. */
 export function toEventRecord(row: EventRow): EventRecord {
   return { ...row, level: row.level as EventRecord["level"], data: JSON.parse(row.data) as Record<string, unknown> };
+}
+
+/** A `requests` row (`SELECT *`). */
+export interface RequestRow {
+  id: number;
+  type: "trigger" | "cancel";
+  pipeline: string | null;
+  run_id: number | null;
+  params: string;
+  created_at: number;
+  taken_at: number | null;
+  taken_by: string | null;
+  resolved_at: number | null;
+  error: string | null;
+}
+
+/** Parses `params`. */
+export function toRequest(row: RequestRow): ControlRequest {
+  return {
+    id: row.id,
+    type: row.type,
+    pipeline: row.pipeline,
+    runId: row.run_id,
+    params: JSON.parse(row.params) as Record<string, unknown>,
+    createdAt: row.created_at,
+    takenAt: row.taken_at,
+    takenBy: row.taken_by,
+    resolvedAt: row.resolved_at,
+    error: row.error,
+  };
 }

@@ -139,15 +139,6 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     await this.options.store.stopWorker(this.options.name, this.now()).catch((err: unknown) => this.emit("error", asError(err)));
   }
 
-  /** Abort everything at once (a second signal): leases are handed back. */
-  async forceStop(): Promise<void> {
-    const ids = [...this.running.keys()];
-    for (const id of ids) this.abandoned.add(id);
-    this.local.abortAll("the worker was stopped");
-    await this.options.store.releaseLeases(this.options.name, ids, this.now()).catch(() => undefined);
-    await this.options.store.stopWorker(this.options.name, this.now()).catch(() => undefined);
-  }
-
   private claim(): Promise<void> {
     if (this.claiming) {
       this.claimAgain = true;
@@ -190,9 +181,10 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
   }
 
   private memoryOf(taskKey: string): number {
-    for (const p of this.options.config.pipelines) for (const t of p.tasks) if (t.key === taskKey) return t.memoryMb ?? 0;
-    return 0;
+    this.taskMemory ??= new Map(this.options.config.pipelines.flatMap((p) => p.tasks.map((t) => [t.key, t.memoryMb ?? 0] as const)));
+    return this.taskMemory.get(taskKey) ?? 0;
   }
+  private taskMemory: Map<string, number> | undefined;
 
   private async heartbeat(): Promise<void> {
     const now = this.now();

@@ -3,7 +3,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import type { AttemptRecord, RunRecord } from "../../src/core/records.js";
 import { dropSchemas, freshSchema, pgUrl, TEST_DATABASE_URL } from "../support/pg.js";
-import { disposeSandboxes, sandbox, waitFor, type Observation } from "./helpers.js";
+import { disposeSandboxes, sandbox, waitFor, type CliOptions, type CliProcess, type Observation, type Sandbox } from "./helpers.js";
 import { fileURLToPath } from "node:url";
 
 const MANY = fileURLToPath(new URL("../fixtures/distributed/many.config.ts", import.meta.url));
@@ -26,6 +26,13 @@ async function pgSandbox() {
   return box;
 }
 
+/** Starts `sluice <args>` in the sandbox and waits for its "started" line. */
+async function started(box: Sandbox, args: string[], options: CliOptions = {}): Promise<CliProcess> {
+  const proc = box.start(args, options);
+  await proc.waitForLog((l) => l.msg === `sluice ${args[0]} started`, `sluice ${args.slice(0, 2).join(" ")} ${args.slice(2).join(" ")} to start`);
+  return proc;
+}
+
 /** The most each pool was ever used, from start/end observations (an end at the same ms as a start counts first). */
 function peaks(obs: readonly Observation[]): Record<string, number> {
   const events = obs
@@ -46,10 +53,8 @@ function peaks(obs: readonly Observation[]): Record<string, number> {
 describe("several worker processes on PostgreSQL", () => {
   it("1 scheduler + 3 workers, 2,000 tasks on shared pools: no pool over capacity, every task succeeds exactly once", async () => {
     const box = await pgSandbox();
-    const scheduler = box.start(["scheduler", MANY, "--lease-ttl", "5s"], { killAfterMs: 240_000 });
-    await scheduler.waitForLog((l) => l.msg === "sluice scheduler started", "the scheduler to start");
-    const workers = [1, 2, 3].map((n) => box.start(["worker", MANY, "--name", `w${n}`, "--lease-ttl", "5s"], { killAfterMs: 240_000 }));
-    for (const w of workers) await w.waitForLog((l) => l.msg === "sluice worker started", "a worker to start");
+    const scheduler = await started(box, ["scheduler", MANY, "--lease-ttl", "5s"], { killAfterMs: 240_000 });
+    const workers = await Promise.all([1, 2, 3].map((n) => started(box, ["worker", MANY, "--name", `w${n}`, "--lease-ttl", "5s"], { killAfterMs: 240_000 })));
     for (let p = 0; p < 10; p++) {
       const t = await box.cli(["trigger", `many${p}`, "-c", MANY]);
       expect(t.code, t.stderr).toBe(0);
@@ -85,15 +90,12 @@ describe("several worker processes on PostgreSQL", () => {
   it("SIGKILL a worker mid-task: the attempt is lost and retried on another worker; the killed one's late report could not land", async () => {
     const box = await pgSandbox();
     const env = { SLUICE_TEST_LONG_MS: "3000" };
-    const scheduler = box.start(["scheduler", ROUTING, "--lease-ttl", "2s"], { env });
-    await scheduler.waitForLog((l) => l.msg === "sluice scheduler started", "the scheduler to start");
-    const a = box.start(["worker", ROUTING, "--name", "a", "--lease-ttl", "2s"], { env });
-    await a.waitForLog((l) => l.msg === "sluice worker started", "worker a to start");
+    const scheduler = await started(box, ["scheduler", ROUTING, "--lease-ttl", "2s"], { env });
+    const a = await started(box, ["worker", ROUTING, "--name", "a", "--lease-ttl", "2s"], { env });
     const trigger = await box.cli(["trigger", "slow", "-c", ROUTING, "--json"]);
     const runId = (JSON.parse(trigger.stdout) as RunRecord).id;
     const first = await box.waitForObservation((o) => o.find((x) => x.task === "long" && x.event === "start"), "the long task to start on a");
-    const b = box.start(["worker", ROUTING, "--name", "b", "--lease-ttl", "2s"], { env });
-    await b.waitForLog((l) => l.msg === "sluice worker started", "worker b to start");
+    const b = await started(box, ["worker", ROUTING, "--name", "b", "--lease-ttl", "2s"], { env });
     a.kill("SIGKILL");
     const killedAt = Date.now();
     const second = await box.waitForObservation((o) => o.find((x) => x.task === "long" && x.event === "start" && x.attempt === 2), "the retry to start on b", 20_000);
@@ -114,10 +116,8 @@ describe("several worker processes on PostgreSQL", () => {
 
   it("a task for a queue nobody serves waits with that reason and runs once such a worker joins; memory budgets hold", async () => {
     const box = await pgSandbox();
-    const scheduler = box.start(["scheduler", ROUTING]);
-    await scheduler.waitForLog((l) => l.msg === "sluice scheduler started", "the scheduler to start");
-    const plain = box.start(["worker", ROUTING, "--name", "plain"]);
-    await plain.waitForLog((l) => l.msg === "sluice worker started", "a default worker to start");
+    const scheduler = await started(box, ["scheduler", ROUTING]);
+    const plain = await started(box, ["worker", ROUTING, "--name", "plain"]);
     const trigger = await box.cli(["trigger", "gpu", "-c", ROUTING, "--json"]);
     const runId = (JSON.parse(trigger.stdout) as RunRecord).id;
     await waitFor(async () => {
@@ -125,8 +125,7 @@ describe("several worker processes on PostgreSQL", () => {
       return /no worker serves queue gpu/.test(text.stdout) ? true : undefined;
     }, "explain to say no worker serves queue gpu");
     // A gpu worker without room for 3 GB takes nothing...
-    const small = box.start(["worker", ROUTING, "--name", "small", "--queue", "gpu", "--memory-mb", "1024"]);
-    await small.waitForLog((l) => l.msg === "sluice worker started", "the small gpu worker to start");
+    const small = await started(box, ["worker", ROUTING, "--name", "small", "--queue", "gpu", "--memory-mb", "1024"]);
     await new Promise((r) => setTimeout(r, 1500));
     expect(box.observations().some((o) => o.task === "train")).toBe(false);
     // ...one with room does.
@@ -142,12 +141,10 @@ describe("several worker processes on PostgreSQL", () => {
     it(`${how} the active scheduler: a standby takes over within the lease TTL + 2 s; no tick makes two runs, the pool is never over capacity${how === "SIGSTOP" ? "; the resumed old one stops" : ""}`, async () => {
       const box = await pgSandbox();
       const ttl = 3000;
-      const a = box.start(["scheduler", TICKS, "--lease-ttl", "3s"]);
-      await a.waitForLog((l) => l.msg === "sluice scheduler started", "scheduler a to start");
+      const a = await started(box, ["scheduler", TICKS, "--lease-ttl", "3s"]);
       const b = box.start(["scheduler", TICKS, "--lease-ttl", "3s"]);
       await b.waitForLog((l) => typeof l.msg === "string" && l.msg.startsWith("standing by"), "scheduler b to stand by");
-      const w = box.start(["worker", TICKS, "--name", "w", "--lease-ttl", "3s"]);
-      await w.waitForLog((l) => l.msg === "sluice worker started", "the worker to start");
+      const w = await started(box, ["worker", TICKS, "--name", "w", "--lease-ttl", "3s"]);
       await box.waitForObservation((o) => o.filter((x) => x.event === "end").length >= 3 || undefined, "three ticks to run");
       a.kill(how);
       const stoppedAt = Date.now();
@@ -175,10 +172,8 @@ describe("several worker processes on PostgreSQL", () => {
   it("a worker whose heartbeats stall past its TTL (SIGSTOP) loses its attempt cleanly: retried elsewhere, its late completion refused", async () => {
     const box = await pgSandbox();
     const env = { SLUICE_TEST_LONG_MS: "2500" };
-    const scheduler = box.start(["scheduler", ROUTING, "--lease-ttl", "2s"], { env });
-    await scheduler.waitForLog((l) => l.msg === "sluice scheduler started", "the scheduler to start");
-    const a = box.start(["worker", ROUTING, "--name", "a", "--lease-ttl", "2s"], { env });
-    await a.waitForLog((l) => l.msg === "sluice worker started", "worker a to start");
+    const scheduler = await started(box, ["scheduler", ROUTING, "--lease-ttl", "2s"], { env });
+    const a = await started(box, ["worker", ROUTING, "--name", "a", "--lease-ttl", "2s"], { env });
     const trigger = await box.cli(["trigger", "slow", "-c", ROUTING, "--json"]);
     const runId = (JSON.parse(trigger.stdout) as RunRecord).id;
     await box.waitForObservation((o) => o.find((x) => x.task === "long" && x.event === "start"), "the long task to start on a");
@@ -203,8 +198,7 @@ describe("several worker processes on PostgreSQL", () => {
   it("rolling deploy: a worker whose code defines a task differently is told which and why, and is never given it", async () => {
     const box = await pgSandbox();
     const env = { SLUICE_TEST_LONG_MS: "200" };
-    const scheduler = box.start(["scheduler", ROUTING], { env });
-    await scheduler.waitForLog((l) => l.msg === "sluice scheduler started", "the scheduler to start");
+    const scheduler = await started(box, ["scheduler", ROUTING], { env });
     const old = box.start(["worker", ROUTING_V2, "--name", "old"], { env });
     const warned = await old.waitForLog((l) => typeof l.msg === "string" && l.msg.startsWith("slow.long: not taken"), "the old worker to name the task that differs");
     expect(warned.msg).toMatch(/definition differs from the scheduler's \(retries differs\)/);
@@ -228,14 +222,11 @@ describe("several worker processes on PostgreSQL", () => {
   it("SIGTERM on a worker: running attempts get --shutdown-timeout, then are aborted and handed back at once (retried now, not after the TTL)", async () => {
     const box = await pgSandbox();
     const env = { SLUICE_TEST_LONG_MS: "30000" };
-    const scheduler = box.start(["scheduler", ROUTING, "--lease-ttl", "30s"], { env });
-    await scheduler.waitForLog((l) => l.msg === "sluice scheduler started", "the scheduler to start");
-    const a = box.start(["worker", ROUTING, "--name", "a", "--lease-ttl", "30s", "--shutdown-timeout", "500ms"], { env });
-    await a.waitForLog((l) => l.msg === "sluice worker started", "worker a to start");
+    const scheduler = await started(box, ["scheduler", ROUTING, "--lease-ttl", "30s"], { env });
+    const a = await started(box, ["worker", ROUTING, "--name", "a", "--lease-ttl", "30s", "--shutdown-timeout", "500ms"], { env });
     await box.cli(["trigger", "slow", "-c", ROUTING]);
     await box.waitForObservation((o) => o.find((x) => x.task === "long" && x.event === "start"), "the long task to start on a");
-    const b = box.start(["worker", ROUTING, "--name", "b", "--lease-ttl", "30s"], { env });
-    await b.waitForLog((l) => l.msg === "sluice worker started", "worker b to start");
+    const b = await started(box, ["worker", ROUTING, "--name", "b", "--lease-ttl", "30s"], { env });
     const stoppedAt = Date.now();
     a.kill("SIGTERM");
     expect((await a.exited).code, a.describe()).toBe(0);

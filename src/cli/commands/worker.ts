@@ -64,6 +64,7 @@ export function registerWorker(program: Command): void {
       const differ = theirs ? stored.differingTasks(mine, theirs.config as ReturnType<typeof stored.definitionsOf>) : [];
       for (const d of differ) logger.warn({ task: d.task }, `${d.task}: not taken by this worker: its definition differs from the scheduler's (${d.why}); deploy the same config to both`);
       const name = opts.name ?? `${hostname()}:${process.pid}`;
+      const grace = timeoutGraceFromEnv().timeoutGrace;
       const worker = new WorkerProcess({
         config,
         store,
@@ -76,7 +77,7 @@ export function registerWorker(program: Command): void {
         avoid: differ.map((d) => d.task),
         leaseTtlMs,
         taskLogger: taskLoggerFrom(logger),
-        ...(timeoutGraceFromEnv().timeoutGrace !== undefined ? { timeoutGraceMs: timeoutGraceFromEnv().timeoutGrace } : {}),
+        ...(grace !== undefined ? { timeoutGraceMs: grace } : {}),
       });
       worker.on("refused", (r) => logger.warn(r, r.reason));
       const logError = (await import("../../observe/throttle.js")).throttledErrors(logger);
@@ -99,7 +100,6 @@ export function registerWorker(program: Command): void {
           logger.info("sluice worker stopped");
         })());
       onSignals(drain);
-      process.once("exit", () => void worker.forceStop());
       logger.info({ name, queues, slots, memoryMb, config: loaded.path }, "sluice worker started");
       if (runFor !== undefined) setLongTimeout(() => void drain(`--for ${opts.for}`), runFor).unref();
       await new Promise<void>((resolve) => {

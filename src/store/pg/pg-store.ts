@@ -12,8 +12,8 @@ import type {
 } from "../types.js";
 import { StoreConflictError, StoreLeaseLostError, StoreMigrationError, StoreNotFoundError, StoreWriteError, isStoreUnavailable } from "../errors.js";
 import {
-  ATTEMPT_COLUMNS, EVENT_COLUMNS, RUN_COLUMNS, TASK_COLUMNS, toAttemptRecords, toEventRecord, toJson, toRunRecord, toTaskRecord,
-  type AttemptRow, type EventRow, type ResourceRow, type RunRow, type TaskRow,
+  ATTEMPT_COLUMNS, EVENT_COLUMNS, RUN_COLUMNS, TASK_COLUMNS, toAttemptRecords, toEventRecord, toJson, toRequest, toRunRecord, toTaskRecord,
+  type AttemptRow, type EventRow, type RequestRow, type ResourceRow, type RunRow, type TaskRow,
 } from "../rows.js";
 import { describeWrite, iso } from "../writes.js";
 import { createPool, describeConnectError, redactUrl, sqlState, type PgLocation, type PoolOptions } from "./connect.js";
@@ -32,34 +32,6 @@ export interface PgStoreOptions extends PoolOptions {
 /** Default page sizes, as documented on the query types. */
 const LIMITS = { runs: 50, attempts: 100, events: 1000 };
 const limitOf = (limit: number | undefined, fallback: number): number => (limit === undefined ? fallback : Math.max(0, Math.floor(limit)));
-
-interface RequestRow {
-  id: number;
-  type: "trigger" | "cancel";
-  pipeline: string | null;
-  run_id: number | null;
-  params: string;
-  created_at: number;
-  taken_at: number | null;
-  taken_by: string | null;
-  resolved_at: number | null;
-  error: string | null;
-}
-
-function toRequest(row: RequestRow): ControlRequest {
-  return {
-    id: row.id,
-    type: row.type,
-    pipeline: row.pipeline,
-    runId: row.run_id,
-    params: JSON.parse(row.params) as Record<string, unknown>,
-    createdAt: row.created_at,
-    takenAt: row.taken_at,
-    takenBy: row.taken_by,
-    resolvedAt: row.resolved_at,
-    error: row.error,
-  };
-}
 
 /** A query with a stable name, so each connection parses and plans it once. */
 const q = (name: string, text: string, values: unknown[]): pg.QueryConfig => ({ name: `sluice_${name}`, text, values });
@@ -233,22 +205,10 @@ export class PgStore implements Store, WorkerStore {
   }
 
   async completeAttempt(attemptId: number, fencingToken: number, outcome: CompletionOutcome, endedAt: EpochMs): Promise<boolean> {
-    const error = outcome.state === "success" ? null : toJson(outcome.error);
-    // One statement: end the attempt (only with its current token, while running) and store the
-    // output of a success on its task instance.
-    const result = await this.#query<{ ended: number }>(
-      q("complete", `WITH ended AS (
-          UPDATE attempts SET state = $3, ended_at = $4, error = $5,
-            released_at = CASE WHEN $8 THEN NULL ELSE $4::bigint END
-          WHERE id = $1 AND fencing_token = $2 AND state = 'running'
-          RETURNING run_id, task),
-        stored AS (
-          UPDATE task_instances t SET output = $6 FROM ended
-          WHERE $3 = 'success' AND t.run_id = ended.run_id AND t.task = ended.task)
-        SELECT count(*) AS ended, pg_notify($7, '') FROM ended`, [attemptId, fencingToken, outcome.state, endedAt, error, outcome.state === "success" ? toJson(outcome.output) : null, this.#channel("done"), outcome.state !== "success" && outcome.stillRunning === true]),
-    );
-    return (result.rows[0]?.ended ?? 0) === 1;
+    const [recorded] = await this.completeAttempts([{ attemptId, fencingToken, outcome, endedAt }]);
+    return recorded === true;
   }
+
 
   // ── the scheduler lease and the inbox ─────────────────────────────────────────────────────
 

@@ -7,7 +7,7 @@ import { hostname } from "node:os";
 import type { ControlRequest, LeaseClaim, LeaseResult, NewRequest } from "../types.js";
 import type { SqliteDatabase } from "./connection.js";
 import { StoreLeaseLostError } from "../errors.js";
-import { toJson } from "../rows.js";
+import { toJson, toRequest, type RequestRow } from "../rows.js";
 import { processAlive } from "../process-alive.js";
 
 export { processAlive };
@@ -37,34 +37,6 @@ interface LeaseRow {
   host: string;
   pid: number;
   expires_at: number;
-}
-
-interface RequestRow {
-  id: number;
-  type: "trigger" | "cancel";
-  pipeline: string | null;
-  run_id: number | null;
-  params: string;
-  created_at: number;
-  taken_at: number | null;
-  taken_by: string | null;
-  resolved_at: number | null;
-  error: string | null;
-}
-
-function toRequest(row: RequestRow): ControlRequest {
-  return {
-    id: row.id,
-    type: row.type,
-    pipeline: row.pipeline,
-    runId: row.run_id,
-    params: JSON.parse(row.params) as Record<string, unknown>,
-    createdAt: row.created_at,
-    takenAt: row.taken_at,
-    takenBy: row.taken_by,
-    resolvedAt: row.resolved_at,
-    error: row.error,
-  };
 }
 
 export function prepareControl(db: SqliteDatabase): ControlOperations {
