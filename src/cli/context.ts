@@ -6,6 +6,7 @@ import type { DefinitionsJson } from "../define/stored.js";
 import { isWorkerStore } from "../store/types.js";
 import { closedDefinitions, queueCapacity } from "../scheduler/scheduler.js";
 import { WORKER_DEFAULTS } from "../worker/remote-worker.js";
+import { defaultMemoryBudgetMb } from "../worker/memory-budget.js";
 import { describeLocation, openStore, resolveStoreUrl, type StoreLocation } from "../store/open.js";
 
 export { describeLocation };
@@ -86,7 +87,8 @@ export async function restoredEngine(config: ResolvedConfig, store: Store, now: 
     engine.disableSchedules();
     return engine;
   }
-  const engine = new Engine(config, { now, restore: await store.loadActiveState(), recover: false });
+  // The embedded store's worker is `sluice run` on this host: its default budget is this host's.
+  const engine = new Engine(config, { now, restore: await store.loadActiveState(), recover: false, workerMemoryMb: config.worker.memoryMb ?? defaultMemoryBudgetMb() });
   engine.disableSchedules();
   return engine;
 }

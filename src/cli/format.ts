@@ -1,5 +1,98 @@
+import { InvalidArgumentError, Option, type Command } from "commander";
 import type { Holder, WaitReason } from "../core/admission/types.js";
 import { formatDuration } from "../define/duration.js";
+
+/** The machine's time zone (`TZ` if set), the default of `--tz`. */
+export function machineZone(): string {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+}
+
+/** True for an IANA time zone name Node knows (`Europe/Paris`, `UTC`). */
+export function isTimeZone(tz: string): boolean {
+  if (tz.trim() === "") return false;
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const formatters = new Map<string, Intl.DateTimeFormat>();
+function partsIn(t: number, tz: string): Record<string, string> {
+  let f = formatters.get(tz);
+  if (!f) {
+    f = new Intl.DateTimeFormat("en-CA", { timeZone: tz, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "longOffset" });
+    formatters.set(tz, f);
+  }
+  return Object.fromEntries(f.formatToParts(new Date(t)).map((p) => [p.type, p.value]));
+}
+
+/**
+ * A time for a table: `2026-11-25 09:30:05` in `tz` (an IANA zone, default the machine's). Tables
+ * say which zone they use with {@link zoneCaption}; JSON output stays ISO 8601 in UTC.
+ *
+ * @example
+ * formatTime(Date.UTC(2026, 10, 25, 8, 30, 5), "Europe/Paris"); // "2026-11-25 09:30:05"
+ */
+export function formatTime(t: number, tz: string = machineZone()): string {
+  const p = partsIn(t, tz);
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
+}
+
+/**
+ * The time of day only, `09:30:05`, in `tz`.
+ *
+ * @example
+ * timeOfDay(Date.UTC(2026, 10, 25, 8, 30, 5), "Europe/Paris"); // "09:30:05"
+ */
+export function timeOfDay(t: number, tz: string = machineZone()): string {
+  const p = partsIn(t, tz);
+  return `${p.hour}:${p.minute}:${p.second}`;
+}
+
+/** `UTC+01:00` (at time `t`: offsets change with daylight saving). */
+export function zoneOffset(tz: string, t = Date.now()): string {
+  const name = partsIn(t, tz).timeZoneName ?? "GMT";
+  return name === "GMT" ? "UTC+00:00" : name.replace("GMT", "UTC");
+}
+
+/**
+ * The line a table of times opens or ends with, naming its zone.
+ *
+ * @example
+ * zoneCaption("Europe/Paris", Date.UTC(2026, 10, 25)); // "times in Europe/Paris (UTC+01:00)"
+ */
+export function zoneCaption(tz: string, t = Date.now()): string {
+  return `times in ${tz} (${zoneOffset(tz, t)})`;
+}
+
+/** What `--tz` parsed to. */
+export interface TzOption {
+  tz?: string;
+}
+
+/**
+ * The `--tz <zone>` option, for `.addOption(tzFlag())` in a command's chain: the IANA zone its
+ * tables print times in (default the machine's); an unknown zone is a usage error (exit 2) that
+ * says how to write one. Read the value with `opts.tz ?? machineZone()`.
+ */
+export function tzFlag(): Option {
+  return new Option("--tz <zone>", `time zone of the times in tables, e.g. Europe/Paris or UTC (default: this machine's, ${machineZone()}; JSON is always UTC)`).argParser((value: string) => {
+    if (!isTimeZone(value)) throw new InvalidArgumentError(`"${value}" is not an IANA time zone; write it like Europe/Paris, America/New_York or UTC.`);
+    return value;
+  });
+}
+
+/**
+ * Adds `--tz <zone>` ({@link tzFlag}) to a command and returns it.
+ *
+ * @example
+ * tzOption(program.command("pipelines")).action((opts: TzOption) => print(formatTime(t, opts.tz ?? machineZone())));
+ */
+export function tzOption(command: Command): Command {
+  return command.addOption(tzFlag());
+}
 
 /** `12:00:05.250` of an epoch-ms time, in UTC. */
 export function clock(t: number): string {
@@ -38,8 +131,10 @@ export function describeReason(r: WaitReason): string {
       return `waiting to retry at ${new Date(r.until).toISOString()}`;
     case "runQueued":
       return r.message;
-    case "pool":
-      return `pool ${r.name}: needs ${r.need} slot(s), ${r.free} of ${r.capacity} free${holders(r.holders)}`;
+    case "pool": {
+      const adaptive = r.adaptive ? ` (adaptive limit, now ${r.capacity}, between ${r.adaptive.min} and ${r.adaptive.max}, ${r.adaptive.algorithm})` : "";
+      return `pool ${r.name}: needs ${r.need} slot(s), ${r.free} of ${r.capacity} free${adaptive}${holders(r.holders)}`;
+    }
     case "queue":
       if (r.name === "worker") return `worker slots: needs ${r.need}, ${r.free} of ${r.capacity} free${holders(r.holders)}`;
       if (r.capacity === 0) return `no worker serves queue ${r.name}: it starts when one does (sluice worker --queue ${r.name})`;

@@ -5,8 +5,10 @@ import { registerInit } from "./commands/init.js";
 import { registerPrune } from "./commands/prune.js";
 import { registerMigrate } from "./commands/migrate.js";
 import { registerWorker } from "./commands/worker.js";
+import { registerPg } from "./commands/pg.js";
 import { registerInspect } from "./commands/inspect.js";
 import { registerSimulate } from "./commands/simulate.js";
+import { registerAnalyze } from "./commands/analyze.js";
 import { registerRuntimeCommands } from "./commands/runtime.js";
 import { CliError, EXIT } from "./errors.js";
 
@@ -19,6 +21,8 @@ Environment:
   SLUICE_DATABASE_URL    store, when --db is not given (default: .sluice/sluice.db beside the config)
   SLUICE_LOG_LEVEL       log level, when --log-level is not given: trace, debug, info, warn, error, fatal, silent (default: info)
   SLUICE_DEBUG           set to 1 to print the stack of an unexpected error
+  SLUICE_LOG_FORMAT      json: JSON log lines even on a terminal (default: readable there, JSON otherwise)
+  SLUICE_HEAP_GROWING_PERCENT  run/scheduler/worker: heap growth past the last full GC, in % (default 100; 0: V8's own)
   NO_COLOR               no colours in the live view
 
 Exit codes: 0 success · 1 a run or task failed · 2 usage or configuration error`;
@@ -37,11 +41,13 @@ const program = new Command("sluice")
 registerInit(program);
 registerInspect(program);
 registerSimulate(program);
+registerAnalyze(program);
 registerRuntimeCommands(program);
 registerBackup(program);
 registerPrune(program);
 registerMigrate(program);
 registerWorker(program);
+registerPg(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -75,10 +75,8 @@ export function intOption(value: string, flag: string, min = 1): number {
 
 /** Parse a duration option; a bare number is refused (is `--for 30` seconds or minutes?). */
 export async function durationOption(value: string, flag: string): Promise<number> {
-  const { parseDuration } = await import("../define/duration.js");
-  try {
-    return parseDuration(value as never, flag);
-  } catch {
-    throw new CliError(`${flag}: "${value}" is not a duration; use e.g. 500ms, 30s, 15m or 2h`);
-  }
+  const { durationMs } = await import("../define/duration.js");
+  const result = durationMs(value);
+  if (result.ok) return result.ms;
+  throw new CliError(`${flag}: ${result.reason}; use e.g. 500ms, 30s, 15m, 2h or 1h30m`);
 }

@@ -83,6 +83,10 @@ export interface ScheduleStateRecord {
   /** The latest scheduled time for which a decision (run, buffer or skip) was recorded. */
   lastScheduledFor: EpochMs | null;
   skipped: number;
+  /** When the pipeline was paused (`sluice pause`); `null` when it is not. */
+  pausedAt: EpochMs | null;
+  /** Runs of a backfill (`sluice backfill --max-active`) that may run at once; `null`: no backfill cap. */
+  backfillMaxActive: number | null;
 }
 
 /** An entry of the append-only event log; history and the timeline are read from it. */
@@ -120,6 +124,8 @@ export type Change =
     }
   | { type: "releaseAttempt"; id: number; at: EpochMs }
   | { type: "recordSchedule"; pipeline: string; lastScheduledFor: EpochMs; skippedDelta: number }
+  /** An operator's setting of a pipeline; a field left out is left as it is. */
+  | { type: "controlPipeline"; pipeline: string; pausedAt?: EpochMs | null; backfillMaxActive?: number | null }
   | { type: "appendEvent"; event: EventRecord };
 
 
@@ -144,10 +150,12 @@ export interface ActiveState {
 }
 
 export type CompletionOutcome =
-  | { state: "success"; output: unknown }
+  | { state: "success"; output: unknown; overloaded?: boolean }
   | {
       state: "failed" | "timed_out";
       error: NonNullable<AttemptRecord["error"]>;
+      /** The task called `ctx.overloaded()`: an adaptive pool it held lowers its limit. */
+      overloaded?: boolean;
       /** The function has not settled (it ignored its signal): keep its resources until the worker says it has. */
       stillRunning?: boolean;
     };

@@ -58,7 +58,20 @@ export interface SimulationResult {
   runs: SimulatedRun[];
   /** Tasks that had no estimate and ran for the default duration (`pipeline.task`). */
   assumedDurations: string[];
+  /** SLAs (`task` set) and run deadlines (`task: null`) the simulated runs missed, in time order. */
+  slaMisses: SimulatedSlaMiss[];
   warnings: string[];
+}
+
+/** A predicted SLA or deadline miss: the task (or run) was not done when it was due. */
+export interface SimulatedSlaMiss {
+  pipeline: string;
+  run: number;
+  /** `null` for the run's `deadline`. */
+  task: string | null;
+  scheduledFor: number;
+  dueAt: number;
+  message: string;
 }
 
 /**
@@ -85,6 +98,7 @@ export function simulate(config: ResolvedConfig, options: SimulationOptions): Si
   const runs = new Map<number, SimulatedRun>();
   const skipped: SimulatedRun[] = [];
   const warnings: string[] = [];
+  const slaMisses: SimulatedSlaMiss[] = [];
   const waitReasons = new Map<string, Map<string, WaitReason>>();
   const pools: Record<string, { capacity: number; peak: number }> = {};
   for (const pool of Object.values(config.pools)) pools[pool.name] = { capacity: pool.slots, peak: 0 };
@@ -103,6 +117,9 @@ export function simulate(config: ResolvedConfig, options: SimulationOptions): Si
       } else if (c.type === "appendEvent" && c.event.type === "run.skipped") {
         const data = c.event.data;
         skipped.push({ pipeline: String(data.pipeline), run: null, scheduledFor: Number(data.scheduledFor), trigger: "schedule", state: "skipped", buffered: false, startedAt: null, endedAt: null });
+      } else if (c.type === "appendEvent" && (c.event.type === "task.sla_missed" || c.event.type === "run.deadline_missed")) {
+        const r = c.event.runId !== null ? runs.get(c.event.runId) : undefined;
+        slaMisses.push({ pipeline: c.event.pipeline ?? "", run: c.event.runId ?? 0, task: c.event.task, scheduledFor: r?.scheduledFor ?? 0, dueAt: Number(c.event.data.dueAt), message: c.event.message });
       } else if (c.type === "appendEvent" && c.event.level === "warn" && c.event.type === "run.overran") {
         warnings.push(c.event.message);
       }
@@ -160,6 +177,7 @@ export function simulate(config: ResolvedConfig, options: SimulationOptions): Si
     pools,
     runs: allRuns,
     assumedDurations: [...assumed],
+    slaMisses,
     warnings,
   };
 }

@@ -3,8 +3,10 @@ import { topoSort, type Edge } from "../core/dag.js";
 import { computeWeights } from "../core/weights.js";
 import { DEFAULTS } from "./defaults.js";
 import { durationMs } from "./duration.js";
+import { buildNotify, hooksOf } from "./notify.js";
 import type { ParsedPipeline, ParsedTask } from "./read.js";
-import type { ResolvedConfig, ResolvedPipeline, ResolvedSchedule, ResolvedTask } from "./resolved.js";
+import type { AdaptiveSpec } from "../core/adaptive.js";
+import type { ResolvedConfig, ResolvedPipeline, ResolvedPool, ResolvedSchedule, ResolvedTask } from "./resolved.js";
 import type { ParsedConfig, ParsedPipelineOptions } from "./schema.js";
 import type { Duration } from "./types.js";
 
@@ -16,13 +18,14 @@ export function buildConfig(top: ParsedConfig, pipelines: readonly ParsedPipelin
   return {
     parallelism: top.parallelism ?? DEFAULTS.parallelism,
     pools: Object.fromEntries(
-      Object.entries(top.pools ?? {}).map(([name, pool]) => [name, { name, slots: pool.slots, description: pool.description }]),
+      Object.entries(top.pools ?? {}).map(([name, pool]) => [name, buildPool(name, pool)]),
     ),
     worker: { concurrency: top.worker?.concurrency ?? DEFAULTS.worker.concurrency, memoryMb: top.worker?.memoryMb },
     aging: { pointsPerMinute: top.aging?.pointsPerMinute ?? DEFAULTS.aging.pointsPerMinute },
     reservation: { afterMs: top.reservation?.after ?? ms(DEFAULTS.reservation.after) },
     retentionMs: top.retention === false ? undefined : (top.retention ?? ms(DEFAULTS.retention)),
     pipelines: pipelines.map((p, i) => buildPipeline(p, edges[i] ?? [])),
+    notify: buildNotify(top.notify),
   };
 }
 
@@ -47,7 +50,9 @@ function buildPipeline(p: ParsedPipeline, edges: readonly Edge<string>[]): Resol
     maxActiveTasks: o.maxActiveTasks,
     catchup: o.catchup ?? DEFAULTS.pipeline.catchup,
     catchupWindowMs: o.catchupWindow ?? ms(DEFAULTS.pipeline.catchupWindow),
+    ...(o.deadline !== undefined ? { deadlineMs: o.deadline } : {}),
     tasks: topoSort([...byId.keys()], edges).map((id) => byId.get(id)!),
+    ...withHooks(o),
   };
 }
 
@@ -82,6 +87,22 @@ function buildTask(pipeline: string, t: ParsedTask, dependsOn: string[]): Resolv
     maxActivePerPipeline: o.maxActivePerPipeline,
     maxActivePerRun: o.maxActivePerRun,
     estimateMs: o.estimate,
+    ...(o.sla !== undefined ? { slaMs: o.sla } : {}),
     fn: t.fn,
+    ...withHooks(o),
   };
 }
+
+/** `{ hooks }` when any hook is set, else nothing (so configs without hooks look as before). */
+function withHooks(o: Parameters<typeof hooksOf>[0]): { hooks?: ReturnType<typeof hooksOf> & object } {
+  const hooks = hooksOf(o);
+  return hooks ? { hooks } : {};
+}
+
+function buildPool(name: string, pool: NonNullable<ParsedConfig["pools"]>[string]): ResolvedPool {
+  if (typeof pool.slots === "number") return { name, slots: pool.slots, description: pool.description };
+  const a = pool.slots;
+  const adaptive: AdaptiveSpec = { min: a.min, max: a.max, algorithm: a.adapt, ...(a.initial !== undefined ? { initial: a.initial } : {}), ...(a.latencyThreshold !== undefined ? { latencyThresholdMs: a.latencyThreshold } : {}) };
+  return { name, slots: a.initial ?? a.min, description: pool.description, adaptive };
+}
+

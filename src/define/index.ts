@@ -4,6 +4,7 @@ export { DEFAULTS, type SluiceDefaults } from "./defaults.js";
 export { formatDuration, parseDuration } from "./duration.js";
 export { ConfigError, formatProblems } from "./errors.js";
 export { isPipelineDefinition, pipeline } from "./pipeline.js";
+export { NOTIFY_DEFAULTS, NOTIFY_EVENTS, type NotifyDefaults } from "./notify.js";
 export { resolveConfig, resolveConfigOrThrow, type ResolveResult } from "./validate.js";
 export type * from "./resolved.js";
 export type * from "./types.js";

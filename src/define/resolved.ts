@@ -1,4 +1,5 @@
-import type { OverlapPolicy, TaskFn, WeightRule } from "./types.js";
+import type { AdaptiveSpec } from "../core/adaptive.js";
+import type { NotifyEventType, NotifyHook, OverlapPolicy, TaskFn, WeightRule } from "./types.js";
 
 /**
  * A validated configuration: every default applied, every duration in milliseconds, every
@@ -14,12 +15,45 @@ export interface ResolvedConfig {
   retentionMs: number | undefined;
   /** In declaration order. */
   pipelines: ResolvedPipeline[];
+  /** Webhook targets and hook limits; absent in configs built by hand (no webhooks, default limits). Never stored. */
+  notify?: ResolvedNotify;
+}
+
+/** The hooks a pipeline or task set (only those). Never stored: they are functions. */
+export interface ResolvedHooks {
+  onSuccess?: NotifyHook;
+  onFailure?: NotifyHook;
+  onRetry?: NotifyHook;
+  onSkip?: NotifyHook;
+  onSlaMiss?: NotifyHook;
+}
+
+export interface ResolvedNotify {
+  hookTimeoutMs: number;
+  hookQueueSize: number;
+  webhooks: ResolvedWebhook[];
+}
+
+export interface ResolvedWebhook {
+  url: string;
+  events: NotifyEventType[];
+  /** Only these pipelines; `undefined`: all. */
+  pipelines: string[] | undefined;
+  headers: Record<string, string>;
+  timeoutMs: number;
+  retryDelayMs: number;
+  maxRetryDelayMs: number;
+  maxAgeMs: number;
+  queueSize: number;
 }
 
 export interface ResolvedPool {
   name: string;
+  /** The slots; for an adaptive pool, the limit it starts at. */
   slots: number;
   description: string | undefined;
+  /** An adaptive limit (`slots: { min, max, adapt }`). */
+  adaptive?: AdaptiveSpec;
 }
 
 export type ResolvedSchedule =
@@ -35,8 +69,11 @@ export interface ResolvedPipeline {
   maxActiveTasks: number | undefined;
   catchup: boolean;
   catchupWindowMs: number;
+  /** End within this long of the scheduled time (`deadline`). */
+  deadlineMs?: number;
   /** Topologically sorted (dependencies first; ties in declaration order). */
   tasks: ResolvedTask[];
+  hooks?: ResolvedHooks;
 }
 
 export interface ResolvedTask {
@@ -64,7 +101,10 @@ export interface ResolvedTask {
   maxActivePerPipeline: number | undefined;
   maxActivePerRun: number | undefined;
   estimateMs: number | undefined;
+  /** Succeed within this long of the run's scheduled time (`sla`). */
+  slaMs?: number;
   fn: TaskFn;
+  hooks?: ResolvedHooks;
 }
 
 /** One thing wrong with a definition, located precisely enough to fix it. */

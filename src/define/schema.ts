@@ -18,6 +18,7 @@ import {
   text,
   wholeNumber,
 } from "./fields.js";
+import { hookFields, notifySchema } from "./notify.js";
 import type { OverlapPolicy, WeightRule } from "./types.js";
 import { describe } from "./words.js";
 
@@ -25,8 +26,36 @@ const OVERLAP: readonly OverlapPolicy[] = ["skip", "bufferOne", "bufferAll", "ca
 const WEIGHT_RULES: readonly WeightRule[] = ["downstream", "upstream", "absolute"];
 
 /** One entry of `pools`. */
+const adaptiveSlotsSchema = strict({
+  min: wholeNumber(1, "an adaptive pool keeps at least 1 slot"),
+  max: wholeNumber(1, "give the most slots the pool may grow to"),
+  adapt: oneOf(["gradient", "aimd"] as const),
+  initial: wholeNumber(1, "start between min and max, or leave it out to start at min").optional(),
+  latencyThreshold: duration(true).optional(),
+}).check(
+  (payload) => {
+    const v = payload.value;
+    if (v.max < v.min) payload.issues.push({ code: "custom", input: v, path: ["max"], message: `must be at least min (${v.min}); got ${v.max}.` });
+    if (v.initial !== undefined && (v.initial < v.min || v.initial > v.max)) {
+      payload.issues.push({ code: "custom", input: v, path: ["initial"], message: `must be between min (${v.min}) and max (${v.max}); got ${v.initial}.` });
+    }
+  },
+);
+
+/** `slots`: a whole number, or an adaptive limit (an object), each checked by its own schema so its messages reach the user. */
+const slotsSchema = z.unknown().transform((v, ctx): number | z.output<typeof adaptiveSlotsSchema> => {
+  if (v === undefined || (!isRecord(v) && typeof v !== "number")) {
+    ctx.addIssue({ code: "custom", message: `must be a whole number of at least 1 (a pool needs at least 1 slot), or an adaptive limit like { min: 2, max: 20, adapt: "gradient" } (got ${describe(v)}).` });
+    return z.NEVER;
+  }
+  const result = isRecord(v) ? adaptiveSlotsSchema.safeParse(v) : wholeNumber(1, "a pool needs at least 1 slot").safeParse(v);
+  if (result.success) return result.data;
+  for (const issue of result.error.issues) ctx.addIssue({ code: "custom", message: issue.message, path: issue.path as PropertyKey[] });
+  return z.NEVER;
+});
+
 export const poolSchema = strict({
-  slots: wholeNumber(1, "a pool needs at least 1 slot"),
+  slots: slotsSchema,
   description: text.optional(),
 });
 
@@ -49,6 +78,7 @@ export const configSchema = strict({
   aging: strict({ pointsPerMinute: finiteNumber(0).optional() }).optional(),
   reservation: strict({ after: duration().optional() }).optional(),
   retention: z.union([z.literal(false), duration(true)]).optional(),
+  notify: notifySchema.optional(),
 });
 
 /** `{ every }` or `{ cron, timezone? }`: exactly one of `every` and `cron`, checked with croner. */
@@ -109,7 +139,9 @@ export const pipelineOptionsSchema = strict({
   maxActiveTasks: wholeNumber(1, "leave it out for no limit").optional(),
   catchup: bool.optional(),
   catchupWindow: duration().optional(),
+  deadline: duration().optional(),
   description: text.optional(),
+  ...hookFields,
 });
 
 /** The options of `.task(id, options, fn)`; references to tasks and pools are checked in `checks.ts`. */
@@ -135,7 +167,9 @@ export const taskOptionsSchema = strict({
   maxActivePerPipeline: wholeNumber(1, "leave it out for no limit").optional(),
   maxActivePerRun: wholeNumber(1, "leave it out for no limit").optional(),
   estimate: duration().optional(),
+  sla: duration().optional(),
   description: text.optional(),
+  ...hookFields,
 });
 
 /** Schema outputs: the options as written, durations in milliseconds. */

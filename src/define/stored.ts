@@ -6,16 +6,21 @@
 import { createHash } from "node:crypto";
 import type { ResolvedConfig, ResolvedPipeline, ResolvedTask } from "./resolved.js";
 
-/** A {@link ResolvedConfig} without its task functions, as JSON. */
-export type DefinitionsJson = Omit<ResolvedConfig, "pipelines"> & {
-  pipelines: Array<Omit<ResolvedPipeline, "tasks"> & { tasks: Array<Omit<ResolvedTask, "fn">> }>;
+/** A {@link ResolvedConfig} without its task functions, hooks and webhooks, as JSON. */
+export type DefinitionsJson = Omit<ResolvedConfig, "pipelines" | "notify"> & {
+  pipelines: Array<Omit<ResolvedPipeline, "tasks" | "hooks"> & { tasks: Array<Omit<ResolvedTask, "fn" | "hooks">> }>;
 };
 
-/** The config without functions (JSON-safe: `undefined` fields are dropped by JSON). */
+/**
+ * The config without functions (JSON-safe: `undefined` fields are dropped by JSON). Hooks and
+ * `notify` stay out: they run in the scheduler process only (so they are not a difference a
+ * worker must match), and webhook headers often carry secrets that do not belong in the store.
+ */
 export function definitionsOf(config: ResolvedConfig): DefinitionsJson {
+  const { notify: _notify, ...rest } = config;
   return {
-    ...config,
-    pipelines: config.pipelines.map((p) => ({ ...p, tasks: p.tasks.map(({ fn: _fn, ...task }) => task) })),
+    ...rest,
+    pipelines: config.pipelines.map(({ hooks: _hooks, ...p }) => ({ ...p, tasks: p.tasks.map(({ fn: _fn, hooks: _taskHooks, ...task }) => task) })),
   };
 }
 

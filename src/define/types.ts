@@ -25,9 +25,28 @@ export type ScheduleOptions =
   | { every: Duration; cron?: never; timezone?: never }
   | { cron: string; timezone?: string; every?: never };
 
+/**
+ * A pool whose limit adapts to the resource behind it (see {@link PoolOptions.slots}): it starts at
+ * `initial` (default `min`) and moves between `min` and `max` with the latency of the attempts
+ * holding it and with overload signals (lock timeouts, refused connections, `ctx.overloaded()`).
+ */
+export interface AdaptiveSlots {
+  min: number;
+  max: number;
+  /** `"gradient"`: shrinks when latency rises above the no-load latency; `"aimd"`: +1 while busy, ×0.9 on overload. */
+  adapt: "gradient" | "aimd";
+  /** @defaultValue `min` */
+  initial?: number;
+  /** `aimd` only: a latency above this counts as an overload. @defaultValue none (only overload signals) */
+  latencyThreshold?: Duration;
+}
+
 export interface PoolOptions {
-  /** How many slots the pool has; a task holds the number it names while it runs. */
-  slots: number;
+  /**
+   * How many slots the pool has; a task holds the number it names while it runs. Or an adaptive
+   * limit, e.g. `{ min: 2, max: 20, adapt: "gradient" }`: see {@link AdaptiveSlots}.
+   */
+  slots: number | AdaptiveSlots;
   /** Shown by `sluice pools` and `inspect`. */
   description?: string;
 }
@@ -48,7 +67,129 @@ export interface PipelineOptions {
   catchup?: boolean;
   /** How far back `catchup` looks. @defaultValue `"24h"` */
   catchupWindow?: Duration;
+  /**
+   * A run should have ended this long after its scheduled time; past it, while the run is still
+   * active, a `run.deadline_missed` event is recorded (once per run). @defaultValue none
+   */
+  deadline?: Duration;
   description?: string;
+  /** A run of this pipeline succeeded (`run.success`). See {@link NotifyHook}. */
+  onSuccess?: NotifyHook;
+  /** A run of this pipeline failed (`run.failed`). See {@link NotifyHook}. */
+  onFailure?: NotifyHook;
+  /** A task of this pipeline will be retried (`task.retry`). See {@link NotifyHook}. */
+  onRetry?: NotifyHook;
+  /** The overlap policy skipped a scheduled run of this pipeline (`run.skipped`). See {@link NotifyHook}. */
+  onSkip?: NotifyHook;
+  /** A task missed its `sla` (`task.sla_missed`; on a pipeline also its runs' `deadline`, `run.deadline_missed`). See {@link NotifyHook}. */
+  onSlaMiss?: NotifyHook;
+}
+
+/**
+ * What hooks and webhooks are told about:
+ * - `run.success`, `run.failed`, `run.cancelled`: a run ended;
+ * - `run.skipped`: the overlap policy skipped a scheduled run (no run was created);
+ * - `task.success`: a task instance succeeded; `task.failed`: it failed for good (retries spent);
+ * - `task.retry`: an attempt failed or was lost and the task will be tried again;
+ * - `task.skipped`: the task will not run in this run because an upstream task failed;
+ * - `task.sla_missed`: a task had not succeeded by its `sla`; `run.deadline_missed`: a run had not ended by its pipeline's `deadline`.
+ */
+export type NotifyEventType =
+  | "run.success"
+  | "run.failed"
+  | "run.cancelled"
+  | "run.skipped"
+  | "task.success"
+  | "task.failed"
+  | "task.retry"
+  | "task.skipped"
+  | "task.sla_missed"
+  | "run.deadline_missed";
+
+/**
+ * The payload of a hook call and the JSON body of a webhook POST (schema version 1; fields are
+ * only ever added within a version). Times are ISO 8601 in UTC.
+ */
+export interface Notification {
+  /** Schema version of this payload: 1. */
+  version: 1;
+  /** Unique per notification, the same on every delivery attempt: deduplicate on it (delivery is at-least-once). */
+  id: string;
+  type: NotifyEventType;
+  /** When it happened (ISO 8601, UTC). */
+  at: string;
+  level: "info" | "warn" | "error";
+  pipeline: string;
+  /** `null` for `run.skipped` (no run was created). */
+  runId: number | null;
+  /** The task, for `task.*`; else `null`. */
+  task: string | null;
+  /** Attempts the task has made so far (`task.*`); else `null`. */
+  attempts: number | null;
+  /** The schedule time of the run (or of the skipped tick), ISO 8601 UTC; `null` when unknown. */
+  scheduledFor: string | null;
+  /** One line for people, as in the event log. */
+  message: string;
+  /** The error of the task's latest attempt (`task.failed`, `task.retry`); else `null`. */
+  error: { message: string; code?: string | undefined } | null;
+  /** Details of the event (e.g. `durationMs` of a run, `retryAt` of a retry, `activeRun` of a skip). */
+  data: Record<string, unknown>;
+}
+
+/**
+ * A callback run when something happens to a pipeline or task (`onSuccess`, `onFailure`,
+ * `onRetry`, `onSkip`). Hooks run in the scheduler process (`sluice run`, or `sluice scheduler`
+ * with workers), off the scheduler's path: a hook that throws is logged; one that does not settle
+ * within `notify.hookTimeout` is logged and abandoned. Scheduling never waits for a hook.
+ *
+ * @example
+ * pipeline("daily_sales", { onFailure: async (n) => slack.post(`${n.pipeline} failed: ${n.message}`) });
+ */
+export type NotifyHook = (notification: Notification) => void | Promise<void>;
+
+/**
+ * One webhook target: every notification of the listed `events` is POSTed to `url` as JSON (a
+ * {@link Notification}), in order, retried with exponential backoff while the target fails
+ * (5xx, 408, 429, a network error). Pending notifications wait in a bounded queue; when it is
+ * full the oldest is dropped (counted, and logged as a warning).
+ *
+ * @example
+ * { url: "https://hooks.example.com/sluice", events: ["run.failed", "task.retry"], headers: { authorization: `Bearer ${process.env.HOOK_TOKEN}` } }
+ */
+export interface WebhookOptions {
+  /** `http://` or `https://` URL. */
+  url: string;
+  /** Which notifications to send, or `"*"` for all. @defaultValue every `run.*` event, `task.failed` and `task.retry` */
+  events?: ReadonlyArray<NotifyEventType> | "*";
+  /** Only notifications of these pipelines. @defaultValue all pipelines */
+  pipelines?: ReadonlyArray<string>;
+  /** Extra request headers (e.g. `authorization`). Never written to the store. */
+  headers?: Record<string, string>;
+  /** One request's time limit. @defaultValue `"10s"` */
+  timeout?: Duration;
+  /** Delay before the first retry; doubled each retry (±20% jitter), up to `maxRetryDelay`. @defaultValue `"1s"` */
+  retryDelay?: Duration;
+  /** @defaultValue `"1m"` */
+  maxRetryDelay?: Duration;
+  /** A notification not delivered after this long is given up (logged). @defaultValue `"24h"` */
+  maxAge?: Duration;
+  /** Notifications waiting for this target at most; when full, the oldest is dropped. @defaultValue 1000 */
+  queueSize?: number;
+}
+
+/**
+ * `notify`: webhook targets and the limits of hooks (the hooks themselves are options of
+ * pipelines and tasks).
+ *
+ * @example
+ * defineConfig({ pipelines, notify: { hookTimeout: "5s", webhooks: [{ url: "https://hooks.example.com/sluice", events: "*" }] } });
+ */
+export interface NotifyOptions {
+  webhooks?: ReadonlyArray<WebhookOptions>;
+  /** A hook that has not settled after this long is logged and abandoned. @defaultValue `"10s"` */
+  hookTimeout?: Duration;
+  /** Hook calls waiting to run at most; when full, the oldest is dropped (counted, logged). @defaultValue 1000 */
+  hookQueueSize?: number;
 }
 
 /** A handle to a declared task, used in `dependsOn`. */
@@ -89,6 +230,12 @@ export interface TaskContext<Params extends Record<string, unknown> = Record<str
   heartbeat(): Promise<void>;
   /** Report progress (0..1 or any JSON value); renews the lease too. */
   progress(value: unknown): Promise<void>;
+  /**
+   * Say the resource behind this task's pools is overloaded (e.g. the database answered "too
+   * many connections" and you retried inside the task): adaptive pools it holds lower their limit
+   * when the attempt ends, as they do for a lock timeout or refused connection it fails with.
+   */
+  overloaded(): void;
 }
 
 export interface TaskLogger {
@@ -135,7 +282,24 @@ export interface TaskOptions {
   maxActivePerRun?: number;
   /** Expected run time, used by `sluice simulate` (and later by `analyze`). */
   estimate?: Duration;
+  /**
+   * The task should have succeeded this long after its run's scheduled time. Past it, while the
+   * run is still active, a `task.sla_missed` event is recorded (once per run), `explain` says so
+   * beforehand ("will miss its SLA at …" when its estimate no longer fits), and `simulate` predicts it.
+   * @defaultValue none
+   */
+  sla?: Duration;
   description?: string;
+  /** This task succeeded in a run (`task.success`). See {@link NotifyHook}. */
+  onSuccess?: NotifyHook;
+  /** This task failed for good, its retries spent (`task.failed`). See {@link NotifyHook}. */
+  onFailure?: NotifyHook;
+  /** An attempt of this task failed or was lost and it will be retried (`task.retry`). See {@link NotifyHook}. */
+  onRetry?: NotifyHook;
+  /** This task will not run in a run because an upstream task failed (`task.skipped`). See {@link NotifyHook}. */
+  onSkip?: NotifyHook;
+  /** A task missed its `sla` (`task.sla_missed`; on a pipeline also its runs' `deadline`, `run.deadline_missed`). See {@link NotifyHook}. */
+  onSlaMiss?: NotifyHook;
 }
 
 export interface WorkerOptions {
@@ -185,4 +349,6 @@ export interface SluiceConfig {
    * @defaultValue `"30d"`
    */
   retention?: Duration | false;
+  /** Webhook targets and hook limits; see {@link NotifyOptions}. Hooks themselves are options of pipelines and tasks. */
+  notify?: NotifyOptions;
 }

@@ -3,6 +3,7 @@ import { checkPipeline, type Capacity } from "./checks.js";
 import { ConfigError } from "./errors.js";
 import { isRecord } from "./fields.js";
 import { issuesToProblems, problemAt, type Where } from "./issues.js";
+import { checkWebhookPipelines } from "./notify.js";
 import { readPipeline } from "./read.js";
 import type { ConfigProblem, ResolvedConfig } from "./resolved.js";
 import { configSchema } from "./schema.js";
@@ -47,6 +48,7 @@ function resolveUnguarded(config: unknown): ResolveResult {
   const entries: readonly unknown[] = Array.isArray(raw.pipelines) ? raw.pipelines : [];
   const pipelines = entries.flatMap((entry, i) => readPipeline(entry, i, problems) ?? []);
   reportDuplicates(pipelines.map((p) => p.view), "pipeline", undefined, problems);
+  checkWebhookPipelines(raw.notify, pipelines.map((p) => p.view.id), problems);
 
   const edges = pipelines.map(({ view }) => {
     reportDuplicates(view.tasks, "task", view.id, problems);
@@ -82,7 +84,8 @@ function capacityOf(raw: Record<string, unknown>): Capacity {
   const pools = new Map<string, number | undefined>();
   if (isRecord(raw.pools)) {
     for (const [poolName, pool] of Object.entries(raw.pools)) {
-      const slots = isRecord(pool) ? pool.slots : undefined;
+      // An adaptive pool may grow to its max: a demand is checked against that.
+      const slots = isRecord(pool) ? (isRecord(pool.slots) ? pool.slots.max : pool.slots) : undefined;
       pools.set(poolName, typeof slots === "number" && Number.isInteger(slots) && slots >= 1 ? slots : undefined);
     }
   }

@@ -7,7 +7,7 @@ import { EventEmitter } from "node:events";
 import { hostname } from "node:os";
 import type { ResourceUsage } from "../core/admission/types.js";
 import type { TaskExplanation } from "../core/engine/types.js";
-import { SluiceError } from "../core/errors.js";
+import { SluiceError, UnknownPipelineError } from "../core/errors.js";
 import type { AttemptRecord, EventRecord, RunRecord, RunState, TaskInstanceRecord } from "../core/records.js";
 import { parseDuration } from "../define/duration.js";
 import { ConfigError } from "../define/errors.js";
@@ -15,13 +15,20 @@ import type { ResolvedConfig } from "../define/resolved.js";
 import type { Duration, SluiceConfig } from "../define/types.js";
 import { resolveConfig } from "../define/validate.js";
 import { createLogger, taskLoggerFrom, type Logger } from "../observe/logger.js";
+import type { Registry } from "prom-client";
+import { attachRuntimeMetrics } from "../observe/metrics.js";
 import { Scheduler } from "../scheduler/scheduler.js";
 import { StoreCorruptError } from "../store/errors.js";
 import { describeLocation, openStore, resolveStoreUrl } from "../store/open.js";
 import type { AttemptQuery, EventQuery, RunQuery, Store } from "../store/types.js";
 import { LocalWorker } from "../worker/local-worker.js";
+import { backfilledRuns, ticksBetween, ticksWithoutRun } from "../scheduler/backfill.js";
+import { MAX_BACKFILL_RUNS } from "../core/engine/engine.js";
+import { TaskLogSink } from "../observe/task-logs.js";
+import { MEMORY_BUDGET_SHARE, defaultMemoryBudgetMb } from "../worker/memory-budget.js";
 import { WorkerProcess } from "../worker/remote-worker.js";
 import { throttledErrors } from "../observe/throttle.js";
+import { attachNotifier, type Notifier } from "../observe/notify.js";
 import { isWorkerStore } from "../store/types.js";
 import { queuesOf } from "../core/engine/plan.js";
 import { definitionsOf, fingerprintOf } from "../define/stored.js";
@@ -130,10 +137,19 @@ export class Sluice extends EventEmitter<SluiceEvents> {
   readonly config: ResolvedConfig;
   /** Resolves once Sluice has stopped, whoever stopped it. */
   readonly stopped: Promise<void>;
+  /**
+   * Its Prometheus metrics (its own registry, prefix `sluice_`): serve `await sluice.metrics.metrics()`
+   * as `text/plain; version=0.0.4` on `/metrics`.
+   */
+  readonly metrics: Registry;
   private stopping: Promise<void> | undefined;
   private markStopped!: () => void;
   private readonly shutdownMs: number;
   private readonly runWaiters = new Map<number, Array<(run: RunRecord) => void>>();
+  /** Hooks and webhooks (`undefined` when the config has none); drained by {@link stop}. @internal */
+  notifier: Notifier | undefined;
+  /** @internal Where ctx.log lines are kept (flushed on stop). */
+  taskLogs: TaskLogSink | undefined;
 
   /** @internal Use {@link start}. */
   constructor(
@@ -149,6 +165,7 @@ export class Sluice extends EventEmitter<SluiceEvents> {
     this.config = config;
     this.shutdownMs = shutdownMs;
     this.stopped = new Promise((resolve) => (this.markStopped = resolve));
+    this.metrics = attachRuntimeMetrics(this);
     scheduler.on("event", (e) => {
       this.emit("event", e);
       if (e.runId !== null && RUN_END_EVENTS.has(e.type)) void this.settleWaiters(e.runId, true);
@@ -189,6 +206,86 @@ export class Sluice extends EventEmitter<SluiceEvents> {
   cancel(runId: number, reason = "cancelled through the API"): Promise<boolean> {
     this.assertRunning("cancel");
     return this.scheduler.cancel(runId, reason);
+  }
+
+  /**
+   * Pause a pipeline's schedule (`sluice pause`): no scheduled runs until {@link Sluice.resume};
+   * triggers and backfills are still accepted. False when it was paused already.
+   *
+   * @example
+   * await sluice.pause("nightly"); // maintenance window
+   * await sluice.resume("nightly"); // missed ticks follow the pipeline's catchup
+   */
+  async pause(pipeline: string): Promise<boolean> {
+    this.assertRunning("pause");
+    this.assertPipeline(pipeline);
+    return (await this.control({ type: "pause", pipeline, runId: null, params: {} })).error === null;
+  }
+
+  /** Resume a paused pipeline (`sluice resume`); ticks missed while paused follow `catchup`. False when it was not paused. */
+  async resume(pipeline: string): Promise<boolean> {
+    this.assertRunning("resume");
+    this.assertPipeline(pipeline);
+    return (await this.control({ type: "resume", pipeline, runId: null, params: {} })).error === null;
+  }
+
+  /**
+   * Create runs for the given past schedule times of a pipeline (`sluice backfill`), oldest first,
+   * at most `maxActive` running at once (and never more than `maxActiveRuns`); times that have a
+   * scheduled or backfilled run already are skipped. Resolves with the ids of the runs created.
+   *
+   * @example
+   * const ids = await sluice.backfill("daily", { from: new Date("2026-10-01"), to: new Date("2026-10-31T23:59:59Z"), maxActive: 3 });
+   */
+  async backfill(pipeline: string, options: { from: Date | number; to: Date | number; maxActive?: number }): Promise<number[]> {
+    this.assertRunning("backfill");
+    const def = this.assertPipeline(pipeline);
+    if (!def.schedule) throw new SluiceError("SLUICE_BAD_OPTION", `pipeline "${pipeline}" has no schedule, so it has no past schedule times to backfill`);
+    const from = +options.from;
+    const to = +options.to;
+    if (!Number.isFinite(from) || !Number.isFinite(to) || to < from) throw new SluiceError("SLUICE_BAD_OPTION", `backfill: from and to must be times with from ≤ to (got ${String(options.from)} … ${String(options.to)})`);
+    const ticks = ticksBetween(def.schedule, from, to, MAX_BACKFILL_RUNS);
+    if (!ticks) throw new SluiceError("SLUICE_BAD_OPTION", `the range holds more than ${MAX_BACKFILL_RUNS} schedule times; backfill a shorter range at a time`);
+    const times = await ticksWithoutRun(this.store, pipeline, ticks);
+    if (times.length === 0) return [];
+    const answer = await this.control({ type: "backfill", pipeline, runId: null, params: { times, maxActive: options.maxActive ?? 1 } });
+    if (answer.error !== null) throw new SluiceError("SLUICE_REFUSED", answer.error);
+    return backfilledRuns(this.store, pipeline, answer.runId, times);
+  }
+
+  /**
+   * Run tasks of a finished run again (`sluice retry`): the named ones, else those that failed,
+   * were cancelled or never ran; and what depends on them (everything downstream with `downstream`).
+   *
+   * @throws SluiceError `SLUICE_REFUSED` when the run is active or unknown, or a task is unknown.
+   */
+  async retry(runId: number, options: { tasks?: string[]; downstream?: boolean } = {}): Promise<void> {
+    this.assertRunning("retry");
+    const answer = await this.control({ type: "retry", pipeline: null, runId, params: { tasks: options.tasks ?? [], downstream: options.downstream === true } });
+    if (answer.error !== null) throw new SluiceError("SLUICE_REFUSED", answer.error);
+  }
+
+  /** Set a task of a finished run to `success` or `failed` by hand (`sluice mark`); the run's state follows. */
+  async mark(runId: number, task: string, state: "success" | "failed"): Promise<void> {
+    this.assertRunning("mark");
+    const answer = await this.control({ type: "mark", pipeline: null, runId, params: { task, state } });
+    if (answer.error !== null) throw new SluiceError("SLUICE_REFUSED", answer.error);
+  }
+
+  private assertPipeline(pipeline: string): ResolvedConfig["pipelines"][number] {
+    const def = this.config.pipelines.find((p) => p.id === pipeline);
+    if (!def) throw new UnknownPipelineError(pipeline, this.config.pipelines.map((p) => p.id));
+    return def;
+  }
+
+  private async control(req: Parameters<Scheduler["control"]>[0]): Promise<{ runId: number | null; error: string | null }> {
+    try {
+      return await this.scheduler.control(req);
+    } catch (err) {
+      // A refusal the engine throws (unknown pipeline or task, an active run) is an answer, not a failure.
+      if (err instanceof SluiceError) return { runId: null, error: err.message };
+      throw err;
+    }
   }
 
   /**
@@ -268,7 +365,11 @@ export class Sluice extends EventEmitter<SluiceEvents> {
         // its completions; what it cannot finish it hands back (retried at once).
         if (this.worker instanceof WorkerProcess) await this.worker.stop(deadline);
         await this.scheduler.stop(deadline);
+        // Notifications of the last turns: delivered while time is left, at most 5 s (a webhook
+        // that is down must not hold a shutdown for long), at least 1 s.
+        await this.notifier?.close(Math.min(Math.max(deadline, Date.now() + 1000), Date.now() + 5000));
       } finally {
+        await this.taskLogs?.flush();
         this.logger.flush();
         await this.store.close();
         this.markStopped();
@@ -335,10 +436,19 @@ export async function startResolved(config: ResolvedConfig, options: Omit<StartO
     if (options.worker === false && !shared) {
       throw new SluiceError("SLUICE_BAD_OPTION", `scheduling without a worker needs a store worker processes can share; the ${store.kind} store is not one: use PostgreSQL (--db postgres://…)`);
     }
+    // Tasks' declared memory is held to a budget even when the config names none: a share of this host's.
+    const memoryBudgetMb = config.worker.memoryMb ?? defaultMemoryBudgetMb();
+    const tooBig = config.pipelines.flatMap((p) => p.tasks).filter((t) => t.memoryMb !== undefined && t.memoryMb > memoryBudgetMb);
+    if (tooBig.length > 0 && config.worker.memoryMb === undefined) {
+      logger.warn({ memoryBudgetMb, tasks: tooBig.map((t) => t.key) }, `tasks declare more memory than this host's default budget of ${memoryBudgetMb} MB (${Math.round(MEMORY_BUDGET_SHARE * 100)}% of its memory): ${tooBig.map((t) => `${t.key} (${t.memoryMb} MB)`).join(", ")}; they wait until a worker with room runs them (set worker.memoryMb, or run them on a bigger worker)`);
+    }
+    // ctx.log lines, kept with their attempts for `sluice logs`.
+    const taskLogs = new TaskLogSink(store, (err) => logError(new Error(`could not store ctx.log lines: ${err instanceof Error ? err.message : String(err)}`)));
     const scheduler = new Scheduler({
       config,
       store,
       owner,
+      ...(shared ? {} : { workerMemoryMb: memoryBudgetMb }),
       leaseTtlMs,
       schedules: options.schedules ?? START_DEFAULTS.schedules,
       ...(shared ? { remote: { store: shared, leaseTtlMs } } : {}),
@@ -348,7 +458,7 @@ export async function startResolved(config: ResolvedConfig, options: Omit<StartO
     scheduler.on("active", ({ waitedMs }) => logger.info({ waitedMs }, `took over as the active scheduler after standing by ${waitedMs} ms`));
     let worker: LocalWorker | WorkerProcess | undefined;
     if (!shared) {
-      worker = new LocalWorker({ config, channel: scheduler.channel, taskLogger: taskLoggerFrom(logger), timeoutGraceMs: graceMs });
+      worker = new LocalWorker({ config, channel: scheduler.channel, taskLogger: taskLoggerFrom(logger, taskLogs), taskLogs, timeoutGraceMs: graceMs });
     } else if (options.worker !== false) {
       const definitions = definitionsOf(config);
       worker = new WorkerProcess({
@@ -358,10 +468,11 @@ export async function startResolved(config: ResolvedConfig, options: Omit<StartO
         host: hostname(),
         queues: queuesOf(config),
         slots: config.worker.concurrency,
-        memoryMb: config.worker.memoryMb ?? null,
+        memoryMb: memoryBudgetMb,
         fingerprint: fingerprintOf(definitions),
         leaseTtlMs,
-        taskLogger: taskLoggerFrom(logger),
+        taskLogger: taskLoggerFrom(logger, taskLogs),
+        taskLogs,
         timeoutGraceMs: graceMs,
       });
       worker.on("refused", (r) => logger.warn(r, r.reason));
@@ -372,6 +483,9 @@ export async function startResolved(config: ResolvedConfig, options: Omit<StartO
     scheduler.on("pruned", (p) => logger.info({ event: "retention.pruned", ...p }, `retention: deleted ${p.runs} run(s), ${p.attempts} attempt(s), ${p.events} event(s) that ended before ${new Date(p.before).toISOString()}`));
     scheduler.on("error", logError);
     const sluice = new Sluice(config, store, scheduler, worker, logger, shutdownMs);
+    // Hooks and webhooks run here, in the scheduler's process (never in workers), off its path.
+    sluice.notifier = attachNotifier(scheduler, { config, logger, lookup: store });
+    sluice.taskLogs = taskLogs;
     if (worker instanceof WorkerProcess) {
       await scheduler.start();
       await worker.start();

@@ -4,7 +4,7 @@ import { Engine } from "../core/engine/engine.js";
 import type { EngineOutput } from "../core/engine/types.js";
 import { SluiceError } from "../core/errors.js";
 import { isStoreUnavailable } from "../store/errors.js";
-import type { CompletionOutcome, EventRecord } from "../core/records.js";
+import type { CompletionOutcome, EventRecord, RunRecord, TaskInstanceRecord } from "../core/records.js";
 import type { ResolvedConfig } from "../define/resolved.js";
 import { definitionsOf, fingerprintOf } from "../define/stored.js";
 import type { ControlRequest, LeaseResult, RemoteAttemptState, Store, StoreWrite, WorkerInfo, WorkerStore } from "../store/types.js";
@@ -16,8 +16,14 @@ import type { LocalWorker, WorkerChannel } from "../worker/local-worker.js";
 export interface SchedulerEvents {
   /** An entry of the event log (skips, failures, retries, run ends …), after it is stored. */
   event: [EventRecord];
-  /** One turn's decisions, after they are stored and dispatched. */
-  turn: [{ at: number; started: number; finished: number; changes: number }];
+  /** A task instance succeeded or will not run (an upstream task failed), after it is stored. */
+  taskEnded: [{ at: number; runId: number; task: string; state: "success" | "upstream_failed"; attempts: number | null }];
+  /** One turn's decisions, after they are stored and dispatched; `durationMs`: the whole turn (engine, store batch, dispatch). */
+  turn: [{ at: number; started: number; finished: number; changes: number; durationMs: number }];
+  /** A batch of writes the store committed (one transaction), and how long `apply` took. Metrics read attempt and run ends from it. */
+  batch: [{ at: number; writes: readonly StoreWrite[]; durationMs: number }];
+  /** A remote attempt's lease ran out (its worker is gone or silent, or nobody took it): it is recorded lost. */
+  leaseExpired: [{ attemptId: number; workerId: string | null }];
   /** A worker's report was refused (stale fencing token, attempt no longer running). */
   refused: [{ attemptId: number; reason: string }];
   /** Another scheduler is active: this one stands by (see {@link SchedulerOptions.standby}). */
@@ -34,6 +40,8 @@ export interface SchedulerOptions {
   store: Store;
   /** Identifies this process in the scheduler lease and on attempts. */
   owner?: string;
+  /** The local worker's memory budget when the config sets none. @defaultValue none (not enforced) */
+  workerMemoryMb?: number;
   /** Create runs from schedules. Off for a one-shot `trigger --wait`. @defaultValue true */
   schedules?: boolean;
   /** How often the store inbox (triggers/cancels from other terminals) is read: one indexed read, of nothing most of the time. @defaultValue 50 */
@@ -114,7 +122,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    */
   private stopped = false;
   /** A turn whose batch the store refused: nothing of it was acted on; it is written (first) by the next turn. */
-  private unapplied: { writes: StoreWrite[]; outputs: EngineOutput[] } | undefined;
+  private unapplied: { writes: StoreWrite[]; outputs: EngineOutput[]; committed: Array<() => void> } | undefined;
+  /** Called once the turn that made a decision has committed it (a trigger resolves with a run that exists). */
+  private afterCommit: Array<() => void> = [];
   private retryTimer: NodeJS.Timeout | undefined;
   /** Turns in a row whose batch the store refused. */
   private failedWrites = 0;
@@ -178,7 +188,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         now: this.now(),
         restore: state,
         recover: true,
-        ...(this.options.remote ? { workers: "workers" as const } : { workerId: this.owner }),
+        ...(this.options.remote ? { workers: "workers" as const } : { workerId: this.owner, ...(this.options.workerMemoryMb !== undefined ? { workerMemoryMb: this.options.workerMemoryMb } : {}) }),
       });
     } catch (err) {
       await store.releaseSchedulerLease(this.owner);
@@ -344,6 +354,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     for (const e of expired) {
       const mine = live.get(e.id);
       if (!mine || mine.draining) continue;
+      this.emit("leaseExpired", { attemptId: e.id, workerId: e.workerId });
       const why =
         e.workerId === null ? "no worker took it before its lease ran out" : dead.has(e.workerId) ? `its worker ${e.workerId} is gone (its process no longer exists)` : `its worker ${e.workerId} stopped renewing its lease`;
       this.inputs.push((at) => void engine.markLost(e.id, at, why));
@@ -357,7 +368,28 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     return new Promise((resolve, reject) => {
       this.inputs.push((now) => {
         try {
-          resolve(this.requireEngine().trigger(pipeline, now, { params }));
+          const runId = this.requireEngine().trigger(pipeline, now, { params });
+          // Answered once the run is in the store, so the caller can read it at once (on every store).
+          this.afterCommit.push(() => resolve(runId));
+        } catch (err) {
+          reject(err instanceof Error ? err : new Error(String(err)));
+        }
+      });
+      this.queueTurn();
+    });
+  }
+
+  /**
+   * An operator's request made in this process (pause, resume, backfill, retry, mark), decided like
+   * one from another terminal; resolves once its effect is committed.
+   */
+  async control(req: Pick<ControlRequest, "type" | "pipeline" | "runId" | "params">): Promise<{ runId: number | null; error: string | null }> {
+    const loaded = req.type === "retry" || req.type === "mark" ? await this.loadRun(req.runId) : undefined;
+    return new Promise((resolve, reject) => {
+      this.inputs.push((now) => {
+        try {
+          const answer = answerRequest(this.requireEngine(), req, now, loaded);
+          this.afterCommit.push(() => resolve(answer));
         } catch (err) {
           reject(err instanceof Error ? err : new Error(String(err)));
         }
@@ -496,22 +528,32 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       return;
     }
     for (const req of requests) {
+      // A retry or mark is about a finished run, which only the store remembers.
+      let loaded: Awaited<ReturnType<Scheduler["loadRun"]>> | undefined;
+      try {
+        loaded = req.type === "retry" || req.type === "mark" ? await this.loadRun(req.runId) : undefined;
+      } catch (err) {
+        const message = `could not read run ${req.runId}: ${err instanceof Error ? err.message : String(err)}`;
+        this.inputs.push((now) => this.pendingWrites.push({ type: "resolveRequest", id: req.id, runId: req.runId, error: message, at: now }));
+        continue;
+      }
       this.inputs.push((now) => {
         const engine = this.requireEngine();
         try {
-          if (req.type === "trigger") {
-            const runId = engine.trigger(req.pipeline ?? "", now, { params: req.params });
-            this.pendingWrites.push({ type: "resolveRequest", id: req.id, runId, error: null, at: now });
-          } else {
-            const ok = engine.cancelRun(req.runId ?? -1, now, "cancelled with `sluice cancel`");
-            this.pendingWrites.push({ type: "resolveRequest", id: req.id, runId: req.runId, error: ok ? null : `run ${req.runId} is not queued or running`, at: now });
-          }
+          const answer = answerRequest(engine, req, now, loaded);
+          this.pendingWrites.push({ type: "resolveRequest", id: req.id, runId: answer.runId, error: answer.error, at: now });
         } catch (err) {
           this.pendingWrites.push({ type: "resolveRequest", id: req.id, runId: null, error: err instanceof Error ? err.message : String(err), at: now });
         }
       });
     }
     if (requests.length > 0) this.queueTurn();
+  }
+
+  private async loadRun(runId: number | null): Promise<{ run: RunRecord | undefined; tasks: TaskInstanceRecord[] }> {
+    if (runId === null) return { run: undefined, tasks: [] };
+    const [run, tasks] = await Promise.all([this.options.store.getRun(runId), this.options.store.listTasks(runId)]);
+    return { run, tasks };
   }
 
   private queueTurn(): void {
@@ -538,6 +580,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (this.stopped) return;
     const engine = this.requireEngine();
     const now = this.now();
+    const turnStarted = performance.now();
+    let applyMs = 0;
     const carried = this.unapplied;
     this.unapplied = undefined;
     this.finishedInTurn = 0;
@@ -545,8 +589,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const decided = engine.advance(now);
     const outputs: EngineOutput[] = [...(carried?.outputs ?? []), decided];
     const writes: StoreWrite[] = [...(carried?.writes ?? []), ...this.remoteWrites(decided, now), ...this.pendingWrites.splice(0)];
+    const committed = [...(carried?.committed ?? []), ...this.afterCommit.splice(0)];
     try {
-      if (writes.length > 0) await this.options.store.apply(writes, { owner: this.owner, now });
+      if (writes.length > 0) {
+        const applyStarted = performance.now();
+        await this.options.store.apply(writes, { owner: this.owner, now });
+        applyMs = performance.now() - applyStarted;
+      }
     } catch (err) {
       if ((err as { code?: unknown }).code === "SLUICE_LEASE_LOST") {
         // Paused or cut off past the lease: nothing of this turn happened, and nothing ever will.
@@ -556,7 +605,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       // Nothing of the batch was committed, so nothing of it may be acted on; but the engine has
       // made these decisions already and builds on them. Keep them, in order, for the next turn
       // (which writes them first), and try again soon.
-      this.unapplied = { writes, outputs };
+      this.unapplied = { writes, outputs, committed };
       clearTimeout(this.retryTimer);
       if (!this.stopping) this.retryTimer = setTimeout(() => this.queueTurn(), 1000);
       // An unreachable database (a restart) is waited for: the lease says how long this scheduler
@@ -578,6 +627,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       throw err;
     }
     this.failedWrites = 0;
+    for (const done of committed) done();
+    if (writes.length > 0) this.emit("batch", { at: now, writes, durationMs: applyMs });
     const worker = this.worker;
     let started = 0;
     for (const out of outputs) {
@@ -587,8 +638,14 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         started++;
       }
     }
-    for (const w of writes) if (w.type === "appendEvent") this.emit("event", w.event);
-    this.emit("turn", { at: now, started, finished: this.finishedInTurn, changes: writes.length });
+    for (const w of writes) {
+      if (w.type === "appendEvent") this.emit("event", w.event);
+      // Task ends the event log does not record (a success is not an event): for hooks and webhooks.
+      else if (w.type === "updateTask" && (w.state === "success" || w.state === "upstream_failed") && this.listenerCount("taskEnded") > 0) {
+        this.emit("taskEnded", { at: now, runId: w.runId, task: w.task, state: w.state, attempts: w.attempts ?? null });
+      }
+    }
+    this.emit("turn", { at: now, started, finished: this.finishedInTurn, changes: writes.length, durationMs: performance.now() - turnStarted });
     this.scheduleWake();
   }
 
@@ -659,3 +716,53 @@ export function closedDefinitions(config: ResolvedConfig, live: readonly WorkerI
   }
   return closed;
 }
+
+/**
+ * What the engine makes of a request from another terminal: the run it created or cancelled (a
+ * backfill answers with its first run), or why it could not be done. The same answer whether a
+ * running scheduler takes the request or the CLI decides it itself (no scheduler running).
+ */
+export function answerRequest(
+  engine: Engine,
+  req: Pick<ControlRequest, "type" | "pipeline" | "runId" | "params">,
+  now: number,
+  /** For `retry` and `mark`: the finished run and its task instances, read from the store. */
+  loaded?: { run: RunRecord | undefined; tasks: TaskInstanceRecord[] },
+): { runId: number | null; error: string | null } {
+  switch (req.type) {
+    case "trigger":
+      return { runId: engine.trigger(req.pipeline ?? "", now, { params: req.params }), error: null };
+    case "cancel": {
+      const ok = engine.cancelRun(req.runId ?? -1, now, "cancelled with `sluice cancel`");
+      return { runId: req.runId, error: ok ? null : `run ${req.runId} is not queued or running` };
+    }
+    case "pause":
+      return { runId: null, error: engine.pause(req.pipeline ?? "", now) ? null : `pipeline ${req.pipeline} is paused already` };
+    case "resume":
+      return { runId: null, error: engine.resume(req.pipeline ?? "", now) ? null : `pipeline ${req.pipeline} is not paused` };
+    case "backfill": {
+      const times = Array.isArray(req.params.times) ? req.params.times.filter((t): t is number => typeof t === "number") : [];
+      const maxActive = typeof req.params.maxActive === "number" ? req.params.maxActive : 1;
+      const ids = engine.backfill(req.pipeline ?? "", times, maxActive, now, { queued: req.params.queued === true });
+      return { runId: ids[0] ?? null, error: null };
+    }
+    case "retry":
+    case "mark": {
+      const run = loaded?.run;
+      if (!run) return { runId: req.runId, error: `run ${req.runId} does not exist (see \`sluice runs\`)` };
+      if (req.type === "retry") {
+        const tasks = Array.isArray(req.params.tasks) ? req.params.tasks.filter((t): t is string => typeof t === "string") : [];
+        engine.retry(run, loaded.tasks, { tasks, downstream: req.params.downstream === true }, now);
+      } else {
+        const state = req.params.state === "success" ? "success" : "failed";
+        engine.mark(run, loaded.tasks, typeof req.params.task === "string" ? req.params.task : "", state, now);
+      }
+      return { runId: run.id, error: null };
+    }
+    default: {
+      const never: never = req.type;
+      return { runId: null, error: `unknown request type ${String(never)}` };
+    }
+  }
+}
+

@@ -147,10 +147,16 @@ export interface WorkerStore {
   watch(channel: "work" | "done", listener: () => void): Promise<() => Promise<void>>;
 }
 
-/** A request from another terminal (`sluice trigger`, `sluice cancel`) to the running scheduler. */
+/**
+ * What another terminal may ask the running scheduler: `trigger` and `backfill` (a pipeline, with
+ * params), `cancel`, `retry` and `mark` (a run, with params), `pause` and `resume` (a pipeline).
+ */
+export type RequestType = "trigger" | "cancel" | "pause" | "resume" | "backfill" | "retry" | "mark";
+
+/** A request from another terminal (`sluice trigger`, `sluice cancel`, `pause` …) to the running scheduler. */
 export interface ControlRequest {
   id: number;
-  type: "trigger" | "cancel";
+  type: RequestType;
   pipeline: string | null;
   runId: number | null;
   params: Record<string, unknown>;
@@ -164,7 +170,7 @@ export interface ControlRequest {
 }
 
 export interface NewRequest {
-  type: "trigger" | "cancel";
+  type: RequestType;
   pipeline?: string;
   runId?: number;
   params?: Record<string, unknown>;
@@ -216,8 +222,11 @@ export interface EventQuery {
   /** Only events with a larger id. */
   afterId?: number;
   runId?: number;
+  pipeline?: string;
   types?: string[];
-  /** Oldest first. @defaultValue 1000 */
+  /** The newest `limit` events, newest first (instead of the oldest, oldest first). */
+  newestFirst?: boolean;
+  /** Oldest first, unless {@link EventQuery.newestFirst}. @defaultValue 1000 */
   limit?: number;
 }
 
@@ -337,6 +346,23 @@ export interface Store {
   listAttempts(query?: AttemptQuery): Promise<AttemptRecord[]>;
   listEvents(query?: EventQuery): Promise<EventRecord[]>;
   listSchedules(): Promise<ScheduleStateRecord[]>;
+
+  /** Store lines a task wrote with `ctx.log` (a line of an attempt that no longer exists is dropped). */
+  appendAttemptLogs(lines: readonly AttemptLogLine[]): Promise<void>;
+  /** An attempt's `ctx.log` lines in order, after `afterSeq`. */
+  listAttemptLogs(attemptId: number, afterSeq?: number, limit?: number): Promise<AttemptLogLine[]>;
+}
+
+/** One line a task wrote with `ctx.log`. */
+export interface AttemptLogLine {
+  attemptId: number;
+  /** 1, 2, 3 … within the attempt. */
+  seq: number;
+  at: EpochMs;
+  level: "debug" | "info" | "warn" | "error";
+  msg: string;
+  /** The fields given with the line, if any. */
+  data: Record<string, unknown> | null;
 }
 
 /** Whether a store serves worker processes (implements {@link WorkerStore}). */

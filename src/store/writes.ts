@@ -19,6 +19,8 @@ export function describeWrite(write: StoreWrite): string {
       return `attempt ${write.id}`;
     case "recordSchedule":
       return `schedule state of pipeline "${write.pipeline}"`;
+    case "controlPipeline":
+      return `settings of pipeline "${write.pipeline}"`;
     case "appendEvent":
       return `event "${write.event.type}"`;
     case "dispatch":

@@ -1,3 +1,4 @@
+import type { TaskLogSink } from "../observe/task-logs.js";
 import type { CompletionOutcome, StartCommand } from "../core/engine/types.js";
 import type { ResolvedConfig, ResolvedTask } from "../define/resolved.js";
 import type { TaskContext, TaskLogger } from "../define/types.js";
@@ -26,6 +27,8 @@ export interface LocalWorkerOptions {
   taskLogger: (fields: Record<string, unknown>) => TaskLogger;
   /** After a timeout aborts the signal, how long a task may take to stop before the attempt fails anyway. @defaultValue 5000 */
   timeoutGraceMs?: number;
+  /** Where `ctx.log` lines are kept: told when an attempt's function settles. */
+  taskLogs?: TaskLogSink;
 }
 
 interface Running {
@@ -36,6 +39,8 @@ interface Running {
   /** Its end was reported (or it was cancelled) while the function still ran: report the release when it settles. */
   draining: boolean;
   timer: LongTimeout | undefined;
+  /** The task called `ctx.overloaded()`. */
+  overloaded?: boolean;
 }
 
 /** Raised into a task's signal when its `timeout` passes. */
@@ -80,7 +85,7 @@ export class LocalWorker {
       this.settle(entry, { state: "failed", error: { message: `task ${cmd.taskKey} is not in the loaded config`, code: "SLUICE_UNKNOWN_TASK" } });
       return;
     }
-    const ctx = this.context(cmd, controller.signal);
+    const ctx = this.context(cmd, controller.signal, entry);
     if (cmd.timeoutMs !== undefined) {
       const timeoutMs = cmd.timeoutMs;
       entry.timer = setLongTimeout(() => {
@@ -160,15 +165,16 @@ export class LocalWorker {
       entry.draining = true;
       entry.timer?.clear();
     }
-    this.options.channel.complete(entry.cmd.attemptId, entry.cmd.fencingToken, outcome);
+    this.options.channel.complete(entry.cmd.attemptId, entry.cmd.fencingToken, entry.overloaded ? { ...outcome, overloaded: true } : outcome);
   }
 
   private cleanup(entry: Running): void {
     entry.timer?.clear();
     this.running.delete(entry.cmd.attemptId);
+    this.options.taskLogs?.ended(entry.cmd.attemptId);
   }
 
-  private context(cmd: StartCommand, signal: AbortSignal): TaskContext {
+  private context(cmd: StartCommand, signal: AbortSignal, entry: Running): TaskContext {
     const channel = this.options.channel;
     const makeLogger = this.options.taskLogger;
     // A task logger (a pino child) is made on first use: most no-op or quiet tasks never log,
@@ -177,7 +183,7 @@ export class LocalWorker {
     return {
       signal,
       get log(): TaskLogger {
-        return (log ??= makeLogger({ pipeline: cmd.pipeline, run: cmd.runId, task: cmd.task, attempt: cmd.attempt }));
+        return (log ??= makeLogger({ pipeline: cmd.pipeline, run: cmd.runId, task: cmd.task, attempt: cmd.attempt, attemptId: cmd.attemptId }));
       },
       pipeline: cmd.pipeline,
       task: cmd.task,
@@ -192,6 +198,9 @@ export class LocalWorker {
       },
       progress: async (value: unknown) => {
         await channel.heartbeat(cmd.attemptId, cmd.fencingToken, value);
+      },
+      overloaded: () => {
+        entry.overloaded = true;
       },
     };
   }

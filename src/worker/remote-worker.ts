@@ -4,6 +4,7 @@
  * every report checked against the attempt's fencing token. It never decides anything: admission,
  * retries and run states stay the scheduler's.
  */
+import type { TaskLogSink } from "../observe/task-logs.js";
 import { EventEmitter } from "node:events";
 import type { CompletionOutcome, StartCommand } from "../core/engine/types.js";
 import type { ResolvedConfig } from "../define/resolved.js";
@@ -42,6 +43,8 @@ export interface WorkerProcessOptions {
   heartbeatMs?: number;
   pollMs?: number;
   taskLogger: (fields: Record<string, unknown>) => TaskLogger;
+  /** Where `ctx.log` lines are kept (flushed when the worker stops). */
+  taskLogs?: TaskLogSink;
   timeoutGraceMs?: number;
   now?: () => number;
 }
@@ -49,6 +52,8 @@ export interface WorkerProcessOptions {
 export interface WorkerProcessEvents {
   /** An attempt was taken and started. */
   started: [{ attemptId: number; taskKey: string; runId: number }];
+  /** An attempt's function settled here (`state` as it ends on this worker), before its result is recorded. */
+  finished: [{ attemptId: number; taskKey: string; state: CompletionOutcome["state"] }];
   /** A report (completion, heartbeat) was refused by the store: the attempt is no longer this worker's. */
   refused: [{ attemptId: number; reason: string }];
   /** The store could not be reached for longer than the lease TTL: running attempts were aborted. */
@@ -94,12 +99,20 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
       config: options.config,
       channel,
       taskLogger: options.taskLogger,
+      ...(options.taskLogs ? { taskLogs: options.taskLogs } : {}),
       ...(options.timeoutGraceMs !== undefined ? { timeoutGraceMs: options.timeoutGraceMs } : {}),
     });
   }
 
   get runningCount(): number {
     return this.running.size;
+  }
+
+  /** Its slots and memory budget (MB, `null`: none), and how much of each its running attempts hold. */
+  get load(): { slots: number; running: number; memoryMb: number | null; memoryUsedMb: number } {
+    let used = 0;
+    for (const r of this.running.values()) used += this.memoryOf(r.taskKey);
+    return { slots: this.options.slots, running: this.running.size, memoryMb: this.options.memoryMb, memoryUsedMb: used };
   }
 
   /** Register (refused while a live worker has this name), then take work. */
@@ -136,6 +149,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
       await this.options.store.releaseLeases(this.options.name, ids, this.now()).catch((err: unknown) => this.emit("error", asError(err)));
     }
     clearInterval(this.heartbeatTimer);
+    await this.options.taskLogs?.flush();
     await this.options.store.stopWorker(this.options.name, this.now()).catch((err: unknown) => this.emit("error", asError(err)));
   }
 
@@ -171,8 +185,9 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
       for (const w of work) {
         const cmd = { ...(w.command as StartCommand), fencingToken: w.fencingToken };
         this.running.set(w.attemptId, { fencingToken: w.fencingToken, taskKey: w.taskKey });
-        this.local.run(cmd);
+        // Announced first: a task that throws at once reports `finished` from inside run().
         this.emit("started", { attemptId: w.attemptId, taskKey: w.taskKey, runId: cmd.runId });
+        this.local.run(cmd);
       }
       if (work.length === free) this.claimAgain = true;
     } catch (err) {
@@ -222,6 +237,8 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
   private flushing: Promise<void> | undefined;
 
   private complete(attemptId: number, fencingToken: number, outcome: CompletionOutcome): void {
+    const taskKey = this.running.get(attemptId)?.taskKey;
+    if (taskKey !== undefined) this.emit("finished", { attemptId, taskKey, state: outcome.state });
     if (this.abandoned.has(attemptId)) {
       // Handed back: the scheduler records it lost and retries it.
       if (!(outcome.state !== "success" && outcome.stillRunning)) this.settled(attemptId);

@@ -89,7 +89,7 @@ describe("several worker processes on PostgreSQL", () => {
 
   it("SIGKILL a worker mid-task: the attempt is lost and retried on another worker; the killed one's late report could not land", async () => {
     const box = await pgSandbox();
-    const env = { SLUICE_TEST_LONG_MS: "3000" };
+    const env = { SLUICE_TEST_LONG_MS: "3000", SLUICE_TEST_HOLD_FIRST: "1" };
     const scheduler = await started(box, ["scheduler", ROUTING, "--lease-ttl", "2s"], { env });
     const a = await started(box, ["worker", ROUTING, "--name", "a", "--lease-ttl", "2s"], { env });
     const trigger = await box.cli(["trigger", "slow", "-c", ROUTING, "--json"]);

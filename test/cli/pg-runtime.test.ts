@@ -1,4 +1,6 @@
 // `sluice run` and the operator's commands on the PostgreSQL store, as real processes.
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { AttemptRecord, RunRecord } from "../../src/core/records.js";
 import { dropSchemas, freshSchema, pgUrl } from "../support/pg.js";
@@ -24,7 +26,8 @@ describe("sluice on PostgreSQL", () => {
     expect(migrated.stdout).toMatch(/^migrated postgres:\/\/.*\(schema e2e_/);
 
     const CONFIG = fixture("chain");
-    const first = box.start(["run", CONFIG]);
+    // s2 runs until released, so it is surely running when the process is killed, however slow the machine.
+    const first = box.start(["run", CONFIG], { env: { SLUICE_TEST_HOLD: "s2" } });
     await first.waitForLog((l) => l.msg === "sluice run started", "sluice run to start");
     // An operator's terminal: the URL, no config (the scheduler recorded its definitions).
     const trigger = await box.cli(["trigger", "chain", "--json"]);
@@ -40,7 +43,8 @@ describe("sluice on PostgreSQL", () => {
     const left = await box.json<AttemptRecord[]>(["history"]);
     expect(left.find((a) => a.task === "s2")?.state).toBe("running");
 
-    const second = box.start(["run", CONFIG]);
+    writeFileSync(join(box.dir, "release-s2"), "");
+    const second = box.start(["run", CONFIG], { env: { SLUICE_TEST_HOLD: "s2" } });
     await box.waitForObservation((obs) => obs.find((o) => o.task === "s4" && o.event === "end"), "s4 to end after the restart", 20_000);
     second.kill("SIGTERM");
     expect((await second.exited).code, second.describe()).toBe(0);

@@ -101,5 +101,5 @@ describe("commands from another terminal while sluice run runs", () => {
     const attempts = await box.json<AttemptRecord[]>(["history"]);
     expect(attempts.find((a) => a.task === "hold")?.state).toBe("cancelled");
     expect(attempts.some((a) => a.state === "running")).toBe(false);
-  });
+  }, 60_000);
 });

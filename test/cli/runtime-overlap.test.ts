@@ -2,6 +2,7 @@
 import Database from "better-sqlite3";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import type { SkippedTick } from "../../src/cli/commands/reads.js";
 import type { AttemptRecord, RunRecord } from "../../src/core/records.js";
 import { disposeSandboxes, fixture, LEVEL, sandbox, type Observation } from "./helpers.js";
 
@@ -19,9 +20,18 @@ describe.concurrent("overlap policies under sluice run", () => {
     expect(starts.length).toBeGreaterThanOrEqual(2);
     expect(maxConcurrent(obs, "start", ["end"])).toBe(1);
 
-    const runs = (await box.json<RunRecord[]>(["runs"])).sort((a, b) => a.id - b.id);
+    const listed = await box.json<Array<RunRecord | SkippedTick>>(["runs"]);
+    const runs = listed.filter((x): x is RunRecord => x.state !== "skipped").sort((a, b) => a.id - b.id);
     const skips = run.logs().filter((l) => l.event === "run.skipped");
     expect(skips.length, run.describe()).toBeGreaterThanOrEqual(1);
+    // `runs` lists the skipped ticks beside the runs, with their time and why; `--state skipped` only them.
+    const skippedTicks = listed.filter((x): x is SkippedTick => x.state === "skipped");
+    expect(skippedTicks.map((t) => t.scheduledFor).sort()).toEqual(skips.map((l) => l.scheduledFor as number).sort());
+    for (const t of skippedTicks) expect(t).toMatchObject({ id: null, pipeline: "slow_skip", trigger: "schedule", reason: expect.stringContaining("is still active (overlap: skip)") });
+    expect(await box.json<SkippedTick[]>(["runs", "--state", "skipped"])).toEqual(skippedTicks);
+    const table = await box.cli(["runs", "--state", "skipped"]);
+    expect(table.stdout).toContain("skipped");
+    expect(table.stdout).toMatch(/run \d+ was still active/);
     for (const skip of skips) {
       expect(skip.level).toBe(LEVEL.warn);
       const scheduledFor = skip.scheduledFor as number;

@@ -540,7 +540,7 @@ describe("catchup", () => {
     runs: [],
     tasks: [],
     attempts: [],
-    schedules: [{ pipeline: "etl", lastScheduledFor, skipped: 0 }],
+    schedules: [{ pipeline: "etl", lastScheduledFor, skipped: 0, pausedAt: null, backfillMaxActive: null }],
     maxRunId: 3,
     maxAttemptId: 3,
     maxFencingToken: 3,

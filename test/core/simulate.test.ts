@@ -124,3 +124,20 @@ describe("simulate", () => {
     }
   });
 });
+
+describe("simulate predicts SLA misses", () => {
+  it("from the estimates: b waits for a on a one-slot pool and misses its 15-minute SLA", async () => {
+    const { simulate } = await import("../../src/core/simulate.js");
+    const { config: cfg, pipeline: pl, MINUTE: M } = await import("./fixtures.js");
+    const c = cfg({
+      pools: { db: 1 },
+      pipelines: [pl("etl", [["a", { pools: { db: 1 }, estimateMs: 20 * M }], ["b", { deps: ["a"], estimateMs: M }]], { schedule: { everyMs: 60 * M } })],
+    });
+    const withSla = { ...c, pipelines: c.pipelines.map((p) => ({ ...p, tasks: p.tasks.map((t) => (t.id === "b" ? { ...t, slaMs: 15 * M } : t)) })) };
+    const missed = simulate(withSla, { durationMs: 2 * 60 * M });
+    expect(missed.slaMisses.length).toBeGreaterThanOrEqual(1);
+    for (const m of missed.slaMisses) expect([m.pipeline, m.task, m.dueAt - m.scheduledFor]).toEqual(["etl", "b", 15 * M]);
+    const relaxed = { ...c, pipelines: c.pipelines.map((p) => ({ ...p, tasks: p.tasks.map((t) => (t.id === "b" ? { ...t, slaMs: 30 * M } : t)) })) };
+    expect(simulate(relaxed, { durationMs: 2 * 60 * M }).slaMisses).toEqual([]);
+  });
+});

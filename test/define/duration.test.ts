@@ -17,6 +17,15 @@ describe("parseDuration", () => {
     ["1d 2h", 93_600_000],
     ["2m 30s", 150_000],
     ["365d", 365 * 86_400_000],
+    // Compound forms: parts add up, with or without spaces, in any order.
+    ["2d4h", 187_200_000],
+    ["1m30s", 90_000],
+    ["1h30m15s", 5_415_000],
+    ["1d2h3m4s5ms", 93_784_005],
+    ["1.5h30m", 7_200_000],
+    ["30m1h", 5_400_000],
+    ["  1h30m  ", 5_400_000],
+    ["1d 2h 3m", 93_780_000],
   ])("%s → %d ms", (input, ms) => {
     expect(parseDuration(input, "x")).toBe(ms);
   });
@@ -28,6 +37,26 @@ describe("parseDuration", () => {
       expect(() => parseDuration(input as Duration, "pipelines.p.schedule.every")).toThrow(/pipelines\.p\.schedule\.every: .*"30s"/);
     },
   );
+});
+
+describe("why a string is not a duration", () => {
+  it.each<[string, RegExp]>([
+    ["1h30", /"1h30" is not a duration: "30" has no unit; add one of ms, s, m, h, d \(e\.g\. "30s"\)/],
+    ["15 minutes", /a space between "15" and its unit; write "15m"/],
+    ["10 sec", /write "10s"/],
+    ["1h 30mins", /unknown unit "mins" \(write "30m"\)/],
+    ["2 hours", /write "2h"/],
+    ["1H", /unknown unit "H" \(write "1h"\)/],
+    ["5x", /unknown unit "x"; units are ms, s, m, h and d/],
+    ["h", /"h" does not start with a number/],
+    ["1.h", /"1\." is not a number/],
+    ["-5s", /it is negative/],
+    ["", /it is empty/],
+    ["25d".repeat(30), /too long/],
+  ])("%j: %s", (input, reason) => {
+    expect(() => parseDuration(input as Duration, "tasks.t.timeout")).toThrow(reason);
+    expect(() => parseDuration(input as Duration, "tasks.t.timeout")).toThrow(/^tasks\.t\.timeout: .*; write it like .*"1h30m"/);
+  });
 });
 
 describe("formatDuration", () => {

@@ -228,3 +228,42 @@ describe("resolveConfig: any input", () => {
     );
   });
 });
+
+describe("SLAs and deadlines", () => {
+  it("resolves sla on tasks and deadline on pipelines to milliseconds, and refuses bad durations with their path", () => {
+    const p = pipeline("nightly", { schedule: { cron: "0 2 * * *" }, deadline: "2h" });
+    p.task("load", { sla: "1h30m" }, noop);
+    p.task("other", noop);
+    const resolved = resolveConfigOrThrow(defineConfig({ pipelines: [p] }));
+    const nightly = resolved.pipelines[0];
+    expect(nightly?.deadlineMs).toBe(2 * 3_600_000);
+    expect(nightly?.tasks.find((t) => t.id === "load")?.slaMs).toBe(90 * 60_000);
+    expect(nightly?.tasks.find((t) => t.id === "other")).not.toHaveProperty("slaMs");
+
+    const bad = pipeline("bad", { deadline: "soon" as never });
+    bad.task("t", { sla: -5 as never }, noop);
+    const problems = problemsOf(defineConfig({ pipelines: [bad] }));
+    expect(problems.map((x) => x.path)).toEqual(expect.arrayContaining([expect.stringContaining("deadline"), expect.stringContaining("sla")]));
+  });
+});
+
+describe("adaptive pools", () => {
+  const withPool = (slots: unknown, demand = 1) => {
+    const p = pipeline("p");
+    p.task("t", { pools: { db: demand } }, noop);
+    return { pools: { db: { slots } }, pipelines: [p] } as unknown as SluiceConfig;
+  };
+
+  it("resolves { min, max, adapt } to a limit starting at initial (default min), checked against max", () => {
+    const resolved = resolveConfigOrThrow(withPool({ min: 2, max: 20, adapt: "gradient" }, 12));
+    expect(resolved.pools.db).toEqual({ name: "db", slots: 2, description: undefined, adaptive: { min: 2, max: 20, algorithm: "gradient" } });
+    expect(resolveConfigOrThrow(withPool({ min: 2, max: 8, adapt: "aimd", initial: 4, latencyThreshold: "2s" })).pools.db?.adaptive).toEqual({ min: 2, max: 8, algorithm: "aimd", initial: 4, latencyThresholdMs: 2000 });
+  });
+
+  it("refuses a max below min, an initial outside them, an unknown algorithm and a demand above max", () => {
+    expect(problemsOf(withPool({ min: 5, max: 3, adapt: "gradient" })).map((p) => p.message).join("\n")).toMatch(/must be at least min \(5\); got 3/);
+    expect(problemsOf(withPool({ min: 2, max: 8, adapt: "aimd", initial: 9 })).map((p) => p.message).join("\n")).toMatch(/between min \(2\) and max \(8\); got 9/);
+    expect(problemsOf(withPool({ min: 2, max: 8, adapt: "vegas" })).map((p) => `${p.path}: ${p.message}`).join("\n")).toMatch(/pools\.db\.slots/);
+    expect(problemsOf(withPool({ min: 2, max: 8, adapt: "gradient" }, 9)).map((p) => p.message).join("\n")).toMatch(/needs 9 slots/);
+  });
+});

@@ -140,6 +140,38 @@ console.log(JSON.stringify({ ok: result.ok }));
     expect(cjs.stderr).toBe("");
   });
 
+  it("exposes sluice/pg: the loaders import from the package in ESM and CommonJS", async () => {
+    writeFileSync(
+      join(project, "pg.mjs"),
+      `import { load, quoteIdent, updateInBatches, PgIdentifierError } from "sluice/pg";
+console.log(JSON.stringify({ load: typeof load, updateInBatches: typeof updateInBatches, quoted: quoteIdent('a"b'), error: typeof PgIdentifierError }));
+`,
+    );
+    const esm = await exec(process.execPath, ["pg.mjs"], { cwd: project });
+    expect(JSON.parse(esm.stdout)).toEqual({ load: "function", updateInBatches: "function", quoted: '"a""b"', error: "function" });
+    writeFileSync(join(project, "pg.cjs"), `const { load } = require("sluice/pg");\nconsole.log(typeof load);\n`);
+    expect((await exec(process.execPath, ["pg.cjs"], { cwd: project })).stdout.trim()).toBe("function");
+  });
+
+  it("exposes sluice/coord: a Semaphore and every() work from the package on the in-memory backend", async () => {
+    writeFileSync(
+      join(project, "coord.mjs"),
+      `import { Semaphore, every, memoryBackend } from "sluice/coord";
+const sem = new Semaphore({ backend: memoryBackend(), name: "demo", limit: 1 });
+const permit = await sem.acquire();
+const token = permit.fencingToken;
+await permit.release();
+const controller = new AbortController();
+let cycles = 0;
+const handle = every(10, async () => { if (++cycles === 2) controller.abort(); }, { name: "demo", signal: controller.signal });
+await handle.stopped;
+console.log(JSON.stringify({ token: typeof token, cycles }));
+`,
+    );
+    const out = await exec(process.execPath, ["coord.mjs"], { cwd: project });
+    expect(JSON.parse(out.stdout)).toEqual({ token: "number", cycles: 2 });
+  });
+
   it.each(["node16", "bundler"] as const)("type-checks a strict TypeScript file against the public types (moduleResolution %s)", async (resolution) => {
     const dir = join(project, `types-${resolution}`);
     mkdirSync(dir, { recursive: true });
@@ -299,5 +331,6 @@ describe("sluice init", () => {
     const again = await npxSluice(["init"], dir);
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/^sluice: .*sluice\.config\.ts already exists; sluice init never overwrites a config/);
-  });
+    // `run --for 12s` plus npx and a cold config load: more than the default 30 s on a loaded machine.
+  }, 90_000);
 });

@@ -21,6 +21,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import fc from "fast-check";
+import type { AttemptLogLine } from "../../src/store/types.js";
 import type { AttemptRecord, RunRecord, Store, StoreWrite } from "../../src/store/types.js";
 import { MINUTE, T0, appendEvent, attemptRecord, createAttempt, createRun, eventRecord, runRecord, taskRecord } from "./fixtures.js";
 
@@ -141,9 +142,27 @@ export function describeStoreConformance(
           { type: "recordSchedule", pipeline: "etl", lastScheduledFor: T0 + 2 * MINUTE, skippedDelta: 1 },
         ]);
         expect(await store.listSchedules()).toEqual([
-          { pipeline: "bulk", lastScheduledFor: T0, skipped: 1 },
-          { pipeline: "etl", lastScheduledFor: T0 + 2 * MINUTE, skipped: 3 },
+          { pipeline: "bulk", lastScheduledFor: T0, skipped: 1, pausedAt: null, backfillMaxActive: null },
+          { pipeline: "etl", lastScheduledFor: T0 + 2 * MINUTE, skipped: 3, pausedAt: null, backfillMaxActive: null },
         ]);
+      });
+
+      it("records a pipeline's pause and backfill cap, each field only when given, in batches with schedule decisions", async () => {
+        await store.apply([{ type: "controlPipeline", pipeline: "new", pausedAt: T0 }]);
+        await store.apply([
+          { type: "recordSchedule", pipeline: "etl", lastScheduledFor: T0, skippedDelta: 1 },
+          { type: "controlPipeline", pipeline: "etl", backfillMaxActive: 3 },
+          { type: "controlPipeline", pipeline: "etl", pausedAt: T0 + MINUTE },
+        ]);
+        expect(await store.listSchedules()).toEqual([
+          { pipeline: "etl", lastScheduledFor: T0, skipped: 1, pausedAt: T0 + MINUTE, backfillMaxActive: 3 },
+          { pipeline: "new", lastScheduledFor: null, skipped: 0, pausedAt: T0, backfillMaxActive: null },
+        ]);
+        await store.apply([
+          { type: "controlPipeline", pipeline: "etl", pausedAt: null },
+          { type: "recordSchedule", pipeline: "etl", lastScheduledFor: T0 + MINUTE, skippedDelta: 0 },
+        ]);
+        expect((await store.loadActiveState()).schedules.find((x) => x.pipeline === "etl")).toEqual({ pipeline: "etl", lastScheduledFor: T0 + MINUTE, skipped: 1, pausedAt: null, backfillMaxActive: 3 });
       });
 
       it("appends events with growing ids assigned by the store", async () => {
@@ -332,7 +351,7 @@ export function describeStoreConformance(
           attemptRecord(2, 2, "a", { fencingToken: 91, resources: held }),
           attemptRecord(4, 2, "b", { fencingToken: 93 }),
         ]);
-        expect(state.schedules).toEqual([{ pipeline: "etl", lastScheduledFor: T0, skipped: 4 }]);
+        expect(state.schedules).toEqual([{ pipeline: "etl", lastScheduledFor: T0, skipped: 4, pausedAt: null, backfillMaxActive: null }]);
         expect(state).toMatchObject({ maxRunId: 5, maxAttemptId: 5, maxFencingToken: 95 });
       });
     });
@@ -391,6 +410,35 @@ export function describeStoreConformance(
         expect((await store.listEvents({ runId: 2, types: ["pool.waiting"], afterId, limit: 2 })).map((e) => e.message)).toEqual(["e15", "e25"]);
         expect((await store.listEvents({ types: [], limit: 1 })).map((e) => e.message)).toEqual(["e0"]);
         expect(await store.listEvents({ types: ["nothing"] })).toEqual([]);
+        expect((await store.listEvents({ newestFirst: true, limit: 2 })).map((e) => e.message)).toEqual(["e1099", "e1098"]);
+        expect((await store.listEvents({ types: ["pool.waiting"], newestFirst: true, limit: 2 })).map((e) => e.message)).toEqual(["e1095", "e1090"]);
+      });
+
+      it("keeps ctx.log lines per attempt in order, pages them, drops lines of attempts that do not exist, and deletes them with the run", async () => {
+        await store.apply([createRun(1), createAttempt(1, 1, "extract")]);
+        const line = (seq: number, extra: Partial<AttemptLogLine> = {}): AttemptLogLine => ({ attemptId: 1, seq, at: T0 + seq, level: "info", msg: `m${seq}`, data: null, ...extra });
+        await store.appendAttemptLogs([line(1), line(2, { level: "warn", data: { rows: 3 } }), { ...line(1), attemptId: 999 }]);
+        await store.appendAttemptLogs([line(3), line(2, { msg: "a repeat is ignored" })]);
+        expect((await store.listAttemptLogs(1)).map((l) => [l.seq, l.level, l.msg, l.data])).toEqual([
+          [1, "info", "m1", null],
+          [2, "warn", "m2", { rows: 3 }],
+          [3, "info", "m3", null],
+        ]);
+        expect((await store.listAttemptLogs(1, 1, 1)).map((l) => l.seq)).toEqual([2]);
+        expect(await store.listAttemptLogs(999)).toEqual([]);
+        await store.apply([{ type: "updateRun", id: 1, state: "success", startedAt: T0, endedAt: T0 }]);
+        await store.prune(T0 + 1, 10);
+        expect(await store.listAttemptLogs(1)).toEqual([]);
+      });
+
+      it("listEvents filters by pipeline", async () => {
+        await store.apply([
+          appendEvent({ type: "run.skipped", pipeline: "a", message: "a1" }),
+          appendEvent({ type: "run.skipped", pipeline: "b", message: "b1" }),
+          appendEvent({ type: "run.skipped", pipeline: "a", message: "a2" }),
+        ]);
+        expect((await store.listEvents({ pipeline: "a" })).map((e) => e.message)).toEqual(["a1", "a2"]);
+        expect((await store.listEvents({ pipeline: "a", types: ["run.skipped"], newestFirst: true, limit: 1 })).map((e) => e.message)).toEqual(["a2"]);
       });
 
       it("paging with afterId returns every event exactly once, in order (property)", async () => {

@@ -32,3 +32,22 @@ export async function dropSchemas(...schemas: string[]): Promise<void> {
     await client.end();
   }
 }
+
+/**
+ * `describe.each` rows for a CLI test on both stores: SQLite (the sandbox's own file, `undefined`)
+ * and a fresh PostgreSQL schema per call, recorded in `schemas` for {@link dropSchemas}.
+ */
+export function bothStores(prefix: string, schemas: string[]): ReadonlyArray<readonly ["SQLite" | "PostgreSQL", () => string | undefined]> {
+  return [
+    ["SQLite", () => undefined],
+    [
+      "PostgreSQL",
+      () => {
+        const s = freshSchema(prefix);
+        schemas.push(s);
+        return pgUrl(s);
+      },
+    ],
+  ];
+}
+

@@ -12,7 +12,7 @@ interface ControlOptions extends StoreOption {
   timeout: string;
 }
 
-const TIMEOUT_OPTION = ["--timeout <duration>", "how long to wait for a running scheduler's answer; past it the request is withdrawn and never takes effect", "15s"] as const;
+export const TIMEOUT_OPTION = ["--timeout <duration>", "how long to wait for a running scheduler's answer; past it the request is withdrawn and never takes effect", "15s"] as const;
 
 interface TriggerOptions extends ControlOptions, LogOption {
   params?: string;
@@ -67,7 +67,7 @@ export function parseRunRef(ref: string): { runId: number; task: string | undefi
 }
 
 /** Apply an engine decision made in this process (no scheduler runs on the store). */
-async function decideLocally<T>(config: ResolvedConfig, store: Store, decide: (engine: Engine, now: number) => T): Promise<T> {
+export async function decideLocally<T>(config: ResolvedConfig, store: Store, decide: (engine: Engine, now: number) => T): Promise<T> {
   const now = Date.now();
   const engine = await restoredEngine(config, store, now);
   engine.stopAdmitting();
@@ -150,29 +150,32 @@ export function registerControl(program: Command): void {
             throw err;
           });
           if (local) {
+            // The run lives in this process: an interrupt cancels it (its tasks' signals abort, the
+            // store records it cancelled) instead of leaving it "running" with nobody to run it.
+            // Listening before the trigger: its first task may start before `trigger` returns.
+            let runId: number | undefined;
+            const cancel = (id: number, signal: NodeJS.Signals) => void local.cancel(id, `cancelled: sluice trigger --wait was interrupted (${signal})`);
+            const interrupted = onInterrupt((signal) => {
+              if (runId !== undefined) cancel(runId, signal);
+            });
             try {
               // Being the scheduler, this process also runs the runs already waiting in the store: say which.
               const waiting = await store.listRuns({ states: ["queued", "running"], limit: 1000 });
               if (waiting.length > 0) {
                 process.stderr.write(`sluice: no scheduler is running, so this process runs the new run and also ${waiting.length} run(s) already waiting in the store: ${waiting.map((r) => `${r.id} (${r.pipeline})`).join(", ")}\n`);
               }
-              const runId = await local.trigger(pipeline, { params });
-              // The run lives in this process: an interrupt cancels it (its tasks' signals abort,
-              // the store records it cancelled) instead of leaving it "running" with nobody to run it.
-              const interrupted = onInterrupt((signal) => void local.cancel(runId, `cancelled: sluice trigger --wait was interrupted (${signal})`));
-              try {
-                const run = await local.waitForRun(runId);
-                await local.stop();
-                if (interrupted.signal) {
-                  process.stderr.write(`sluice: ${interrupted.signal}: run ${runId} cancelled\n`);
-                  process.exitCode = 130;
-                  return;
-                }
-                report(run, opts.json);
-              } finally {
-                interrupted.dispose();
+              runId = await local.trigger(pipeline, { params });
+              if (interrupted.signal) cancel(runId, interrupted.signal);
+              const run = await local.waitForRun(runId);
+              await local.stop();
+              if (interrupted.signal) {
+                process.stderr.write(`sluice: ${interrupted.signal}: run ${runId} cancelled\n`);
+                process.exitCode = 130;
+                return;
               }
+              report(run, opts.json);
             } finally {
+              interrupted.dispose();
               await local.stop();
             }
             return;

@@ -55,7 +55,9 @@ export function registerInspect(program: Command): void {
       const out: string[] = [`Config ${path}: valid`];
       out.push(`parallelism ${config.parallelism} · worker ${config.worker.concurrency} slots${config.worker.memoryMb !== undefined ? `, ${config.worker.memoryMb} MB` : ""} · aging ${config.aging.pointsPerMinute} pt/min · reservation after ${ms(config.reservation.afterMs)}`);
       out.push("", "Pools");
-      out.push(table(Object.values(config.pools).map((p) => [p.name, `${p.slots} slot(s)`, p.description ?? ""])) || "  (none)");
+      out.push(
+        table(Object.values(config.pools).map((p) => [p.name, p.adaptive ? `${p.adaptive.min}–${p.adaptive.max} slots (adaptive, ${p.adaptive.algorithm}; starts at ${p.slots})` : `${p.slots} slot(s)`, p.description ?? ""])) || "  (none)",
+      );
       for (const p of config.pipelines) {
         const schedule = p.schedule ? (p.schedule.kind === "every" ? `every ${ms(p.schedule.everyMs)}` : `cron "${p.schedule.cron}"${p.schedule.timezone ? ` ${p.schedule.timezone}` : ""}`) : "manual only";
         out.push("", `Pipeline ${p.id}: ${schedule} · overlap ${p.overlap} · maxActiveRuns ${p.maxActiveRuns}${p.maxActiveTasks !== undefined ? ` · maxActiveTasks ${p.maxActiveTasks}` : ""}${p.catchup ? " · catchup" : ""}`);

@@ -1,22 +1,54 @@
 import type { Command } from "commander";
 import type { Holder, WaitReason } from "../../core/admission/types.js";
-import type { RunState } from "../../core/records.js";
+import type { RunRecord, RunState } from "../../core/records.js";
 import type { Store } from "../../store/types.js";
 import { configFor, engineView, storeFrom } from "../context.js";
 import { CONFIG_OPTION, DB_OPTION, JSON_OPTION, intOption, type StoreOption } from "../options.js";
 import { CliError } from "../errors.js";
-import { clock, describeReason, ms, table } from "../format.js";
+import { describeReason, formatTime, machineZone, ms, table, timeOfDay, tzFlag, zoneCaption, type TzOption } from "../format.js";
 import { parseRunRef } from "./control.js";
 
 const RUN_STATES: readonly RunState[] = ["queued", "running", "success", "failed", "cancelled"];
+/** `runs --state skipped`: ticks the overlap policy skipped (from the event log; they have no run). */
+const STATES = [...RUN_STATES, "skipped"] as const;
 
-interface ReadOptions extends StoreOption {
+/** A schedule tick skipped by the overlap policy, as `runs` lists it beside the runs. */
+export interface SkippedTick {
+  id: null;
+  pipeline: string;
+  state: "skipped";
+  trigger: "schedule";
+  scheduledFor: number;
+  /** When the tick was decided. */
+  createdAt: number;
+  /** Why, in words (the run still active and the policy). */
+  reason: string;
+  /** The run that was still active. */
+  activeRun: number | null;
+}
+
+async function skippedTicks(store: Store, pipeline: string | undefined, limit: number): Promise<SkippedTick[]> {
+  const events = await store.listEvents({ types: ["run.skipped"], ...(pipeline ? { pipeline } : {}), newestFirst: true, limit });
+  return events.map((e) => ({
+    id: null,
+    pipeline: e.pipeline ?? "",
+    state: "skipped",
+    trigger: "schedule",
+    scheduledFor: typeof e.data.scheduledFor === "number" ? e.data.scheduledFor : e.at,
+    createdAt: e.at,
+    reason: e.message,
+    activeRun: typeof e.data.activeRun === "number" ? e.data.activeRun : null,
+  }));
+}
+
+interface ReadOptions extends StoreOption, TzOption {
   json?: boolean;
   limit: string;
   pipeline?: string;
 }
 
-const iso = (t: number | null) => (t === null ? "" : new Date(t).toISOString().replace("T", " ").slice(0, 19));
+/** A time in a table, in the zone of `--tz` (JSON stays ISO/epoch, UTC). */
+const at = (t: number | null, tz: string) => (t === null ? "" : formatTime(t, tz));
 const print = (value: unknown): void => void process.stdout.write(JSON.stringify(value, null, 2) + "\n");
 
 /** An empty answer for a pipeline the store has never seen is more likely a typo: say so. */
@@ -35,20 +67,31 @@ export function registerReads(program: Command): void {
     .option(...CONFIG_OPTION)
     .option(...DB_OPTION)
     .option("--pipeline <id>", "only this pipeline")
-    .option("--state <state>", `only runs in this state (${RUN_STATES.join(", ")})`)
+    .option("--state <state>", `only runs in this state (${STATES.join(", ")}; skipped: ticks the overlap policy skipped)`)
     .option("--limit <n>", "how many", "50")
     .option(...JSON_OPTION)
+    .addOption(tzFlag())
     .action(async (opts: ReadOptions & { state?: string }) => {
-      if (opts.state !== undefined && !RUN_STATES.includes(opts.state as RunState)) throw new CliError(`--state: "${opts.state}" is not one of ${RUN_STATES.join(", ")}`);
+      if (opts.state !== undefined && !(STATES as readonly string[]).includes(opts.state)) throw new CliError(`--state: "${opts.state}" is not one of ${STATES.join(", ")}`);
+      const limit = intOption(opts.limit, "--limit");
       const store = await storeFrom(opts, { readonly: true });
       try {
-        const runs = await store.listRuns({ ...(opts.pipeline ? { pipeline: opts.pipeline } : {}), ...(opts.state ? { states: [opts.state as RunState] } : {}), limit: intOption(opts.limit, "--limit") });
-        if (runs.length === 0 && opts.pipeline !== undefined) await assertKnownPipeline(store, opts.pipeline);
-        if (opts.json) return print(runs);
+        const runs = opts.state === "skipped" ? [] : await store.listRuns({ ...(opts.pipeline ? { pipeline: opts.pipeline } : {}), ...(opts.state ? { states: [opts.state as RunState] } : {}), limit });
+        // Skipped ticks are listed beside the runs (newest first, by when they were decided).
+        const skips = opts.state === undefined || opts.state === "skipped" ? await skippedTicks(store, opts.pipeline, limit) : [];
+        const rows: Array<RunRecord | SkippedTick> = [...runs, ...skips].sort((a, b) => b.createdAt - a.createdAt || (b.id ?? 0) - (a.id ?? 0)).slice(0, limit);
+        if (rows.length === 0 && opts.pipeline !== undefined) await assertKnownPipeline(store, opts.pipeline);
+        if (opts.json) return print(rows);
+        const tz = opts.tz ?? machineZone();
         process.stdout.write(
+          `${zoneCaption(tz)}\n` +
           (table([
             ["run", "pipeline", "state", "trigger", "scheduled for", "started", "took"],
-            ...runs.map((r) => [String(r.id), r.pipeline, r.state, r.trigger, iso(r.scheduledFor), iso(r.startedAt), r.startedAt && r.endedAt ? ms(r.endedAt - r.startedAt) : ""]),
+            ...rows.map((r) =>
+              r.state === "skipped"
+                ? ["-", r.pipeline, "skipped", r.trigger, at(r.scheduledFor, tz), "", r.activeRun !== null ? `run ${r.activeRun} was still active` : ""]
+                : [String(r.id), r.pipeline, r.state, r.trigger, at(r.scheduledFor, tz), at(r.startedAt, tz), r.startedAt && r.endedAt ? ms(r.endedAt - r.startedAt) : ""],
+            ),
           ]) || "  (no runs)") + "\n",
         );
         const skipped = (await store.listSchedules()).filter((s) => s.skipped > 0 && (!opts.pipeline || s.pipeline === opts.pipeline));
@@ -68,6 +111,7 @@ export function registerReads(program: Command): void {
     .option("--task <id>", "only this task")
     .option("--limit <n>", "how many", "100")
     .option(...JSON_OPTION)
+    .addOption(tzFlag())
     .action(async (opts: ReadOptions & { run?: string; task?: string }) => {
       const store = await storeFrom(opts, { readonly: true });
       try {
@@ -80,7 +124,9 @@ export function registerReads(program: Command): void {
           limit: intOption(opts.limit, "--limit"),
         });
         if (opts.json) return print(attempts);
+        const tz = opts.tz ?? machineZone();
         process.stdout.write(
+          `${zoneCaption(tz)}\n` +
           (table([
             ["attempt", "run", "task", "try", "state", "queued", "started", "waited", "ran", "worker", "pools", "error"],
             ...attempts.map((a) => [
@@ -89,8 +135,8 @@ export function registerReads(program: Command): void {
               `${a.pipeline}.${a.task}`,
               String(a.attempt),
               a.state,
-              clock(a.queuedAt),
-              clock(a.startedAt),
+              formatTime(a.queuedAt, tz),
+              timeOfDay(a.startedAt, tz),
               ms(a.startedAt - a.queuedAt),
               a.endedAt !== null ? ms(a.endedAt - a.startedAt) : "",
               a.workerId ?? "",
@@ -111,7 +157,8 @@ export function registerReads(program: Command): void {
     .option(...CONFIG_OPTION)
     .option(...DB_OPTION)
     .option(...JSON_OPTION)
-    .action(async (ref: string, opts: StoreOption & { config?: string; json?: boolean }) => {
+    .addOption(tzFlag())
+    .action(async (ref: string, opts: StoreOption & TzOption & { config?: string; json?: boolean }) => {
       const { runId, task } = parseRunRef(ref);
       const store = await storeFrom(opts, { readonly: true });
       try {
@@ -140,12 +187,14 @@ export function registerReads(program: Command): void {
             .map((t) => ({ runId, pipeline: run.pipeline, task: t.task, state: t.state, attempts: t.attempts, readyAt: t.readyAt, priority: undefined, weight: defs.find((d) => d.id === t.task)?.weight ?? 0, reasons: [], holding: [] }));
         }
         if (opts.json) return print({ run, tasks: explained });
-        const lines = [`run ${run.id} of ${run.pipeline}: ${run.state}${run.startedAt ? ` (started ${iso(run.startedAt)})` : ""}`];
+        const tz = opts.tz ?? machineZone();
+        const lines = [`run ${run.id} of ${run.pipeline}: ${run.state}${run.startedAt ? ` (started ${at(run.startedAt, tz)})` : ""} · ${zoneCaption(tz)}`];
         for (const e of explained) {
           const prio = e.priority !== undefined ? ` · priority ${e.priority.toFixed(2)} (weight ${e.weight})` : "";
           lines.push(`  ${e.task}: ${e.state}${e.attempts > 0 ? ` · attempts ${e.attempts}` : ""}${prio}`);
           for (const r of e.reasons) lines.push(`    - ${describeReason(r)}`);
           if (e.holding.length > 0) lines.push(`    holds ${e.holding.map((d) => `${d.key}×${d.amount}`).join(", ")}`);
+          if (e.sla) lines.push(`    SLA: due ${at(e.sla.dueAt, tz)}${e.sla.missed ? " — missed" : e.sla.willMiss ? " — will miss it: its estimate no longer fits before then" : ""}`);
         }
         process.stdout.write(lines.join("\n") + "\n");
       } finally {

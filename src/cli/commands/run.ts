@@ -1,15 +1,18 @@
 import { dirname, resolve } from "node:path";
 import type { Command } from "commander";
 import { setLongTimeout } from "../../worker/long-timeout.js";
+import { boundHeapGrowth } from "../heap.js";
 import { EXIT } from "../errors.js";
+import { tzFlag, type TzOption } from "../format.js";
 import { configArg, durationOption, intOption, withConfig, withDb, withLogLevel, type LogOption, type StoreOption } from "../options.js";
 
-interface RunOptions extends StoreOption, LogOption {
+interface RunOptions extends StoreOption, LogOption, TzOption {
   leaseTtl: string;
   concurrency?: string;
   shutdownTimeout: string;
   for?: string;
   live?: boolean;
+  metricsPort?: string;
 }
 
 /**
@@ -62,7 +65,10 @@ function registerScheduling(program: Command, name: "run" | "scheduler", descrip
     .option("--for <duration>", "stop gracefully after this long (demos, tests)")
     .option("--lease-ttl <duration>", "scheduler lease: after a crash or pause this long, another scheduler may take over the store", "15s")
     .option("--no-live", "plain log lines even on a terminal")
+    .option("--metrics-port <port>", "serve Prometheus metrics on http://127.0.0.1:<port>/metrics (0: any free port, logged)")
+    .addOption(tzFlag())
     .action(async (file: string | undefined, opts: RunOptions) => {
+      boundHeapGrowth();
       const [{ loadConfig }, { storeLocation, storeCwd, describeLocation }, { startResolved, FATAL_CODES }, { createLogger }, { SchedulerBusyError }, { CliError }, { formatDuration }] = await Promise.all([
         import("../load-config.js"),
         import("../context.js"),
@@ -104,7 +110,15 @@ function registerScheduling(program: Command, name: "run" | "scheduler", descrip
       });
       process.off("SIGINT", early);
       process.off("SIGTERM", early);
-      const view = live ? new (await import("../live-view.js")).LiveView(sluice.scheduler, sluice.config, sluice.store, logFile) : undefined;
+      if (opts.metricsPort !== undefined) {
+        const port = intOption(opts.metricsPort, "--metrics-port", 0);
+        const served = await (await import("../../observe/metrics-server.js")).serveMetrics(sluice.metrics, { port }).catch((err: unknown) => {
+          void sluice.stop();
+          throw new CliError(`--metrics-port ${port}: cannot listen on 127.0.0.1:${port} (${err instanceof Error ? err.message : String(err)}); pick another port, or 0 for any free one`);
+        });
+        logger.info({ metricsPort: served.port }, `metrics at http://127.0.0.1:${served.port}/metrics`);
+      }
+      const view = live ? new (await import("../live-view.js")).LiveView(sluice.scheduler, sluice.config, sluice.store, logFile, opts.tz !== undefined ? { tz: opts.tz } : {}) : undefined;
       view?.start();
       let draining: Promise<void> | undefined;
       const drain = (why: string): Promise<void> =>
@@ -130,6 +144,7 @@ function registerScheduling(program: Command, name: "run" | "scheduler", descrip
       if (runFor !== undefined) setLongTimeout(() => void drain(`--for ${opts.for}`), runFor).unref();
       await sluice.stopped;
       await draining;
+      view?.finish(`sluice ${name}`);
       logger.flush();
     });
 }

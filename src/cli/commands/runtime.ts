@@ -1,5 +1,7 @@
 import type { Command } from "commander";
 import { registerControl } from "./control.js";
+import { registerLogs } from "./logs.js";
+import { registerOperate } from "./operate.js";
 import { registerReads } from "./reads.js";
 import { registerRun } from "./run.js";
 
@@ -8,4 +10,6 @@ export function registerRuntimeCommands(program: Command): void {
   registerRun(program);
   registerControl(program);
   registerReads(program);
+  registerOperate(program);
+  registerLogs(program);
 }

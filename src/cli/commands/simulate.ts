@@ -80,6 +80,11 @@ function printText(result: SimulationResult, limit: number): string {
   const longest = [...result.attempts].sort((a, b) => b.waitedMs - a.waitedMs).filter((a) => a.waitedMs > 0).slice(0, 10);
   out.push("", "Longest waits");
   out.push(table(longest.map((a) => [ms(a.waitedMs), `${a.pipeline}.${a.task}`, `run ${a.run}`, `ready ${clock(a.readyAt)}`, a.waitReasons.map(describeReason).join("; ")])) || "  (nothing waited)");
+  if (result.slaMisses.length > 0) {
+    out.push("", `SLA misses predicted (${result.slaMisses.length})`);
+    out.push(table(result.slaMisses.slice(0, 20).map((m) => [offset(m.dueAt, result.start), m.task === null ? `${m.pipeline} (deadline)` : `${m.pipeline}.${m.task}`, `run ${m.run}`, m.message])));
+    if (result.slaMisses.length > 20) out.push(`  … ${result.slaMisses.length - 20} more (use --json)`);
+  }
   if (result.warnings.length > 0) out.push("", "Warnings", ...result.warnings.slice(0, 20).map((w) => `  ${w}`));
   return out.join("\n") + "\n";
 }
@@ -94,6 +99,7 @@ export function simulationJson(result: SimulationResult): unknown {
     pools: result.pools,
     runs: result.runs.map((r) => ({ ...r, scheduledFor: iso(r.scheduledFor), startedAt: iso(r.startedAt), endedAt: iso(r.endedAt) })),
     assumedDurations: result.assumedDurations,
+    slaMisses: result.slaMisses.map((m) => ({ ...m, scheduledFor: iso(m.scheduledFor), dueAt: iso(m.dueAt) })),
     warnings: result.warnings,
   };
 }

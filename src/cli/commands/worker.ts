@@ -12,6 +12,7 @@ interface WorkerOptions extends StoreOption, LogOption {
   leaseTtl: string;
   shutdownTimeout: string;
   for?: string;
+  metricsPort?: string;
 }
 
 export function registerWorker(program: Command): void {
@@ -24,12 +25,14 @@ export function registerWorker(program: Command): void {
   withLogLevel(cmd)
     .option("--queue <names>", "queues to serve, comma-separated (default: default)")
     .option("--concurrency <n>", "attempts run at once (default: the config's worker.concurrency)")
-    .option("--memory-mb <mb>", "budget for tasks' declared memory; a task is taken only when it fits (default: the config's worker.memoryMb, else no limit)")
+    .option("--memory-mb <mb>", "budget for tasks' declared memory; a task is taken only when it fits (default: the config's worker.memoryMb, else 75% of this host's memory or its cgroup limit)")
     .option("--name <name>", "unique among the store's workers (default: host:pid)")
     .option("--lease-ttl <duration>", "an attempt of a worker silent this long is retried elsewhere; heartbeats every third of it", "15s")
     .option("--shutdown-timeout <duration>", "on SIGINT/SIGTERM, how long running attempts may finish before they are aborted and handed back", "30s")
     .option("--for <duration>", "stop gracefully after this long (demos, tests)")
+    .option("--metrics-port <port>", "serve Prometheus metrics on http://127.0.0.1:<port>/metrics (0: any free port, logged)")
     .action(async (file: string | undefined, opts: WorkerOptions) => {
+      (await import("../heap.js")).boundHeapGrowth();
       const [{ loadConfig }, { storeFrom }, { WorkerProcess }, { createLogger, taskLoggerFrom }, { CliError }, { isWorkerStore }, stored] = await Promise.all([
         import("../load-config.js"),
         import("../context.js"),
@@ -45,7 +48,7 @@ export function registerWorker(program: Command): void {
       const queues = (opts.queue ?? "default").split(",").map((q) => q.trim()).filter((q) => q !== "");
       if (queues.length === 0) throw new CliError(`--queue: "${opts.queue}" names no queue; e.g. --queue etl,default`);
       const slots = opts.concurrency !== undefined ? intOption(opts.concurrency, "--concurrency") : config.worker.concurrency;
-      const memoryMb = opts.memoryMb !== undefined ? intOption(opts.memoryMb, "--memory-mb") : (config.worker.memoryMb ?? null);
+      const memoryMb = opts.memoryMb !== undefined ? intOption(opts.memoryMb, "--memory-mb") : (config.worker.memoryMb ?? (await import("../../worker/memory-budget.js")).defaultMemoryBudgetMb());
       const leaseTtlMs = await durationOption(opts.leaseTtl, "--lease-ttl");
       const shutdownMs = await durationOption(opts.shutdownTimeout, "--shutdown-timeout");
       const runFor = opts.for !== undefined ? await durationOption(opts.for, "--for") : undefined;
@@ -65,6 +68,8 @@ export function registerWorker(program: Command): void {
       for (const d of differ) logger.warn({ task: d.task }, `${d.task}: not taken by this worker: its definition differs from the scheduler's (${d.why}); deploy the same config to both`);
       const name = opts.name ?? `${hostname()}:${process.pid}`;
       const grace = timeoutGraceFromEnv().timeoutGrace;
+      const { TaskLogSink } = await import("../../observe/task-logs.js");
+      const taskLogs = new TaskLogSink(store, (err) => logger.warn({ err }, "could not store ctx.log lines"));
       const worker = new WorkerProcess({
         config,
         store,
@@ -76,7 +81,8 @@ export function registerWorker(program: Command): void {
         fingerprint: stored.fingerprintOf(mine),
         avoid: differ.map((d) => d.task),
         leaseTtlMs,
-        taskLogger: taskLoggerFrom(logger),
+        taskLogger: taskLoggerFrom(logger, taskLogs),
+        taskLogs,
         ...(grace !== undefined ? { timeoutGraceMs: grace } : {}),
       });
       worker.on("refused", (r) => logger.warn(r, r.reason));
@@ -85,6 +91,11 @@ export function registerWorker(program: Command): void {
       worker.on("retrying", ({ error }) => logError(new Error(`the store is unreachable (${error.message}); results are kept and retried`)));
       worker.on("disconnected", ({ error }) => logger.error({ err: error }, `lost the store for longer than the lease (${opts.leaseTtl}): running attempts were aborted (they are retried elsewhere); taking no work until it answers`));
       worker.on("reconnected", ({ downMs }) => logger.info({ downMs }, "the store answers again; taking work"));
+      const metrics = (await import("../../observe/metrics.js")).attachWorkerMetrics(worker);
+      if (opts.metricsPort !== undefined) {
+        const served = await (await import("../../observe/metrics-server.js")).serveMetrics(metrics, { port: intOption(opts.metricsPort, "--metrics-port", 0) });
+        logger.info({ metricsPort: served.port }, `metrics at http://127.0.0.1:${served.port}/metrics`);
+      }
       try {
         await worker.start();
       } catch (err) {

@@ -162,7 +162,21 @@ export class Admission {
       };
       this.groups.set(candidate.group, group);
     }
-    const entry: Entry = { ...candidate, demand: this.specificFirst(candidate.demand), seq: this.seq++, removed: false, groupRef: group };
+    // Every field written out, in one literal: `{ ...candidate, … }` gave each of 100k waiting
+    // entries its own hidden class (a map, descriptors and a property array: ~400 bytes apiece).
+    const entry: Entry = {
+      id: candidate.id,
+      pipeline: candidate.pipeline,
+      run: candidate.run,
+      task: candidate.task,
+      group: candidate.group,
+      weight: candidate.weight,
+      readyAt: candidate.readyAt,
+      demand: this.specificFirst(candidate.demand),
+      seq: this.seq++,
+      removed: false,
+      groupRef: group,
+    };
     this.entries.set(entry.id, entry);
     group.entries.push(entry);
     group.live++;
@@ -323,6 +337,12 @@ export class Admission {
   }
 
   /** Every resource with its current use, reservations, waiters and holders. */
+  /** How much of one resource is held, and its capacity; `undefined` for an unknown key. */
+  usageOf(key: string): { used: number; capacity: number } | undefined {
+    const r = this.resources.get(key);
+    return r ? { used: r.used, capacity: r.capacity } : undefined;
+  }
+
   usage(): ResourceUsage[] {
     return [...this.resources.values()].map((r) => {
       let reserved = 0;
@@ -337,6 +357,7 @@ export class Admission {
         waiting: r.waiting,
         holders: [...r.holders.values()],
         reservedFor: [...r.reservations.keys()],
+        ...(r.adaptive ? { adaptive: r.adaptive } : {}),
       };
     });
   }

@@ -63,7 +63,7 @@ function shortfall(r: Resource, need: number, run: number): WaitReason {
   switch (r.kind) {
     case "pool":
     case "queue":
-      return { kind: r.kind, name: r.name, need, free, capacity: r.capacity, holders };
+      return { kind: r.kind, name: r.name, need, free, capacity: r.capacity, holders, ...(r.adaptive ? { adaptive: r.adaptive } : {}) };
     case "memory":
       return { kind: "memory", queue: r.name, needMb: need, freeMb: free, budgetMb: r.capacity, holders };
     case "parallelism":

@@ -24,6 +24,15 @@ export interface ResourceSpec {
   /** The user's name for it: the pool, pipeline, task key or queue. */
   name: string;
   capacity: number;
+  /** An adaptive pool: `capacity` is its current limit, which moves between `min` and `max`. */
+  adaptive?: AdaptiveInfo;
+}
+
+/** What explanations say of an adaptive pool's limit. */
+export interface AdaptiveInfo {
+  min: number;
+  max: number;
+  algorithm: "gradient" | "aimd";
 }
 
 export interface Demand {
@@ -82,6 +91,8 @@ export type WaitReason =
       free: number;
       capacity: number;
       holders: Holder[];
+      /** The pool's limit adapts: `capacity` is where it is now. */
+      adaptive?: AdaptiveInfo;
     }
   | { kind: "memory"; queue: string; needMb: number; freeMb: number; budgetMb: number; holders: Holder[] }
   | { kind: "parallelism"; limit: number; active: number }

@@ -1,11 +1,13 @@
 import type { ResolvedConfig } from "../../define/resolved.js";
 import { Admission } from "../admission/admission.js";
-import type { Candidate, Demand, ResourceUsage, WaitReason } from "../admission/types.js";
-import { UnknownPipelineError } from "../errors.js";
+import type { Candidate, Demand, ResourceSpec, ResourceUsage, WaitReason } from "../admission/types.js";
+import { SluiceError, UnknownPipelineError } from "../errors.js";
 import { Heap } from "../heap.js";
 import { decideOverlap, mayStartQueued } from "../overlap.js";
-import type { ActiveState, AttemptRecord, CompletionOutcome, EventRecord, RunRecord, RunTrigger, TaskState } from "../records.js";
+import type { ActiveState, AttemptRecord, CompletionOutcome, EventRecord, RunRecord, RunState, RunTrigger, TaskInstanceRecord, TaskState } from "../records.js";
 import { retryDelayMs } from "../retry.js";
+import { formatDuration as fmtMs } from "../../define/duration.js";
+import { isOverloadError, limiterFor, type Limiter } from "../adaptive.js";
 import { DEFINITION_OPEN, type PipelinePlan, type WorkerMode, planPipelines, resourceKey, resourcesOf } from "./plan.js";
 import type { EngineOutput, FinishResult, TaskExplanation, TriggerOptions } from "./types.js";
 
@@ -57,9 +59,12 @@ export interface EngineOptions {
   workerId?: string;
   /** Who runs the tasks (see {@link WorkerMode}). @defaultValue "local" */
   workers?: WorkerMode;
+  /** The local worker's memory budget when the config sets no `worker.memoryMb` (the runtime passes a share of the host's). */
+  workerMemoryMb?: number;
 }
 
 const FINAL: ReadonlySet<TaskState> = new Set(["success", "failed", "upstream_failed", "cancelled"]);
+const RUN_FINAL: ReadonlySet<RunState> = new Set(["success", "failed", "cancelled"]);
 
 /**
  * The orchestration brain: schedule ticks → runs (overlap policy) → ready tasks → admission →
@@ -76,6 +81,10 @@ export class Engine {
   /** Attempts ended (cancelled, timed out) whose function still runs: they keep their resources. */
   private readonly draining = new Map<number, { holderId: string }>();
   private readonly retries = new Heap<{ at: number; run: LiveRun; task: LiveTask }>((a, b) => a.at < b.at);
+  /** The limiters of adaptive pools, by resource key. */
+  private readonly limiters = new Map<string, { limiter: Limiter; spec: ResourceSpec }>();
+  /** SLA (`task: id`) and deadline (`task: null`) checks of live runs, by due time. */
+  private readonly slas = new Heap<{ at: number; run: LiveRun; task: string | null }>((a, b) => a.at < b.at);
   private readonly random: () => number;
   private readonly workerId: string | null;
   private readonly workerMode: WorkerMode;
@@ -95,11 +104,15 @@ export class Engine {
     this.workerId = options.workerId ?? null;
     this.startedAt = options.now;
     this.workerMode = options.workers ?? "local";
-    this.plans = planPipelines(config, this.workerMode);
-    this.admission = new Admission(
-      { agingPointsPerMinute: config.aging.pointsPerMinute, reservationAfterMs: config.reservation.afterMs },
-      resourcesOf(config, options.workers ?? "local"),
-    );
+    // A budget the runtime gives (a share of the host's memory) counts as the config's own.
+    const effective = options.workerMemoryMb !== undefined && config.worker.memoryMb === undefined ? { ...config, worker: { ...config.worker, memoryMb: options.workerMemoryMb } } : config;
+    this.plans = planPipelines(effective, this.workerMode);
+    const specs = resourcesOf(effective, options.workers ?? "local");
+    this.admission = new Admission({ agingPointsPerMinute: config.aging.pointsPerMinute, reservationAfterMs: config.reservation.afterMs }, specs);
+    for (const spec of specs) {
+      const pool = spec.kind === "pool" ? config.pools[spec.name]?.adaptive : undefined;
+      if (pool) this.limiters.set(spec.key, { limiter: limiterFor(pool), spec });
+    }
     if (options.restore) this.restore(options.restore, options.now, options.recover ?? false);
     for (const plan of this.plans.values()) this.initSchedule(plan, options.now, options.recover ?? true);
   }
@@ -109,15 +122,20 @@ export class Engine {
   /** Process everything due at `now` (schedule ticks, retries, admission) and return all decisions made since the last call. */
   advance(now: number): EngineOutput {
     for (const plan of this.schedulesOn && this.admitting ? this.plans.values() : []) {
+      if (plan.pausedAt !== null) continue;
       while (plan.clock && plan.nextDue !== undefined && plan.nextDue <= now) {
         const t = plan.nextDue;
         plan.nextDue = plan.clock.nextAfter(t);
-        this.onTick(plan, t, t < this.startedAt ? "catchup" : "schedule", now);
+        this.onTick(plan, t, t < Math.max(this.startedAt, plan.catchupUntil) ? "catchup" : "schedule", now);
       }
     }
     for (let top = this.retries.peek(); top && top.at <= now; top = this.retries.peek()) {
       this.retries.pop();
       if (top.task.state === "retry_wait" && top.task.readyAt === top.at) this.makeReady(top.run, top.task, top.at);
+    }
+    for (let top = this.slas.peek(); top && top.at <= now; top = this.slas.peek()) {
+      this.slas.pop();
+      this.checkSla(top.run, top.task, top.at, now);
     }
     if (this.admitting) {
       for (const grant of this.admission.admit(now)) {
@@ -146,6 +164,164 @@ export class Engine {
   }
 
   /**
+   * Pause a pipeline: its schedule creates no runs until {@link Engine.resume}. Runs already
+   * queued or running go on; manual triggers and backfills are still accepted. Returns false when
+   * it was paused already.
+   */
+  pause(pipeline: string, now: number): boolean {
+    const plan = this.requirePlan(pipeline);
+    if (plan.pausedAt !== null) return false;
+    plan.pausedAt = now;
+    this.out.changes.push({ type: "controlPipeline", pipeline, pausedAt: now });
+    this.event(now, "pipeline.paused", "info", `${pipeline}: paused; its schedule creates no runs until \`sluice resume ${pipeline}\``, null, null, null, {}, pipeline);
+    return true;
+  }
+
+  /**
+   * Resume a paused pipeline. The ticks it missed while paused follow `catchup`: with it, they are
+   * run (at most `catchupWindow` back, one at a time); without it, they are recorded as missed and
+   * the schedule goes on from the next tick. Returns false when it was not paused.
+   */
+  resume(pipeline: string, now: number): boolean {
+    const plan = this.requirePlan(pipeline);
+    const since = plan.pausedAt;
+    if (since === null) return false;
+    plan.pausedAt = null;
+    this.out.changes.push({ type: "controlPipeline", pipeline, pausedAt: null });
+    const clock = plan.clock;
+    let missed = "";
+    if (clock) {
+      const from = Math.max(since, plan.lastScheduledFor ?? since);
+      const first = clock.nextAfter(from);
+      if (plan.def.catchup) {
+        plan.nextDue = clock.nextAfter(Math.max(from, now - plan.def.catchupWindowMs));
+        plan.catchupUntil = now;
+        if (first <= now) missed = `; the ticks missed since ${iso(since)} are caught up (catchup is on)`;
+      } else {
+        plan.nextDue = clock.nextAfter(now);
+        if (first <= now) {
+          missed = `; the ticks between ${iso(since)} and ${iso(now)} were missed (catchup is off)`;
+          this.event(now, "schedule.missed", "info", `${pipeline}: ticks between ${iso(since)} and ${iso(now)} were missed while it was paused (catchup is off)`, null, null, null, { since, reason: "paused" }, pipeline);
+        }
+      }
+    }
+    this.event(now, "pipeline.resumed", "info", `${pipeline}: resumed after ${Math.round((now - since) / 1000)} s paused${missed}`, null, null, null, { pausedAt: since }, pipeline);
+    return true;
+  }
+
+  /**
+   * Create runs for past schedule times (`sluice backfill`), queued, oldest first: they start as
+   * the pipeline's limits allow, at most `maxActive` at once (and never more than `maxActiveRuns`).
+   * The caller leaves out times a run exists for (the store refuses a second run for a tick).
+   * Returns the ids of the runs created.
+   */
+  backfill(pipeline: string, times: readonly number[], maxActive: number, now: number, options: { queued?: boolean } = {}): number[] {
+    const plan = this.requirePlan(pipeline);
+    if (!Number.isInteger(maxActive) || maxActive < 1) throw new RangeError(`backfill: maxActive must be a whole number ≥ 1 (got ${maxActive})`);
+    plan.backfillMaxActive = maxActive;
+    this.out.changes.push({ type: "controlPipeline", pipeline, backfillMaxActive: maxActive });
+    const sorted = [...times].sort((a, b) => a - b);
+    const ids = sorted.map((t) => this.createRun(plan, t, "catchup", {}, false, now).record.id);
+    if (ids.length > 0) {
+      const first = sorted[0] as number;
+      const last = sorted[sorted.length - 1] as number;
+      this.event(now, "backfill.created", "info", `${pipeline}: backfill of ${ids.length} run(s) for ${iso(first)} … ${iso(last)}, at most ${Math.min(maxActive, plan.def.maxActiveRuns)} at once`, null, null, null, { runs: ids, maxActive }, pipeline);
+    }
+    // Queued: recorded by a process that runs nothing (no scheduler is running); they start with one.
+    if (!options.queued) this.promote(plan, now);
+    return ids;
+  }
+
+  /**
+   * Re-run tasks of a finished run (`sluice retry`): the named tasks, else every task that failed,
+   * was cancelled or never ran because an upstream one failed; then what depends on them — every
+   * dependent with `downstream`, else only those that did not succeed. Tasks that succeeded keep
+   * their output (their dependents read it). The run becomes active again (queued when the
+   * pipeline has no room) and its retried tasks get new attempts, numbered on from the last; their
+   * automatic retries were spent, so each gets one attempt. Returns the tasks reset.
+   * @throws RetryRefusedError when the run is active, the pipeline or a task is unknown, or nothing would be retried.
+   */
+  retry(record: RunRecord, tasks: readonly TaskInstanceRecord[], options: { tasks?: readonly string[]; downstream?: boolean }, now: number): string[] {
+    const plan = this.plans.get(record.pipeline);
+    if (!plan) throw new RetryRefusedError(`run ${record.id}: its pipeline "${record.pipeline}" is not in this config`);
+    if (this.runs.has(record.id) || !RUN_FINAL.has(record.state)) throw new RetryRefusedError(`run ${record.id} is still ${record.state}; retry a run once it has ended (or cancel it first)`);
+    const byId = new Map(tasks.map((t) => [t.task, t]));
+    for (const name of options.tasks ?? []) {
+      if (!plan.tasks.has(name)) throw new RetryRefusedError(`run ${record.id}: pipeline ${plan.def.id} has no task "${name}"; its tasks: ${[...plan.tasks.keys()].join(", ")}`);
+    }
+    const targets = options.tasks?.length ? [...options.tasks] : [...plan.tasks.keys()].filter((id) => RETRYABLE.has(byId.get(id)?.state ?? "pending"));
+    if (targets.length === 0) throw new RetryRefusedError(`run ${record.id}: every task succeeded; name the ones to run again with --task`);
+    const reset = new Set<string>();
+    const stack = [...targets];
+    while (stack.length > 0) {
+      const id = stack.pop() as string;
+      if (reset.has(id)) continue;
+      reset.add(id);
+      for (const dep of plan.tasks.get(id)?.dependents ?? []) {
+        if (options.downstream || byId.get(dep)?.state !== "success") stack.push(dep);
+      }
+    }
+    const run: LiveRun = { record: { ...record, state: "queued", endedAt: null }, plan, tasks: new Map(), open: 0 };
+    for (const tp of plan.tasks.values()) {
+      const tr = byId.get(tp.def.id);
+      const again = reset.has(tp.def.id) || !tr;
+      run.tasks.set(tp.def.id, {
+        id: tp.def.id,
+        state: again ? "pending" : tr.state,
+        attempts: tr?.attempts ?? 0,
+        lost: tr?.lostAttempts ?? 0,
+        readyAt: again ? null : tr.readyAt,
+        output: again ? undefined : tr.output,
+        waitingDeps: 0,
+        attemptId: undefined,
+      });
+    }
+    for (const task of run.tasks.values()) {
+      task.waitingDeps = (plan.tasks.get(task.id)?.def.dependsOn ?? []).filter((d) => run.tasks.get(d)?.state !== "success").length;
+      if (!FINAL.has(task.state)) run.open++;
+    }
+    this.runs.set(record.id, run);
+    plan.runs.add(record.id);
+    this.watchSlas(run);
+    this.out.changes.push({ type: "updateRun", id: record.id, state: "queued", endedAt: null });
+    for (const id of reset) this.out.changes.push({ type: "updateTask", runId: record.id, task: id, state: "pending", readyAt: null });
+    const names = [...reset].sort();
+    this.event(now, "run.retried", "info", `${plan.def.id}: run ${record.id} retried: ${names.join(", ")} run again`, run, null, null, { tasks: names, downstream: options.downstream === true });
+    this.promote(plan, now);
+    return names;
+  }
+
+  /**
+   * Set a task of a finished run to `success` or `failed` by hand (`sluice mark`), for the operator
+   * who fixed the data; the run's state follows from its tasks' (success when all succeeded).
+   * @throws RetryRefusedError when the run is active or the task unknown.
+   */
+  mark(record: RunRecord, tasks: readonly TaskInstanceRecord[], task: string, state: "success" | "failed", now: number): RunState {
+    const plan = this.plans.get(record.pipeline);
+    if (!plan) throw new RetryRefusedError(`run ${record.id}: its pipeline "${record.pipeline}" is not in this config`);
+    if (this.runs.has(record.id) || !RUN_FINAL.has(record.state)) throw new RetryRefusedError(`run ${record.id} is still ${record.state}; mark tasks of a run once it has ended (or cancel it first)`);
+    if (!plan.tasks.has(task)) throw new RetryRefusedError(`run ${record.id}: pipeline ${plan.def.id} has no task "${task}"; its tasks: ${[...plan.tasks.keys()].join(", ")}`);
+    const states = new Map(tasks.map((t) => [t.task, t.state]));
+    const before = states.get(task) ?? "pending";
+    states.set(task, state);
+    this.out.changes.push({ type: "updateTask", runId: record.id, task, state });
+    const all = [...plan.tasks.keys()].map((id) => states.get(id));
+    const runState: RunState = all.every((s) => s === "success") ? "success" : all.includes("cancelled") && record.state === "cancelled" ? "cancelled" : "failed";
+    if (runState !== record.state) this.out.changes.push({ type: "updateRun", id: record.id, state: runState, endedAt: record.endedAt ?? now });
+    this.out.changes.push({
+      type: "appendEvent",
+      event: { at: now, type: "task.marked", level: "warn", pipeline: plan.def.id, runId: record.id, task, attemptId: null, message: `${plan.def.id}.${task}: marked ${state} by hand in run ${record.id} (was ${before}); the run is ${runState}`, data: { from: before, to: state, runState } },
+    });
+    return runState;
+  }
+
+  private requirePlan(pipeline: string): PipelinePlan {
+    const plan = this.plans.get(pipeline);
+    if (!plan) throw new UnknownPipelineError(pipeline, [...this.plans.keys()]);
+    return plan;
+  }
+
+  /**
    * A worker reports an attempt's end. Refused (nothing changes) when the attempt is no longer
    * running — cancelled, lost, already finished — or the fencing token is not the attempt's.
    * What follows from it comes out of the next {@link Engine.advance}, like every decision.
@@ -156,6 +332,7 @@ export class Engine {
     if (a.token !== fencingToken) {
       return { accepted: false, reason: `attempt ${attemptId}: stale fencing token ${fencingToken} (current ${a.token})` };
     }
+    this.adapt(a, outcome, now);
     this.endAttempt(a, now, outcome.state, outcome.state === "success" ? null : outcome.error, outcome.state !== "success" && outcome.stillRunning ? "timed out" : undefined);
     const { run, task } = a;
     if (outcome.state === "success") {
@@ -241,6 +418,13 @@ export class Engine {
         break;
       }
       this.retries.pop();
+    }
+    for (let top = this.slas.peek(); top; top = this.slas.peek()) {
+      if (this.runs.get(top.run.record.id) === top.run) {
+        t = Math.min(t, top.at);
+        break;
+      }
+      this.slas.pop(); // its run ended: nothing to check
     }
     const r = this.admission.nextWakeAt();
     if (r !== undefined) t = Math.min(t, r);
@@ -328,6 +512,7 @@ export class Engine {
         weight: def?.weight ?? 0,
         reasons: this.reasonsFor(run, task),
         holding: task.state === "running" && a ? a.demand : [],
+        ...(def?.slaMs !== undefined && task.state !== "success" ? { sla: this.slaOutlook(run, def.slaMs, def.estimateMs, task, now) } : {}),
       });
     }
     return result;
@@ -344,6 +529,59 @@ export class Engine {
     const out = this.out;
     this.out = { changes: [], start: [], abort: [] };
     return out;
+  }
+
+  /**
+   * An attempt that held adaptive pools ended: each pool's limiter learns from its latency and any
+   * overload signal, and the pool's capacity follows the limiter (its floor, never below `min`).
+   */
+  private adapt(a: LiveAttempt, outcome: CompletionOutcome, now: number): void {
+    if (this.limiters.size === 0) return;
+    const overloaded = outcome.overloaded === true || (outcome.state !== "success" && isOverloadError(outcome.error));
+    for (const d of a.demand) {
+      const l = this.limiters.get(d.key);
+      if (!l) continue;
+      const usage = this.admission.usageOf(d.key);
+      const before = Math.floor(l.limiter.limit);
+      const after = Math.floor(l.limiter.sample({ latencyMs: now - a.startedAt, inflight: usage?.used ?? 1, overloaded }));
+      if (after !== before) this.admission.defineResource({ ...l.spec, capacity: after });
+    }
+  }
+
+  /** Watch a live run's SLAs and deadline (at creation, restore, retry). */
+  private watchSlas(run: LiveRun): void {
+    // A catch-up or backfill run is for a time long past: its SLA was missed before it existed.
+    if (run.record.trigger === "catchup") return;
+    const at = run.record.scheduledFor;
+    if (run.plan.def.deadlineMs !== undefined) this.slas.push({ at: at + run.plan.def.deadlineMs, run, task: null });
+    for (const tp of run.plan.tasks.values()) {
+      if (tp.def.slaMs !== undefined && run.tasks.get(tp.def.id)?.state !== "success") this.slas.push({ at: at + tp.def.slaMs, run, task: tp.def.id });
+    }
+  }
+
+  private checkSla(run: LiveRun, taskId: string | null, dueAt: number, now: number): void {
+    if (this.runs.get(run.record.id) !== run) return; // the run ended before its SLA: nothing missed here
+    const scheduled = iso(run.record.scheduledFor);
+    if (taskId === null) {
+      const deadlineMs = run.plan.def.deadlineMs ?? 0;
+      this.event(now, "run.deadline_missed", "warn", `${run.plan.def.id}: run ${run.record.id} (scheduled for ${scheduled}) is still ${run.record.state} past its deadline of ${fmtMs(deadlineMs)} (${iso(dueAt)})`, run, null, null, { deadlineMs, dueAt, state: run.record.state });
+      return;
+    }
+    const task = run.tasks.get(taskId);
+    const def = run.plan.tasks.get(taskId)?.def;
+    if (!task || !def || task.state === "success") return;
+    const slaMs = def.slaMs ?? 0;
+    this.event(now, "task.sla_missed", "warn", `${def.key}: missed its SLA of ${fmtMs(slaMs)} in run ${run.record.id} (scheduled for ${scheduled}, due ${iso(dueAt)}); it is ${run.record.state === "queued" ? "waiting for its run to start" : task.state}`, run, taskId, null, { slaMs, dueAt, state: task.state });
+  }
+
+  /** When a not-yet-successful task is due, and whether it missed or (by its estimate) will miss it. */
+  private slaOutlook(run: LiveRun, slaMs: number, estimateMs: number | undefined, task: LiveTask, now: number | undefined): { dueAt: number; missed: boolean; willMiss: boolean } {
+    const dueAt = run.record.scheduledFor + slaMs;
+    const t = now ?? dueAt;
+    const missed = t > dueAt;
+    // Not started yet: it needs at least its estimate from now; running: its estimate from its start is a guess we do not make.
+    const willMiss = missed || (task.state !== "running" && estimateMs !== undefined && t + estimateMs > dueAt);
+    return { dueAt, missed, willMiss };
   }
 
   private reasonsFor(run: LiveRun, task: LiveTask): WaitReason[] {
@@ -381,7 +619,8 @@ export class Engine {
 
   private initSchedule(plan: PipelinePlan, now: number, announce: boolean): void {
     const clock = plan.clock;
-    if (!clock) return;
+    // A paused pipeline's schedule is set up again when it is resumed.
+    if (!clock || plan.pausedAt !== null) return;
     const last = plan.lastScheduledFor;
     if (plan.def.catchup && last !== null) {
       plan.nextDue = clock.nextAfter(Math.max(last, now - plan.def.catchupWindowMs));
@@ -461,6 +700,7 @@ export class Engine {
     }
     this.runs.set(record.id, run);
     plan.runs.add(record.id);
+    this.watchSlas(run);
     this.out.changes.push({
       type: "createRun",
       run: { ...record },
@@ -634,13 +874,24 @@ export class Engine {
       }
     }
     this.promote(plan, now);
+    // The backfill's cap lasts as long as its runs: later catchup runs go one at a time again.
+    if (plan.backfillMaxActive !== null && ![...plan.runs].some((id) => this.runs.get(id)?.record.trigger === "catchup")) {
+      plan.backfillMaxActive = null;
+      this.out.changes.push({ type: "controlPipeline", pipeline: plan.def.id, backfillMaxActive: null });
+    }
   }
 
   private promote(plan: PipelinePlan, now: number): void {
     for (const id of plan.runs) {
       const run = this.runs.get(id);
       if (!run || run.record.state !== "queued") continue;
-      if (!mayStartQueued(plan.def.overlap, run.record.trigger, this.countRuns(plan, "running"), plan.def.maxActiveRuns)) break;
+      const running = this.countRuns(plan, "running");
+      // Runs for past times (catchup, backfill) may run side by side up to the backfill's cap.
+      const mayStart =
+        run.record.trigger === "catchup" && plan.backfillMaxActive !== null
+          ? running < Math.min(plan.backfillMaxActive, plan.def.maxActiveRuns)
+          : mayStartQueued(plan.def.overlap, run.record.trigger, running, plan.def.maxActiveRuns);
+      if (!mayStart) break;
       this.startRun(run, now);
     }
   }
@@ -661,6 +912,8 @@ export class Engine {
       if (plan) {
         plan.lastScheduledFor = s.lastScheduledFor;
         plan.skipped = s.skipped;
+        plan.pausedAt = s.pausedAt ?? null;
+        plan.backfillMaxActive = s.backfillMaxActive ?? null;
       }
     }
     const byRun = new Map<number, typeof state.tasks>();
@@ -686,6 +939,8 @@ export class Engine {
       }
       this.runs.set(record.id, run);
       plan.runs.add(record.id);
+      // Checks due while no scheduler ran are made at once: a miss may be recorded twice across a restart, never lost.
+      this.watchSlas(run);
     }
     const lost: LiveAttempt[] = [];
     for (const ar of state.attempts) {
@@ -753,3 +1008,18 @@ function splitTaskInstanceId(id: string): [number, string] {
 function iso(t: number): string {
   return new Date(t).toISOString();
 }
+
+/** A backfill of more schedule times than this is refused: it is more likely a wrong date than a wish. */
+export const MAX_BACKFILL_RUNS = 10_000;
+
+/** Tasks `sluice retry` runs again when none are named. */
+const RETRYABLE: ReadonlySet<TaskState> = new Set(["failed", "cancelled", "upstream_failed"]);
+
+/** `sluice retry` / `sluice mark` cannot be done: the message says why and what to do. */
+export class RetryRefusedError extends SluiceError {
+  constructor(message: string) {
+    super("SLUICE_RETRY_REFUSED", message);
+    this.name = "RetryRefusedError";
+  }
+}
+

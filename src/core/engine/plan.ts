@@ -51,6 +51,12 @@ export interface PipelinePlan {
   nextDue: number | undefined;
   lastScheduledFor: number | null;
   skipped: number;
+  /** Paused by an operator (`sluice pause`) since then: its schedule creates no runs. */
+  pausedAt: number | null;
+  /** Ticks before this time are missed ones being caught up (after a resume with `catchup`). */
+  catchupUntil: number;
+  /** Runs for past schedule times (backfill, catchup) that may run at once; `null`: one, as catchup always did. */
+  backfillMaxActive: number | null;
   /** Ids of this pipeline's runs that are queued or running, in creation order. */
   runs: Set<number>;
 }
@@ -72,7 +78,8 @@ export function resourcesOf(config: ResolvedConfig, mode: WorkerMode = "local"):
     }
   }
   for (const pool of Object.values(config.pools)) {
-    specs.push({ key: resourceKey.pool(pool.name), kind: "pool", name: pool.name, capacity: pool.slots });
+    const adaptive = pool.adaptive ? { adaptive: { min: pool.adaptive.min, max: pool.adaptive.max, algorithm: pool.adaptive.algorithm } } : {};
+    specs.push({ key: resourceKey.pool(pool.name), kind: "pool", name: pool.name, capacity: pool.slots, ...adaptive });
   }
   for (const p of config.pipelines) {
     if (p.maxActiveTasks !== undefined) {
@@ -118,6 +125,9 @@ export function planPipelines(config: ResolvedConfig, mode: WorkerMode = "local"
       nextDue: undefined,
       lastScheduledFor: null,
       skipped: 0,
+      pausedAt: null,
+      catchupUntil: 0,
+      backfillMaxActive: null,
       runs: new Set(),
     });
   }

@@ -66,4 +66,9 @@ export interface TaskExplanation {
   reasons: WaitReason[];
   /** For running tasks: what it holds. */
   holding: readonly Demand[];
+  /**
+   * For a task with an `sla` that has not succeeded: when it is due, whether it missed it, and
+   * whether it will (missed, or not started and its `estimate` no longer fits before it is due).
+   */
+  sla?: { dueAt: number; missed: boolean; willMiss: boolean };
 }

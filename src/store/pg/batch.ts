@@ -52,6 +52,7 @@ export async function applyBatched(client: pg.PoolClient, batch: readonly StoreW
   const schedules = new Map<string, { pipeline: string; lastScheduledFor: number; skippedDelta: number }>();
   const events: Extract<"appendEvent">[] = [];
   const resolves = new Map<number, Extract<"resolveRequest">>();
+  const controls: Extract<"controlPipeline">[] = [];
   for (const w of batch) {
     switch (w.type) {
       case "createRun":
@@ -85,6 +86,9 @@ export async function applyBatched(client: pg.PoolClient, batch: readonly StoreW
         break;
       case "resolveRequest":
         resolves.set(w.id, w);
+        break;
+      case "controlPipeline":
+        controls.push(w);
         break;
       default: {
         const unknown: never = w;
@@ -250,5 +254,18 @@ export async function applyBatched(client: pg.PoolClient, batch: readonly StoreW
       q("release_attempts", `UPDATE attempts a SET released_at = u.at FROM unnest($1::bigint[], $2::bigint[]) AS u (id, at) WHERE a.id = u.id AND a.state <> 'running'`, [u.map((x) => x.id), u.map((x) => x.at)]),
     ), u.length, "releaseAttempt");
   }
+  // An operator's pause, resume or backfill cap: rare, one statement each, after the schedule
+  // state above (which may have touched the same row).
+  for (const w of controls) await client.query(q("control_pipeline", CONTROL_PIPELINE_SQL, controlPipelineParams(w)));
   return "applied";
+}
+
+/** Sets the fields of a `controlPipeline` write that it gives, leaves the others. */
+export const CONTROL_PIPELINE_SQL = `INSERT INTO schedule_state (pipeline, skipped, paused_at, backfill_max_active) VALUES ($1, 0, $2, $3)
+  ON CONFLICT (pipeline) DO UPDATE SET
+    paused_at = CASE WHEN $4 THEN excluded.paused_at ELSE schedule_state.paused_at END,
+    backfill_max_active = CASE WHEN $5 THEN excluded.backfill_max_active ELSE schedule_state.backfill_max_active END`;
+
+export function controlPipelineParams(w: Extract<"controlPipeline">): unknown[] {
+  return [w.pipeline, w.pausedAt ?? null, w.backfillMaxActive ?? null, w.pausedAt !== undefined, w.backfillMaxActive !== undefined];
 }

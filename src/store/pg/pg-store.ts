@@ -6,7 +6,7 @@
 import { hostname } from "node:os";
 import pg from "pg";
 import type {
-  ActiveState, AttemptQuery, AttemptRecord, CompletionOutcome, ControlRequest, EpochMs, EventQuery, EventRecord, LeaseClaim, LeaseFence,
+  ActiveState, AttemptLogLine, AttemptQuery, AttemptRecord, CompletionOutcome, ControlRequest, EpochMs, EventQuery, EventRecord, LeaseClaim, LeaseFence,
   LeaseResult, NewRequest, PruneResult, RunQuery, RunRecord, ScheduleStateRecord, Store, StoredDefinitions, StoreWrite, TaskInstanceRecord,
   ClaimedWork, RemoteAttemptState, WorkerInfo, WorkerStore,
 } from "../types.js";
@@ -18,7 +18,7 @@ import {
 import { describeWrite, iso } from "../writes.js";
 import { createPool, describeConnectError, redactUrl, sqlState, type PgLocation, type PoolOptions } from "./connect.js";
 import { applyPgMigrations, pgSchemaState } from "./migrations.js";
-import { applyBatched } from "./batch.js";
+import { CONTROL_PIPELINE_SQL, applyBatched, controlPipelineParams } from "./batch.js";
 import { processAlive } from "../process-alive.js";
 
 /** Options of {@link PgStore.open}. */
@@ -547,7 +547,7 @@ export class PgStore implements Store, WorkerStore {
       const attempts = (await client.query<AttemptRow>(`SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE state = 'running' ORDER BY id`)).rows;
       const draining = (await client.query<AttemptRow>(`SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE released_at IS NULL AND state <> 'running' ORDER BY id`)).rows;
       const resources = await resourcesOf(client, [...attempts, ...draining].map((a) => a.id));
-      const schedules = (await client.query<ActiveState["schedules"][number]>(`SELECT pipeline, last_scheduled_for AS "lastScheduledFor", skipped FROM schedule_state ORDER BY pipeline`)).rows;
+      const schedules = (await client.query<ActiveState["schedules"][number]>(`SELECT pipeline, last_scheduled_for AS "lastScheduledFor", skipped, paused_at AS "pausedAt", backfill_max_active AS "backfillMaxActive" FROM schedule_state ORDER BY pipeline`)).rows;
       return {
         runs: runs.map(toRunRecord),
         tasks: tasks.map(toTaskRecord),
@@ -594,17 +594,38 @@ export class PgStore implements Store, WorkerStore {
     return this.#withResources(rows);
   }
 
-  async listEvents({ afterId, runId, types, limit }: EventQuery = {}): Promise<EventRecord[]> {
+  async listEvents({ afterId, runId, pipeline, types, newestFirst, limit }: EventQuery = {}): Promise<EventRecord[]> {
     const where = new Where();
     where.add("id > ?", afterId);
     where.add("run_id = ?", runId);
+    where.add("pipeline = ?", pipeline);
     where.add("type = ANY(?::text[])", types && types.length > 0 ? types : undefined);
-    const rows = (await this.#query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM events${where.sql()} ORDER BY id LIMIT ${limitOf(limit, LIMITS.events)}`, where.values)).rows;
+    const rows = (await this.#query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM events${where.sql()} ORDER BY id${newestFirst ? " DESC" : ""} LIMIT ${limitOf(limit, LIMITS.events)}`, where.values)).rows;
     return rows.map(toEventRecord);
   }
 
+  async appendAttemptLogs(lines: readonly AttemptLogLine[]): Promise<void> {
+    if (lines.length === 0) return;
+    // One statement; a line of an attempt that is gone (pruned) is skipped, not a foreign-key error.
+    await this.#query(
+      q("append_logs", `INSERT INTO attempt_logs (attempt_id, seq, at, level, msg, data)
+        SELECT l.* FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::text[], $5::text[], $6::text[]) AS l (attempt_id, seq, at, level, msg, data)
+        WHERE EXISTS (SELECT 1 FROM attempts a WHERE a.id = l.attempt_id)
+        ON CONFLICT DO NOTHING`, [
+        lines.map((l) => l.attemptId), lines.map((l) => l.seq), lines.map((l) => l.at), lines.map((l) => l.level), lines.map((l) => l.msg), lines.map((l) => (l.data === null ? null : JSON.stringify(l.data))),
+      ]),
+    );
+  }
+
+  async listAttemptLogs(attemptId: number, afterSeq = 0, limit = 10_000): Promise<AttemptLogLine[]> {
+    const rows = (await this.#query<{ attempt_id: number; seq: number; at: number; level: AttemptLogLine["level"]; msg: string; data: string | null }>(
+      q("list_logs", "SELECT attempt_id, seq, at, level, msg, data FROM attempt_logs WHERE attempt_id = $1 AND seq > $2 ORDER BY seq LIMIT $3", [attemptId, afterSeq, limit]),
+    )).rows;
+    return rows.map((r) => ({ attemptId: r.attempt_id, seq: r.seq, at: r.at, level: r.level, msg: r.msg, data: r.data === null ? null : (JSON.parse(r.data) as Record<string, unknown>) }));
+  }
+
   async listSchedules(): Promise<ScheduleStateRecord[]> {
-    return (await this.#query<ScheduleStateRecord>(`SELECT pipeline, last_scheduled_for AS "lastScheduledFor", skipped FROM schedule_state ORDER BY pipeline COLLATE "C"`)).rows;
+    return (await this.#query<ScheduleStateRecord>(`SELECT pipeline, last_scheduled_for AS "lastScheduledFor", skipped, paused_at AS "pausedAt", backfill_max_active AS "backfillMaxActive" FROM schedule_state ORDER BY pipeline COLLATE "C"`)).rows;
   }
 
   async #withResources(rows: AttemptRow[]): Promise<AttemptRecord[]> {
@@ -725,6 +746,9 @@ async function applyOne(client: pg.PoolClient, write: StoreWrite, index: number)
           write.pipeline, write.lastScheduledFor, write.skippedDelta,
         ]),
       );
+      return;
+    case "controlPipeline":
+      await client.query(q("control_pipeline", CONTROL_PIPELINE_SQL, controlPipelineParams(write)));
       return;
     case "appendEvent": {
       const e = write.event;

@@ -24,7 +24,7 @@ export function prepareActiveState(db: SqliteDatabase): () => ActiveState {
   const resources = db.prepare<[], ResourceRow>(`SELECT attempt_id AS attemptId, key, amount FROM attempt_resources
       WHERE attempt_id IN (SELECT id FROM attempts WHERE state = 'running') ORDER BY attempt_id, key`);
   const schedules = db.prepare<[], ActiveState["schedules"][number]>(`SELECT pipeline,
-      last_scheduled_for AS lastScheduledFor, skipped FROM schedule_state ORDER BY pipeline`);
+      last_scheduled_for AS lastScheduledFor, skipped, paused_at AS pausedAt, backfill_max_active AS backfillMaxActive FROM schedule_state ORDER BY pipeline`);
   // The floors keep the maxima of pruned rows: an id is never handed out twice.
   const maxIds = db.prepare<[], Pick<ActiveState, "maxRunId" | "maxAttemptId" | "maxFencingToken">>(`SELECT
       max((SELECT coalesce(max(id), 0) FROM runs), (SELECT coalesce(max(value), 0) FROM id_floor WHERE name = 'run')) AS maxRunId,

@@ -46,6 +46,11 @@ export function prepareApply(db: SqliteDatabase, checkFence: (owner: string, now
       VALUES (@pipeline, @lastScheduledFor, @skippedDelta)
       ON CONFLICT (pipeline) DO UPDATE SET last_scheduled_for = excluded.last_scheduled_for,
         skipped = skipped + excluded.skipped`);
+  const controlPipeline = db.prepare(`INSERT INTO schedule_state (pipeline, skipped, paused_at, backfill_max_active)
+      VALUES (@pipeline, 0, @pausedAt, @backfillMaxActive)
+      ON CONFLICT (pipeline) DO UPDATE SET
+        paused_at = CASE WHEN @setPaused THEN excluded.paused_at ELSE paused_at END,
+        backfill_max_active = CASE WHEN @setBackfill THEN excluded.backfill_max_active ELSE backfill_max_active END`);
   const insertEvent = db.prepare(`INSERT INTO events
       (at, type, level, pipeline, run_id, task, attempt_id, message, data)
       VALUES (@at, @type, @level, @pipeline, @runId, @task, @attemptId, @message, @data)`);
@@ -101,6 +106,14 @@ export function prepareApply(db: SqliteDatabase, checkFence: (owner: string, now
       case "recordSchedule": {
         const { pipeline, lastScheduledFor, skippedDelta } = write;
         recordSchedule.run({ pipeline, lastScheduledFor, skippedDelta });
+        return;
+      }
+      case "controlPipeline": {
+        const { pipeline, pausedAt, backfillMaxActive } = write;
+        controlPipeline.run({
+          pipeline, pausedAt: pausedAt ?? null, backfillMaxActive: backfillMaxActive ?? null,
+          setPaused: pausedAt !== undefined ? 1 : 0, setBackfill: backfillMaxActive !== undefined ? 1 : 0,
+        });
         return;
       }
       case "appendEvent": {

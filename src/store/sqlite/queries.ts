@@ -78,7 +78,7 @@ export function prepareQueries(db: SqliteDatabase): QueryOperations {
   const getAttempt = db.prepare<[number], AttemptRow>(`SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE id = ?`);
   const resources = db.prepare<[string], ResourceRow>(`SELECT attempt_id AS attemptId, key, amount
       FROM attempt_resources WHERE attempt_id IN (SELECT value FROM json_each(?)) ORDER BY attempt_id, key`);
-  const schedules = db.prepare<[], ScheduleStateRecord>(`SELECT pipeline, last_scheduled_for AS lastScheduledFor, skipped
+  const schedules = db.prepare<[], ScheduleStateRecord>(`SELECT pipeline, last_scheduled_for AS lastScheduledFor, skipped, paused_at AS pausedAt, backfill_max_active AS backfillMaxActive
       FROM schedule_state ORDER BY pipeline`);
 
   const resourcesOf = (ids: readonly number[]): ResourceRow[] => (ids.length === 0 ? [] : resources.all(JSON.stringify(ids)));
@@ -107,14 +107,15 @@ export function prepareQueries(db: SqliteDatabase): QueryOperations {
         .add("task = @task", "task", task);
       return withResources(select<AttemptRow>("attempts", ATTEMPT_COLUMNS, filters, "id DESC"));
     },
-    listEvents({ afterId, runId, types, limit }) {
+    listEvents({ afterId, runId, pipeline, types, newestFirst, limit }) {
       const filters = new Filters(limitOf(limit, queryDefaults.events))
         .add("id > @afterId", "afterId", afterId)
-        .add("run_id = @runId", "runId", runId);
+        .add("run_id = @runId", "runId", runId)
+        .add("pipeline = @pipeline", "pipeline", pipeline);
       // One type reads events_type_id in id order; an IN list has to sort what it matches.
       if (types?.length === 1) filters.add("type = @type", "type", types[0]);
       else filters.add("type IN (SELECT value FROM json_each(@types))", "types", listParam(types));
-      return select<EventRow>("events", EVENT_COLUMNS, filters, "id").map(toEventRecord);
+      return select<EventRow>("events", EVENT_COLUMNS, filters, newestFirst ? "id DESC" : "id").map(toEventRecord);
     },
     listSchedules: () => schedules.all(),
   };

@@ -7,9 +7,9 @@ import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync, watch, type FS
 import { mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
-import Database from "better-sqlite3";
+import Database, { type Statement } from "better-sqlite3";
 import type {
-  ActiveState, ControlRequest, LeaseClaim, LeaseFence, PruneResult, StoredDefinitions, LeaseResult, NewRequest, AttemptQuery, AttemptRecord, CompletionOutcome, EpochMs, EventQuery, EventRecord,
+  ActiveState, AttemptLogLine, ControlRequest, LeaseClaim, LeaseFence, PruneResult, StoredDefinitions, LeaseResult, NewRequest, AttemptQuery, AttemptRecord, CompletionOutcome, EpochMs, EventQuery, EventRecord,
   RunQuery, RunRecord, ScheduleStateRecord, Store, StoreWrite, TaskInstanceRecord,
 } from "../types.js";
 import { StoreCorruptError, StoreGoneError, StoreMigrationError, StoreNotFoundError } from "../errors.js";
@@ -362,4 +362,36 @@ export class SqliteStore implements Store {
   async listSchedules(): Promise<ScheduleStateRecord[]> {
     return this.#operations.listSchedules();
   }
+
+  async appendAttemptLogs(lines: readonly AttemptLogLine[]): Promise<void> {
+    if (lines.length === 0) return;
+    const db = this.#db;
+    // INSERT … SELECT: a line of an attempt that is gone (pruned) is skipped, not a foreign-key error.
+    const insert = (this.#logInsert ??= db.prepare(`INSERT OR IGNORE INTO attempt_logs (attempt_id, seq, at, level, msg, data)
+      SELECT @attemptId, @seq, @at, @level, @msg, @data WHERE EXISTS (SELECT 1 FROM attempts WHERE id = @attemptId)`));
+    db.transaction(() => {
+      for (const l of lines) insert.run({ attemptId: l.attemptId, seq: l.seq, at: l.at, level: l.level, msg: l.msg, data: l.data === null ? null : JSON.stringify(l.data) });
+    })();
+  }
+
+  async listAttemptLogs(attemptId: number, afterSeq = 0, limit = 10_000): Promise<AttemptLogLine[]> {
+    const select = (this.#logSelect ??= this.#db.prepare<[number, number, number], LogRow>("SELECT attempt_id, seq, at, level, msg, data FROM attempt_logs WHERE attempt_id = ? AND seq > ? ORDER BY seq LIMIT ?"));
+    return select.all(attemptId, afterSeq, limit).map(toLogLine);
+  }
+
+  #logInsert: Statement | undefined;
+  #logSelect: Statement<[number, number, number], LogRow> | undefined;
+}
+
+interface LogRow {
+  attempt_id: number;
+  seq: number;
+  at: number;
+  level: AttemptLogLine["level"];
+  msg: string;
+  data: string | null;
+}
+
+function toLogLine(r: LogRow): AttemptLogLine {
+  return { attemptId: r.attempt_id, seq: r.seq, at: r.at, level: r.level, msg: r.msg, data: r.data === null ? null : (JSON.parse(r.data) as Record<string, unknown>) };
 }

@@ -1,0 +1,4 @@
+/** Cross-process guarantees of sluice/coord on redis (see cross-process.ts for what each test proves). */
+import { crossProcessSuite } from "./cross-process.js";
+
+crossProcessSuite("redis");

@@ -1,0 +1,70 @@
+/**
+ * `sluice scheduler` + `sluice worker` on PostgreSQL, as real processes: tasks run in the worker,
+ * hooks and webhooks in the scheduler process (the only one that sees every event), once each.
+ */
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+import type { Notification } from "../../src/index.js";
+import { dropSchemas, freshSchema, pgUrl } from "../support/pg.js";
+import { disposeSandboxes, sandbox, waitFor } from "../cli/helpers.js";
+
+const CONFIG = fileURLToPath(new URL("../fixtures/notify/hooks.config.ts", import.meta.url));
+const schemas: string[] = [];
+let server: Server | undefined;
+afterAll(async () => {
+  await disposeSandboxes();
+  await dropSchemas(...schemas);
+  server?.closeAllConnections();
+  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+});
+
+describe("notifications with sluice scheduler + sluice worker on PostgreSQL", () => {
+  it("hooks run in the scheduler process, never in the worker; the webhook gets every event once", async () => {
+    const received: Notification[] = [];
+    server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c: Buffer) => (body += c.toString("utf8")));
+      req.on("end", () => {
+        received.push(JSON.parse(body) as Notification);
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => server!.listen(0, "127.0.0.1", () => resolve()));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+
+    const schema = freshSchema("notifyd");
+    schemas.push(schema);
+    const box = await sandbox({ db: pgUrl(schema) });
+    const migrated = await box.cli(["migrate"]);
+    expect(migrated.code, migrated.stderr).toBe(0);
+    const env = { SLUICE_TEST_WEBHOOK: url };
+    const scheduler = box.start(["scheduler", CONFIG, "--lease-ttl", "5s"], { env, killAfterMs: 60_000 });
+    await scheduler.waitForLog((l) => l.msg === "sluice scheduler started", "the scheduler to start");
+    const worker = box.start(["worker", CONFIG, "--name", "w1", "--lease-ttl", "5s"], { env, killAfterMs: 60_000 });
+    await worker.waitForLog((l) => l.msg === "sluice worker started", "the worker to start");
+
+    const trigger = await box.cli(["trigger", "notified", "-c", CONFIG]);
+    expect(trigger.code, trigger.stderr).toBe(0);
+    const hooks = await box.waitForObservation((obs) => {
+      const h = obs.filter((o) => o.event.startsWith("hook:"));
+      return h.length >= 3 ? h : undefined;
+    }, "the three hooks");
+    await waitFor(() => (received.some((n) => n.type === "run.failed") ? true : undefined), "the webhook's run.failed");
+    await new Promise((r) => setTimeout(r, 300)); // nothing more comes
+
+    const tasks = box.observations().filter((o) => o.event === "start");
+    expect(tasks.map((o) => o.task).sort()).toEqual(["broken", "work"]);
+    expect(new Set(tasks.map((o) => o.pid))).toEqual(new Set([worker.pid]));
+    expect(hooks.map((o) => `${o.event} ${String(o.type)}`).sort()).toEqual(["hook:broken.onFailure task.failed", "hook:pipeline.onFailure run.failed", "hook:work.onSuccess task.success"]);
+    expect(new Set(hooks.map((o) => o.pid))).toEqual(new Set([scheduler.pid]));
+    expect(received.map((n) => `${n.type} ${n.task ?? "-"}`).sort()).toEqual(["run.failed -", "task.failed broken", "task.success work"]);
+    expect(received.find((n) => n.type === "task.failed")?.error?.message).toBe("the source table is gone");
+
+    scheduler.kill("SIGTERM");
+    worker.kill("SIGTERM");
+    expect((await scheduler.exited).code, scheduler.describe()).toBe(0);
+    expect((await worker.exited).code, worker.describe()).toBe(0);
+  }, 60_000);
+});

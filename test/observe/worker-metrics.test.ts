@@ -1,0 +1,58 @@
+/**
+ * `sluice worker --metrics-port 0` (a real child process, with `sluice scheduler`, on
+ * PostgreSQL) serves the metrics of attachWorkerMetrics: its slots, and the attempts it ran by
+ * outcome, equal to what the store recorded for that worker.
+ */
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+import type { AttemptRecord, RunRecord } from "../../src/core/records.js";
+import { disposeSandboxes, sandbox, waitFor } from "../cli/helpers.js";
+import { dropSchemas, freshSchema, pgUrl } from "../support/pg.js";
+import { parsePrometheusText, valueOf } from "../support/prom-text.js";
+
+const ROUTING = fileURLToPath(new URL("../fixtures/distributed/routing.config.ts", import.meta.url));
+const schema = freshSchema("wmetrics");
+afterAll(async () => {
+  await disposeSandboxes();
+  await dropSchemas(schema);
+});
+
+describe("sluice worker metrics", () => {
+  it("serves its slots and the attempts it ran, matching the store", async () => {
+    const box = await sandbox({ db: pgUrl(schema) });
+    const migrated = await box.cli(["migrate"]);
+    expect(migrated.code, migrated.stderr).toBe(0);
+    const env = { SLUICE_TEST_LONG_MS: "100" };
+    const scheduler = box.start(["scheduler", ROUTING], { env, killAfterMs: 60_000 });
+    await scheduler.waitForLog((l) => l.msg === "sluice scheduler started", "sluice scheduler to start");
+    const worker = box.start(["worker", ROUTING, "--name", "w1", "--metrics-port", "0"], { env, killAfterMs: 60_000 });
+    const served = await worker.waitForLog((l) => typeof l.metricsPort === "number", "the worker's metrics port");
+    await worker.waitForLog((l) => l.msg === "sluice worker started", "sluice worker to start");
+    const url = `http://127.0.0.1:${String(served.metricsPort)}/metrics`;
+
+    for (let i = 0; i < 3; i++) expect((await box.cli(["trigger", "slow", "-c", ROUTING])).code).toBe(0);
+    await waitFor(
+      async () => {
+        const runs = await box.json<RunRecord[]>(["runs"]);
+        return runs.length === 3 && runs.every((r) => r.state === "success") ? runs : undefined;
+      },
+      "3 runs of slow to succeed",
+      { timeoutMs: 40_000, intervalMs: 300 },
+    );
+    const attempts = await box.json<AttemptRecord[]>(["history"]);
+    const res = await fetch(url);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toContain("text/plain");
+    const families = parsePrometheusText(await res.text());
+    expect(valueOf(families, "sluice_worker_slots", { state: "capacity" })).toBe(2);
+    expect(valueOf(families, "sluice_worker_slots", { state: "used" })).toBe(0);
+    const mine = attempts.filter((a) => a.workerId === "w1" && a.state === "success");
+    expect(mine).toHaveLength(3);
+    expect(valueOf(families, "sluice_worker_attempts_total", { pipeline: "slow", outcome: "success" })).toBe(mine.length);
+    expect(valueOf(families, "sluice_worker_task_duration_seconds_count", { pipeline: "slow", outcome: "success" })).toBe(3);
+    expect(valueOf(families, "sluice_host_memory_bytes", { state: "total" })).toBeGreaterThan(0);
+    expect((await fetch(url.replace("/metrics", "/nope"))).status).toBe(404);
+    worker.kill("SIGTERM");
+    scheduler.kill("SIGTERM");
+  }, 60_000);
+});
