@@ -11,6 +11,8 @@ export default defineConfig({
     fileParallelism: false,
     maxWorkers: 1,
     minWorkers: 1,
+    // Every `sluice run` the tests start serves its dashboard on a free port, never on 7070.
+    env: { SLUICE_PORT: "0" },
     reporters: ["default", "./test/summary-reporter.ts"],
   },
 });

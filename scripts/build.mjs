@@ -8,7 +8,7 @@
 // and subpath exports that map 1:1 onto folders; tsc already type-checks, emits .d.ts and source
 // maps, and needs no bundler configuration. A bundler would only merge files we keep apart.
 import { spawnSync } from "node:child_process";
-import { cpSync, existsSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -25,3 +25,34 @@ if (result.status !== 0) process.stderr.write("build: type errors above (typeche
 
 const migrations = join(root, "src/store/migrations");
 if (existsSync(migrations)) cpSync(migrations, join(root, "dist/store/migrations"), { recursive: true });
+
+// The dashboard (ui/): one bundle with Preact and uPlot, no CDN, served from dist/server/ui by
+// `sluice run`. esbuild is a devDependency: a package installed from npm ships the built files.
+const ui = join(root, "ui");
+const uiOut = join(root, "dist/server/ui");
+if (existsSync(join(ui, "main.tsx"))) {
+  let esbuild;
+  try {
+    esbuild = await import("esbuild");
+  } catch {
+    process.stderr.write("build: esbuild is not installed (a devDependency), so the dashboard was not built\n");
+  }
+  if (esbuild) {
+    mkdirSync(uiOut, { recursive: true });
+    await esbuild.build({
+      entryPoints: [join(ui, "main.tsx")],
+      outfile: join(uiOut, "app.js"),
+      bundle: true,
+      format: "esm",
+      minify: true,
+      target: "es2020",
+      jsx: "automatic",
+      jsxImportSource: "preact",
+      legalComments: "none",
+      logLevel: "warning",
+    });
+    const css = [createRequire(import.meta.url).resolve("uplot/dist/uPlot.min.css"), join(ui, "style.css")].map((f) => readFileSync(f, "utf8")).join("\n");
+    writeFileSync(join(uiOut, "app.css"), css);
+    cpSync(join(ui, "index.html"), join(uiOut, "index.html"));
+  }
+}

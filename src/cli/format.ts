@@ -1,6 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from "commander";
-import type { Holder, WaitReason } from "../core/admission/types.js";
-import { formatDuration } from "../define/duration.js";
+export { describeReason, ms } from "../observe/describe.js";
 
 /** The machine's time zone (`TZ` if set), the default of `--tz`. */
 export function machineZone(): string {
@@ -106,65 +105,6 @@ export function offset(t: number, start: number): string {
   const m = Math.floor((s % 3600) / 60);
   const sec = s % 60;
   return `+${String(h).padStart(2, "0")}:${String(m).padStart(2, "0")}:${String(sec).padStart(2, "0")}`;
-}
-
-export function ms(value: number): string {
-  return formatDuration(Math.max(0, Math.round(value)));
-}
-
-function holders(list: readonly Holder[]): string {
-  if (list.length === 0) return "";
-  const shown = list.slice(0, 4).map((h) => {
-    // An attempt that ended but whose function still runs: say so, it is why the slot is not free.
-    const draining = h.draining ? `, attempt ${h.draining.attemptId} ${h.draining.why} ${ms(Date.now() - h.draining.since)} ago, still running` : "";
-    return `${h.pipeline}.${h.task} (run ${h.run}${h.amount > 1 ? `, ${h.amount}` : ""}${draining})`;
-  });
-  return ` — held by ${shown.join(", ")}${list.length > 4 ? ` and ${list.length - 4} more` : ""}`;
-}
-
-/** One line of plain English for a wait reason. */
-export function describeReason(r: WaitReason): string {
-  switch (r.kind) {
-    case "dependency":
-      return `waiting for upstream task(s): ${r.waitingFor.join(", ")}`;
-    case "retryDelay":
-      return `waiting to retry at ${new Date(r.until).toISOString()}`;
-    case "runQueued":
-      return r.message;
-    case "pool": {
-      const adaptive = r.adaptive ? ` (adaptive limit, now ${r.capacity}, between ${r.adaptive.min} and ${r.adaptive.max}, ${r.adaptive.algorithm})` : "";
-      return `pool ${r.name}: needs ${r.need} slot(s), ${r.free} of ${r.capacity} free${adaptive}${holders(r.holders)}`;
-    }
-    case "queue":
-      if (r.name === "worker") return `worker slots: needs ${r.need}, ${r.free} of ${r.capacity} free${holders(r.holders)}`;
-      if (r.capacity === 0) return `no worker serves queue ${r.name}: it starts when one does (sluice worker --queue ${r.name})`;
-      return `waiting for a worker on queue ${r.name}: needs ${r.need}, ${r.free} of ${r.capacity} slots free${holders(r.holders)}`;
-    case "memory":
-      if (r.queue === "worker") return `worker memory: needs ${r.needMb} MB, ${r.freeMb} of ${r.budgetMb} MB free${holders(r.holders)}`;
-      return `needs ${r.needMb} MB on queue ${r.queue}: ${r.freeMb} of ${r.budgetMb} MB free on its workers${holders(r.holders)}`;
-    case "parallelism":
-      return `global parallelism: ${r.active} of ${r.limit} attempts running`;
-    case "maxActiveTasks":
-      return `pipeline ${r.pipeline} maxActiveTasks: ${r.active} of ${r.limit} running`;
-    case "maxActivePerPipeline":
-      return `${r.task} maxActivePerPipeline: ${r.active} of ${r.limit} running`;
-    case "maxActivePerRun":
-      return `${r.task} maxActivePerRun in run ${r.run}: ${r.active} of ${r.limit} running`;
-    case "definition":
-      return `no live worker of its queue runs this definition of ${r.task}${r.workers.length > 0 ? ` (${r.workers.join(", ")} run different code)` : ""}: deploy the scheduler's config to a worker`;
-    case "reserved":
-      return `${r.resourceKind} ${r.resource}: capacity is held for higher-ranked task(s) that waited past the reservation threshold: ${r.for.join(", ")}${r.forTotal > r.for.length ? ` and ${r.forTotal - r.for.length} more` : ""}`;
-    case "behind":
-      return `${r.ahead} earlier instance(s) of the same task wait ahead of it (head: ${r.head})`;
-    case "neverFits":
-      return `${r.resource}: needs ${r.need} but the capacity is ${r.capacity}; it can never run`;
-    case "pending":
-      return r.message;
-    default: {
-      const never: never = r;
-      return JSON.stringify(never);
-    }
-  }
 }
 
 /** Left-aligned columns. */

@@ -214,6 +214,8 @@ export interface AttemptQuery {
   runId?: number;
   pipeline?: string;
   task?: string;
+  /** Only attempts still running or ended at or after this time (a timeline's window). */
+  since?: EpochMs;
   /** Newest first. @defaultValue 100 */
   limit?: number;
 }

@@ -6,11 +6,12 @@
  */
 import type { Command } from "commander";
 import type { RunRecord, RunState } from "../../core/records.js";
-import { MAX_BACKFILL_RUNS, RetryRefusedError } from "../../core/engine/engine.js";
-import { ScheduleClock } from "../../core/schedule.js";
-import type { ResolvedPipeline, ResolvedSchedule } from "../../define/resolved.js";
 import { formatDuration } from "../../define/duration.js";
+import { MAX_BACKFILL_RUNS, RetryRefusedError } from "../../core/engine/engine.js";
+import type { ResolvedPipeline } from "../../define/resolved.js";
 import type { RequestType, Store } from "../../store/types.js";
+import { describeSchedule, pipelineStatus } from "../../store/status.js";
+export type { PipelineStatus } from "../../store/status.js";
 import { answerRequest } from "../../scheduler/scheduler.js";
 import { backfilledRuns, ticksBetween, ticksWithoutRun } from "../../scheduler/backfill.js";
 import { awaitRequest, configFor, storeFrom, withLocalControl } from "../context.js";
@@ -35,53 +36,6 @@ interface BackfillOptions extends OperateOptions {
 
 const iso = (t: number | null | undefined): string => (t === null || t === undefined ? "" : new Date(t).toISOString().replace("T", " ").slice(0, 16) + "Z");
 const print = (value: unknown): void => void process.stdout.write(JSON.stringify(value, null, 2) + "\n");
-
-/** `every 15m`, `cron 0 2 * * * (Europe/Paris)`. */
-export function describeSchedule(s: ResolvedSchedule | undefined): string {
-  if (!s) return "manual only";
-  return s.kind === "every" ? `every ${formatDuration(s.everyMs)}` : `cron ${s.cron}`;
-}
-
-/** One pipeline as `sluice pipelines` shows it. */
-export interface PipelineStatus {
-  pipeline: string;
-  schedule: string;
-  /** The schedule's time zone (cron with `timezone`), else UTC (`every` ticks are UTC-aligned). */
-  timezone: string;
-  state: "active" | "paused";
-  pausedAt: string | null;
-  /** The next scheduled tick (ISO, UTC); `null` when paused or not scheduled. */
-  nextRun: string | null;
-  lastRun: { id: number; state: RunState; scheduledFor: string; trigger: string } | null;
-  /** Ticks skipped by the overlap policy, ever. */
-  skipped: number;
-  activeRuns: number;
-}
-
-async function statusOf(store: Store, pipelines: readonly ResolvedPipeline[], now: number): Promise<PipelineStatus[]> {
-  const schedules = new Map((await store.listSchedules()).map((s) => [s.pipeline, s]));
-  const active = await store.listRuns({ states: ["queued", "running"], limit: 100_000 });
-  const out: PipelineStatus[] = [];
-  for (const p of pipelines) {
-    const s = schedules.get(p.id);
-    const paused = s?.pausedAt != null;
-    const last = (await store.listRuns({ pipeline: p.id, limit: 1 }))[0];
-    const clock = p.schedule ? new ScheduleClock(p.schedule) : undefined;
-    const next = clock && !paused ? clock.nextAfter(Math.max(now, s?.lastScheduledFor ?? now)) : null;
-    out.push({
-      pipeline: p.id,
-      schedule: describeSchedule(p.schedule),
-      timezone: p.schedule?.kind === "cron" ? (p.schedule.timezone ?? Intl.DateTimeFormat().resolvedOptions().timeZone) : "UTC",
-      state: paused ? "paused" : "active",
-      pausedAt: paused ? new Date(s?.pausedAt as number).toISOString() : null,
-      nextRun: next !== null && Number.isFinite(next) ? new Date(next).toISOString() : null,
-      lastRun: last ? { id: last.id, state: last.state, scheduledFor: new Date(last.scheduledFor).toISOString(), trigger: last.trigger } : null,
-      skipped: s?.skipped ?? 0,
-      activeRuns: active.filter((r) => r.pipeline === p.id).length,
-    });
-  }
-  return out;
-}
 
 /**
  * Sends `type` to the running scheduler, or decides it here when none runs. Returns the answer;
@@ -171,7 +125,7 @@ export function registerOperate(program: Command): void {
     const store = await storeFrom(opts, { readonly: true });
     try {
       const { config } = await configFor(opts, store);
-      const list = await statusOf(store, config.pipelines, Date.now());
+      const list = await pipelineStatus(store, config.pipelines, Date.now());
       if (opts.json) return print(list);
       process.stdout.write(`${zoneCaption(tz)}\n`);
       process.stdout.write(

@@ -2,6 +2,8 @@ import type { Command } from "commander";
 import type { Holder, WaitReason } from "../../core/admission/types.js";
 import type { RunRecord, RunState } from "../../core/records.js";
 import type { Store } from "../../store/types.js";
+import { skippedTicks, type SkippedTick } from "../../store/status.js";
+export type { SkippedTick } from "../../store/status.js";
 import { configFor, engineView, storeFrom } from "../context.js";
 import { CONFIG_OPTION, DB_OPTION, JSON_OPTION, intOption, type StoreOption } from "../options.js";
 import { CliError } from "../errors.js";
@@ -11,35 +13,6 @@ import { parseRunRef } from "./control.js";
 const RUN_STATES: readonly RunState[] = ["queued", "running", "success", "failed", "cancelled"];
 /** `runs --state skipped`: ticks the overlap policy skipped (from the event log; they have no run). */
 const STATES = [...RUN_STATES, "skipped"] as const;
-
-/** A schedule tick skipped by the overlap policy, as `runs` lists it beside the runs. */
-export interface SkippedTick {
-  id: null;
-  pipeline: string;
-  state: "skipped";
-  trigger: "schedule";
-  scheduledFor: number;
-  /** When the tick was decided. */
-  createdAt: number;
-  /** Why, in words (the run still active and the policy). */
-  reason: string;
-  /** The run that was still active. */
-  activeRun: number | null;
-}
-
-async function skippedTicks(store: Store, pipeline: string | undefined, limit: number): Promise<SkippedTick[]> {
-  const events = await store.listEvents({ types: ["run.skipped"], ...(pipeline ? { pipeline } : {}), newestFirst: true, limit });
-  return events.map((e) => ({
-    id: null,
-    pipeline: e.pipeline ?? "",
-    state: "skipped",
-    trigger: "schedule",
-    scheduledFor: typeof e.data.scheduledFor === "number" ? e.data.scheduledFor : e.at,
-    createdAt: e.at,
-    reason: e.message,
-    activeRun: typeof e.data.activeRun === "number" ? e.data.activeRun : null,
-  }));
-}
 
 interface ReadOptions extends StoreOption, TzOption {
   json?: boolean;

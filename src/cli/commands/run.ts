@@ -1,5 +1,7 @@
 import { dirname, resolve } from "node:path";
 import type { Command } from "commander";
+import type { Logger } from "pino";
+import type { Sluice } from "../../runtime/sluice.js";
 import { setLongTimeout } from "../../worker/long-timeout.js";
 import { boundHeapGrowth } from "../heap.js";
 import { EXIT } from "../errors.js";
@@ -13,6 +15,10 @@ interface RunOptions extends StoreOption, LogOption, TzOption {
   for?: string;
   live?: boolean;
   metricsPort?: string;
+  port?: string;
+  host?: string;
+  token?: string;
+  ui: boolean;
 }
 
 /**
@@ -66,6 +72,10 @@ function registerScheduling(program: Command, name: "run" | "scheduler", descrip
     .option("--lease-ttl <duration>", "scheduler lease: after a crash or pause this long, another scheduler may take over the store", "15s")
     .option("--no-live", "plain log lines even on a terminal")
     .option("--metrics-port <port>", "serve Prometheus metrics on http://127.0.0.1:<port>/metrics (0: any free port, logged)")
+    .option("--port <port>", "the dashboard, the HTTP API (/api) and /metrics on this port (0: any free one; default 7070; SLUICE_PORT)")
+    .option("--host <address>", "the address the HTTP server listens on (default 127.0.0.1; SLUICE_HOST); other than loopback, it needs --token")
+    .option("--token <token>", "require this token on every HTTP request (Authorization: Bearer …, or open /?token=… once); SLUICE_TOKEN")
+    .option("--no-ui", "serve no dashboard and no HTTP API")
     .addOption(tzFlag())
     .action(async (file: string | undefined, opts: RunOptions) => {
       boundHeapGrowth();
@@ -118,6 +128,10 @@ function registerScheduling(program: Command, name: "run" | "scheduler", descrip
         });
         logger.info({ metricsPort: served.port }, `metrics at http://127.0.0.1:${served.port}/metrics`);
       }
+      const http = opts.ui ? await startHttp(sluice, opts, logger).catch((err: unknown) => {
+        void sluice.stop();
+        throw err;
+      }) : undefined;
       const view = live ? new (await import("../live-view.js")).LiveView(sluice.scheduler, sluice.config, sluice.store, logFile, opts.tz !== undefined ? { tz: opts.tz } : {}) : undefined;
       view?.start();
       let draining: Promise<void> | undefined;
@@ -125,7 +139,7 @@ function registerScheduling(program: Command, name: "run" | "scheduler", descrip
         (draining ??= (async () => {
           logger.info({ running: sluice.running }, `${why}: stopping; running attempts have ${formatDuration(shutdownMs)} to finish (send the signal again to exit now)`);
           view?.stop(`${why}: draining ${sluice.running} running attempt(s)…`);
-          await sluice.stop();
+          await Promise.all([sluice.stop(), http?.close()]);
           logger.info(`sluice ${name} stopped`);
         })());
       onSignals(drain, () => sluice.isStopping);
@@ -148,3 +162,32 @@ function registerScheduling(program: Command, name: "run" | "scheduler", descrip
       logger.flush();
     });
 }
+
+/**
+ * The dashboard and API server: `--port`/`SLUICE_PORT` (default 7070), `--host`/`SLUICE_HOST`,
+ * `--token`/`SLUICE_TOKEN`. A port given explicitly must be free; the default one, when taken (a
+ * second project's `sluice run`), is only warned about, and Sluice runs on without the dashboard.
+ */
+async function startHttp(sluice: Sluice, opts: RunOptions, logger: Logger): Promise<{ close(): Promise<void> } | undefined> {
+  const [{ serve, SERVE_DEFAULTS }, { CliError }] = await Promise.all([import("../../server/server.js"), import("../errors.js")]);
+  const portText = opts.port ?? nonEmpty(process.env.SLUICE_PORT);
+  const port = portText !== undefined ? intOption(portText, opts.port !== undefined ? "--port" : "SLUICE_PORT", 0) : SERVE_DEFAULTS.port;
+  const host = opts.host ?? nonEmpty(process.env.SLUICE_HOST) ?? SERVE_DEFAULTS.host;
+  const token = opts.token ?? nonEmpty(process.env.SLUICE_TOKEN);
+  try {
+    const served = await serve(sluice, { port, host, ...(token !== undefined ? { token } : {}), logger });
+    logger.info({ url: served.url }, `dashboard at ${served.url}${token !== undefined ? "/?token=…" : ""}`);
+    return served;
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === "SLUICE_BAD_OPTION") throw new CliError((err as Error).message);
+    const why = code === "EADDRINUSE" ? "it is in use" : code === "EADDRNOTAVAIL" ? "no such address on this machine" : (err as Error).message;
+    if (portText === undefined && code === "EADDRINUSE") {
+      logger.warn(`dashboard not started: ${host}:${port} is in use (another sluice run?); pass --port <n> (0: any free port), or --no-ui`);
+      return undefined;
+    }
+    throw new CliError(`cannot serve the dashboard on ${host}:${port}: ${why}; pick another --port (0: any free one), or --no-ui`);
+  }
+}
+
+const nonEmpty = (text: string | undefined): string | undefined => (text === undefined || text.trim() === "" ? undefined : text.trim());

@@ -585,11 +585,12 @@ export class PgStore implements Store, WorkerStore {
     return (await this.#withResources(rows))[0];
   }
 
-  async listAttempts({ runId, pipeline, task, limit }: AttemptQuery = {}): Promise<AttemptRecord[]> {
+  async listAttempts({ runId, pipeline, task, since, limit }: AttemptQuery = {}): Promise<AttemptRecord[]> {
     const where = new Where();
     where.add("run_id = ?", runId);
     where.add("pipeline = ?", pipeline);
     where.add("task = ?", task);
+    where.add("(ended_at IS NULL OR ended_at >= ?)", since);
     const rows = (await this.#query<AttemptRow>(`SELECT ${ATTEMPT_COLUMNS} FROM attempts${where.sql()} ORDER BY id DESC LIMIT ${limitOf(limit, LIMITS.attempts)}`, where.values)).rows;
     return this.#withResources(rows);
   }

@@ -100,11 +100,12 @@ export function prepareQueries(db: SqliteDatabase): QueryOperations {
       const row = getAttempt.get(id);
       return row === undefined ? undefined : withResources([row])[0];
     },
-    listAttempts({ runId, pipeline, task, limit }) {
+    listAttempts({ runId, pipeline, task, since, limit }) {
       const filters = new Filters(limitOf(limit, queryDefaults.attempts))
         .add("run_id = @runId", "runId", runId)
         .add("pipeline = @pipeline", "pipeline", pipeline)
-        .add("task = @task", "task", task);
+        .add("task = @task", "task", task)
+        .add("(ended_at IS NULL OR ended_at >= @since)", "since", since);
       return withResources(select<AttemptRow>("attempts", ATTEMPT_COLUMNS, filters, "id DESC"));
     },
     listEvents({ afterId, runId, pipeline, types, newestFirst, limit }) {
