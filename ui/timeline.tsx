@@ -13,6 +13,8 @@ const AXIS = 22;
 const LABEL = 200;
 
 const WINDOWS: Array<[string, number]> = [
+  ["1 min", 60_000],
+  ["5 min", 5 * 60_000],
   ["15 min", 15 * 60_000],
   ["1 hour", 3_600_000],
   ["6 hours", 6 * 3_600_000],
@@ -154,7 +156,7 @@ export function Timeline({ tick }: { tick: number }) {
         <h2>Timeline</h2>
         <label>
           window{" "}
-          <select value={windowMs} onChange={(e) => setWindowMs(Number((e.currentTarget as HTMLSelectElement).value))}>
+          <select value={windowMs} data-testid="timeline-window" onChange={(e) => setWindowMs(Number((e.currentTarget as HTMLSelectElement).value))}>
             {WINDOWS.map(([name, value]) => (
               <option value={value}>{name}</option>
             ))}

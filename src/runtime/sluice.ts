@@ -16,7 +16,6 @@ import type { Duration, SluiceConfig } from "../define/types.js";
 import { resolveConfig } from "../define/validate.js";
 import { createLogger, taskLoggerFrom, type Logger } from "../observe/logger.js";
 import type { Registry } from "prom-client";
-import { attachRuntimeMetrics } from "../observe/metrics.js";
 import { Scheduler } from "../scheduler/scheduler.js";
 import { StoreCorruptError } from "../store/errors.js";
 import { describeLocation, openStore, resolveStoreUrl } from "../store/open.js";
@@ -160,12 +159,14 @@ export class Sluice extends EventEmitter<SluiceEvents> {
     /** The logger Sluice writes to (a silent one when `logger: false`). */
     readonly logger: Logger,
     shutdownMs: number,
+    /** Makes its metrics registry (loaded on start: prom-client costs ~130 ms to import). */
+    attachMetrics: (sluice: Sluice) => Registry,
   ) {
     super();
     this.config = config;
     this.shutdownMs = shutdownMs;
     this.stopped = new Promise((resolve) => (this.markStopped = resolve));
-    this.metrics = attachRuntimeMetrics(this);
+    this.metrics = attachMetrics(this);
     scheduler.on("event", (e) => {
       this.emit("event", e);
       if (e.runId !== null && RUN_END_EVENTS.has(e.type)) void this.settleWaiters(e.runId, true);
@@ -482,7 +483,8 @@ export async function startResolved(config: ResolvedConfig, options: Omit<StartO
     scheduler.on("refused", (r) => logger.warn(r, `refused a worker report: ${r.reason}`));
     scheduler.on("pruned", (p) => logger.info({ event: "retention.pruned", ...p }, `retention: deleted ${p.runs} run(s), ${p.attempts} attempt(s), ${p.events} event(s) that ended before ${new Date(p.before).toISOString()}`));
     scheduler.on("error", logError);
-    const sluice = new Sluice(config, store, scheduler, worker, logger, shutdownMs);
+    const { attachRuntimeMetrics } = await import("../observe/metrics.js");
+    const sluice = new Sluice(config, store, scheduler, worker, logger, shutdownMs, attachRuntimeMetrics);
     // Hooks and webhooks run here, in the scheduler's process (never in workers), off its path.
     sluice.notifier = attachNotifier(scheduler, { config, logger, lookup: store });
     sluice.taskLogs = taskLogs;

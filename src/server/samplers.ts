@@ -82,6 +82,8 @@ export class PoolSampler {
   }
 }
 
+const NOT_A_LIMIT: ReadonlySet<WaitReason["kind"]> = new Set(["dependency", "retryDelay", "behind", "pending"]);
+
 /** What the timeline colors a wait by: the kind of limit, and its name (the pool, queue …). */
 export interface WaitCause {
   kind: WaitReason["kind"];
@@ -125,7 +127,8 @@ export class WaitCauses {
   /** Record what each waiting task (`runId/task` → its reasons, as `Engine.waitingReasons`) waits for at `at`. */
   observe(at: number, waiting: ReadonlyMap<string, readonly WaitReason[]>): void {
     for (const [id, reasons] of waiting) {
-      const reason = reasons.find((r) => r.kind !== "dependency" && r.kind !== "retryDelay");
+      // The limit itself, not "behind an earlier instance" or "still deciding".
+      const reason = reasons.find((r) => !NOT_A_LIMIT.has(r.kind));
       if (!reason) continue;
       const cause = causeOf(reason);
       let list = this.seen.get(id);

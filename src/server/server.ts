@@ -143,7 +143,7 @@ export async function serve(sluice: ServedSluice, options: ServeOptions = {}): P
       res.writeHead(200, { "content-type": sluice.metrics.contentType }).end(text);
       return;
     }
-    if (url.pathname === "/api/stream") return stream(req, res, url);
+    if (url.pathname === "/api/stream") return stream(req, res);
     if (url.pathname.startsWith("/api/") || url.pathname === "/api") {
       const answer = await api.route(req, url);
       return sendJson(res, answer.status ?? 200, answer.body);
@@ -152,26 +152,23 @@ export async function serve(sluice: ServedSluice, options: ServeOptions = {}): P
     return serveStatic(req, res, url.pathname);
   };
 
-  const stream = (req: IncomingMessage, res: ServerResponse, url: URL) => {
+  const stream = (req: IncomingMessage, res: ServerResponse) => {
     if (req.method !== "GET") throw new HttpError(405, "GET /api/stream");
     res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", connection: "keep-alive", "x-accel-buffering": "no" });
-    // Replay what the client missed (EventSource sends Last-Event-ID on reconnect).
-    const after = Number(req.headers["last-event-id"] ?? url.searchParams.get("after") ?? NaN);
+    // No replay on reconnect: the first message is the state now, and the page reloads its data
+    // on any message (events missed meanwhile are in GET /api/events).
     res.write(`retry: 2000\n\n`);
-    if (Number.isInteger(after) && after > 0) {
-      void sluice.store.listEvents({ afterId: after, limit: 1000 }).then((events) => events.forEach((e) => send(res, "event", e, e.id)));
-    }
     send(res, "state", api.liveState());
     clients.add(res);
     req.on("close", () => clients.delete(res));
   };
 
-  const send = (res: ServerResponse, type: string, data: unknown, id?: number) => {
-    res.write(`${id !== undefined ? `id: ${id}\n` : ""}event: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
+  const send = (res: ServerResponse, type: string, data: unknown) => {
+    res.write(`event: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
   };
 
   const onEvent = (e: EventRecord) => {
-    for (const c of clients) send(c, "event", e, e.id);
+    for (const c of clients) send(c, "event", e);
   };
   sluice.on("event", onEvent);
 

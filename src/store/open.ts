@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import type { Store } from "./types.js";
 import { StoreUrlError } from "./errors.js";
 import { SqliteStore } from "./sqlite/sqlite-store.js";
-import { parsePgUrl } from "./pg/connect.js";
+import { parsePgUrl } from "./pg/url.js";
 
 /** Where the embedded store lives when nothing else is said, relative to the project folder. */
 export const DEFAULT_STORE_PATH = ".sluice/sluice.db";
