@@ -29,3 +29,4 @@ export type {
 } from "./core/records.js";
 export type { Logger } from "./observe/logger.js";
 export { SchedulerBusyError } from "./scheduler/scheduler.js";
+export { serve, SERVE_DEFAULTS, type ServeOptions, type Served, type ServedSluice } from "./server/server.js";

@@ -40,7 +40,8 @@ export interface Overview {
   pools: ResourceUsage[];
 }
 
-export type Attempt = AttemptRecord & { waitedFor: { kind: string; name: string } | null };
+/** An attempt as the API gives it: with the cause it was seen waiting for, and its peak memory once recorded. */
+export type Attempt = AttemptRecord & { waitedFor: { kind: string; name: string } | null; peakMemoryBytes?: number | null };
 
 export interface RunTask extends TaskInstanceRecord {
   dependsOn: string[];

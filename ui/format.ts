@@ -54,3 +54,10 @@ export const WAIT_COLORS: Record<string, string> = {
 
 export const waitColor = (kind: string | undefined): string => WAIT_COLORS[kind ?? "unknown"] ?? (WAIT_COLORS.unknown as string);
 export const stateColor = (state: string): string => STATE_COLORS[state] ?? "#999";
+
+/** `312 MB`, `1.4 GB`; `—` when not measured. */
+export function bytes(value: number | null | undefined): string {
+  if (value === null || value === undefined) return "—";
+  const mb = value / 1048576;
+  return mb >= 1024 ? `${(mb / 1024).toFixed(1)} GB` : `${Math.round(mb)} MB`;
+}

@@ -6,7 +6,7 @@
 import { render } from "preact";
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { postJson, useApi, useLive, type Attempt, type EventRecord, type LogLine, type Overview, type RunDetail, type RunRecord, type RunTask, type TaskExplanation, type Worker } from "./api.js";
-import { stateColor, took, when } from "./format.js";
+import { bytes, stateColor, took, when } from "./format.js";
 import { Meter, Pools } from "./pools.js";
 import { HolderLinks, Reasons } from "./reasons.js";
 import { Timeline } from "./timeline.js";
@@ -279,6 +279,7 @@ function AttemptsTable({ attempts }: { attempts: readonly Attempt[] }) {
           <th>waited</th>
           <th>started</th>
           <th>took</th>
+          <th>peak memory</th>
           <th>error</th>
           <th />
         </tr>
@@ -301,6 +302,7 @@ function AttemptsTable({ attempts }: { attempts: readonly Attempt[] }) {
               </td>
               <td>{when(a.startedAt)}</td>
               <td>{took((a.endedAt ?? Date.now()) - a.startedAt)}</td>
+              <td>{bytes(a.peakMemoryBytes)}</td>
               <td class="error small">{a.error?.message ?? ""}</td>
               <td>
                 <button class="link" onClick={() => setOpen(open === a.id ? undefined : a.id)}>
@@ -310,7 +312,7 @@ function AttemptsTable({ attempts }: { attempts: readonly Attempt[] }) {
             </tr>
             {open === a.id && (
               <tr>
-                <td colSpan={9}>
+                <td colSpan={10}>
                   <Logs attempt={a.id} />
                 </td>
               </tr>

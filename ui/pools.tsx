@@ -9,10 +9,33 @@ import { HolderLinks } from "./reasons.js";
 
 const label = (u: { kind: string; name: string }) => (u.kind === "pool" ? u.name : u.kind === "queue" ? `worker slots (${u.name})` : u.kind === "memory" ? `worker memory MB (${u.name})` : "parallelism");
 
-function Chart({ title, t, used, reserved, capacity }: { title: string; t: number[]; used: number[]; reserved: number[]; capacity: number[] }) {
+interface Line {
+  label: string;
+  values: number[];
+  stroke: string;
+  fill?: string;
+  dash?: number[];
+}
+
+/** A pool's used, used + reserved and capacity over time. */
+function PoolChart({ title, t, used, reserved, capacity }: { title: string; t: number[]; used: number[]; reserved: number[]; capacity: number[] }) {
+  return (
+    <Chart
+      title={title}
+      t={t}
+      lines={[
+        { label: "used", values: used, stroke: "#2f7fd8", fill: "rgba(47,127,216,0.25)" },
+        { label: "used + reserved", values: used.map((u, i) => u + (reserved[i] ?? 0)), stroke: "#e86a92", dash: [4, 3] },
+        { label: "capacity", values: capacity, stroke: "#223" },
+      ]}
+    />
+  );
+}
+
+function Chart({ title, t, lines, max }: { title: string; t: number[]; lines: Line[]; max?: number }) {
   const el = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
-  const data: uPlot.AlignedData = [t.map((v) => v / 1000), used, used.map((u, i) => u + (reserved[i] ?? 0)), capacity];
+  const data: uPlot.AlignedData = [t.map((v) => v / 1000), ...lines.map((l) => l.values)];
   useEffect(() => {
     const node = el.current;
     if (!node) return;
@@ -21,13 +44,8 @@ function Chart({ title, t, used, reserved, capacity }: { title: string; t: numbe
         title,
         width: Math.max(320, node.clientWidth),
         height: 160,
-        scales: { y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } },
-        series: [
-          {},
-          { label: "used", stroke: "#2f7fd8", fill: "rgba(47,127,216,0.25)", width: 1.5 },
-          { label: "used + reserved", stroke: "#e86a92", width: 1, dash: [4, 3] },
-          { label: "capacity", stroke: "#223", width: 1.5 },
-        ],
+        scales: { y: { range: (_u, _min, top) => [0, max ?? Math.max(1, top * 1.1)] } },
+        series: [{}, ...lines.map((l) => ({ label: l.label, stroke: l.stroke, width: 1.5, ...(l.fill ? { fill: l.fill } : {}), ...(l.dash ? { dash: l.dash } : {}) }))],
         axes: [{}, { size: 40 }],
         legend: { live: false },
       },
@@ -42,7 +60,7 @@ function Chart({ title, t, used, reserved, capacity }: { title: string; t: numbe
       plot.current = null;
     };
   }, [title]);
-  useEffect(() => plot.current?.setData(data), [t, used, reserved, capacity]);
+  useEffect(() => plot.current?.setData(data), [t, lines]);
   return <div class="chart" ref={el} />;
 }
 
@@ -92,11 +110,32 @@ export function Pools({ tick }: { tick: number }) {
         </tbody>
       </table>
       <h3>Over the last hour</h3>
-      <p class="muted">Sampled every second while this server runs.</p>
+      <p class="muted">Sampled every second while this server runs: each pool and worker limit, and the host's CPU and memory.</p>
       <div class="charts">
         {(history.data?.series ?? []).map((s) => (
-          <Chart key={s.key} title={label(s)} t={history.data?.t ?? []} used={s.used} reserved={s.reserved} capacity={s.capacity} />
+          <PoolChart key={s.key} title={label(s)} t={history.data?.t ?? []} used={s.used} reserved={s.reserved} capacity={s.capacity} />
         ))}
+        {history.data && history.data.host.memoryTotalMb > 0 && (
+          <>
+            <Chart
+              key="host-cpu"
+              title="host CPU (% of all cores)"
+              t={history.data.t}
+              max={100}
+              lines={[
+                { label: "busy", values: history.data.host.cpu.map((v) => v * 100), stroke: "#a0704a", fill: "rgba(160,112,74,0.2)" },
+                { label: "I/O wait", values: history.data.host.iowait.map((v) => v * 100), stroke: "#c45ab3" },
+              ]}
+            />
+            <Chart
+              key="host-memory"
+              title={`host memory used (MB of ${history.data.host.memoryTotalMb})`}
+              t={history.data.t}
+              max={history.data.host.memoryTotalMb}
+              lines={[{ label: "used", values: history.data.host.memoryUsedMb, stroke: "#3fb1a8", fill: "rgba(63,177,168,0.2)" }]}
+            />
+          </>
+        )}
       </div>
     </section>
   );

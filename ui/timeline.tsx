@@ -6,7 +6,7 @@
  */
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { useApi, type Attempt, type EventRecord, type SkippedTick } from "./api.js";
-import { STATE_COLORS, WAIT_COLORS, stateColor, took, waitColor, when } from "./format.js";
+import { STATE_COLORS, WAIT_COLORS, bytes, stateColor, took, waitColor, when } from "./format.js";
 
 const ROW = 20;
 const AXIS = 22;
@@ -187,6 +187,7 @@ export function Timeline({ tick }: { tick: number }) {
             <br />
             waited {took(hover.a.startedAt - hover.a.queuedAt)}
             {hover.a.waitedFor ? ` for ${hover.a.waitedFor.kind} ${hover.a.waitedFor.name}` : ""}, ran {took((hover.a.endedAt ?? Date.now()) - hover.a.startedAt)}
+            {hover.a.peakMemoryBytes ? `, peak memory ${bytes(hover.a.peakMemoryBytes)}` : ""}
             {hover.a.error ? <div class="error">{hover.a.error.message}</div> : null}
           </div>
         )}

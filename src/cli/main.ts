@@ -22,6 +22,9 @@ Environment:
   SLUICE_LOG_LEVEL       log level, when --log-level is not given: trace, debug, info, warn, error, fatal, silent (default: info)
   SLUICE_DEBUG           set to 1 to print the stack of an unexpected error
   SLUICE_LOG_FORMAT      json: JSON log lines even on a terminal (default: readable there, JSON otherwise)
+  SLUICE_PORT            run/scheduler: the dashboard and HTTP API's port, when --port is not given (default 7070; 0: any free)
+  SLUICE_HOST            run/scheduler: the address it listens on (default 127.0.0.1; other addresses need a token)
+  SLUICE_TOKEN           run/scheduler: the token every HTTP request must carry, when --token is not given
   SLUICE_HEAP_GROWING_PERCENT  run/scheduler/worker: heap growth past the last full GC, in % (default 100; 0: V8's own)
   NO_COLOR               no colours in the live view
 

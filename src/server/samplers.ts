@@ -20,10 +20,28 @@ export interface PoolSeries {
   waiting: number[];
 }
 
-/** The sampled use of each charted resource: sample times (epoch ms) and one series per resource. */
+/** The host at each sample (from /proc; empty arrays elsewhere): CPU busy and I/O-wait shares, memory used. */
+export interface HostSeries {
+  /** 0–1 of all cores. */
+  cpu: number[];
+  iowait: number[];
+  memoryUsedMb: number[];
+  memoryTotalMb: number;
+}
+
+/** What the host measured at one sample. */
+export interface HostSample {
+  cpu: number;
+  iowait: number;
+  memoryUsedMb: number;
+  memoryTotalMb: number;
+}
+
+/** The sampled use of each charted resource: sample times (epoch ms), one series per resource, and the host. */
 export interface PoolHistory {
   t: number[];
   series: PoolSeries[];
+  host: HostSeries;
 }
 
 /**
@@ -32,17 +50,22 @@ export interface PoolHistory {
  */
 export class PoolSampler {
   private readonly times: number[] = [];
+  private readonly host = { cpu: [] as number[], iowait: [] as number[], memoryUsedMb: [] as number[], memoryTotalMb: 0 };
   private readonly series = new Map<string, { kind: ResourceKind; name: string; used: number[]; reserved: number[]; capacity: number[]; waiting: number[] }>();
   private start = 0;
 
   constructor(private readonly capacity = 3600) {}
 
-  /** Record one sample of `usage` taken at `at`. */
-  sample(at: number, usage: readonly ResourceUsage[]): void {
+  /** Record one sample of `usage` (and of the host, when measured) taken at `at`. */
+  sample(at: number, usage: readonly ResourceUsage[], host?: HostSample): void {
     const full = this.times.length === this.capacity;
     const slot = full ? this.start : this.times.length;
     if (full) this.start = (this.start + 1) % this.capacity;
     this.times[slot] = at;
+    this.host.cpu[slot] = host?.cpu ?? 0;
+    this.host.iowait[slot] = host?.iowait ?? 0;
+    this.host.memoryUsedMb[slot] = host?.memoryUsedMb ?? 0;
+    if (host) this.host.memoryTotalMb = host.memoryTotalMb;
     const seen = new Set<string>();
     for (const u of usage) {
       if (!CHARTED.has(u.kind)) continue;
@@ -78,6 +101,7 @@ export class PoolSampler {
     return {
       t: order.map((slot) => this.times[slot] ?? 0),
       series: [...this.series].map(([key, s]) => ({ key, kind: s.kind, name: s.name, used: pick(s.used), reserved: pick(s.reserved), capacity: pick(s.capacity), waiting: pick(s.waiting) })),
+      host: { cpu: pick(this.host.cpu), iowait: pick(this.host.iowait), memoryUsedMb: pick(this.host.memoryUsedMb), memoryTotalMb: this.host.memoryTotalMb },
     };
   }
 }

@@ -20,7 +20,8 @@ import type { ResolvedConfig, ResolvedPipeline } from "../define/resolved.js";
 import { pipelineStatus, skippedTicks } from "../store/status.js";
 import { isWorkerStore, type Store } from "../store/types.js";
 import { HttpError, TOKEN_COOKIE, hostAllowed, idParam, intParam, isLoopback, readJson, sameToken, sendJson, tokenOf } from "./http.js";
-import { PoolSampler, WaitCauses } from "./samplers.js";
+import { CpuSampler, readHostMemory } from "../observe/sampler.js";
+import { PoolSampler, WaitCauses, type HostSample } from "./samplers.js";
 
 /** What the server serves: a running Sluice (`start()`), or anything shaped like one. */
 export interface ServedSluice {
@@ -250,6 +251,7 @@ interface Answer {
 class Api {
   readonly pools = new PoolSampler();
   readonly causes = new WaitCauses();
+  private readonly cpu = new CpuSampler();
 
   constructor(
     private readonly sluice: ServedSluice,
@@ -264,8 +266,17 @@ class Api {
   sample(now = Date.now()): void {
     const engine = this.engine;
     if (!engine) return;
-    this.pools.sample(now, engine.usage());
+    this.pools.sample(now, engine.usage(), this.host());
     if (engine.waitingTasks > 0 && engine.waitingTasks < 20_000) this.causes.observe(now, engine.waitingReasons());
+  }
+
+  /** The host's CPU and memory since the last sample (from /proc; `undefined` elsewhere). */
+  private host(): HostSample | undefined {
+    const cpu = this.cpu.sample();
+    const memory = readHostMemory();
+    if (!cpu || !memory) return undefined;
+    const mb = (bytes: number) => Math.round(bytes / 1048576);
+    return { cpu: cpu.busy, iowait: cpu.iowait, memoryUsedMb: mb(memory.totalBytes - memory.availableBytes), memoryTotalMb: mb(memory.totalBytes) };
   }
 
   /** What runs and waits now: sent on the stream whenever it changes. */

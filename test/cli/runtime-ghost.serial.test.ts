@@ -10,8 +10,8 @@ afterAll(disposeSandboxes);
 
 const CONFIG = fixture("control");
 
-async function fifty(box: Sandbox): Promise<number[]> {
-  const results = await Promise.all(Array.from({ length: 50 }, (_, i) => box.cli(["trigger", "quick", "-c", CONFIG, "--params", JSON.stringify({ i }), "--json"], { killAfterMs: 90_000 })));
+async function parallelTriggers(box: Sandbox, n: number): Promise<number[]> {
+  const results = await Promise.all(Array.from({ length: n }, (_, i) => box.cli(["trigger", "quick", "-c", CONFIG, "--params", JSON.stringify({ i }), "--json"], { killAfterMs: 90_000 })));
   for (const r of results) expect(r.code, r.stderr).toBe(0);
   return results.map((r) => (JSON.parse(r.stdout) as RunRecord).id);
 }
@@ -19,7 +19,7 @@ async function fifty(box: Sandbox): Promise<number[]> {
 describe("trigger never creates a ghost run", () => {
   it("50 parallel triggers with no scheduler running: 50 distinct runs, all exit 0", async () => {
     const box = await sandbox();
-    const ids = await fifty(box);
+    const ids = await parallelTriggers(box, 50);
     expect(new Set(ids).size).toBe(50);
     const runs = await box.json<RunRecord[]>(["runs", "--limit", "500"]);
     expect(runs.filter((r) => r.pipeline === "quick")).toHaveLength(50);
@@ -32,16 +32,19 @@ describe("trigger never creates a ghost run", () => {
     expect(after.every((r) => r.state === "success")).toBe(true);
   }, 120_000);
 
-  it("50 parallel triggers while a scheduler runs: 50 distinct runs, all exit 0", async () => {
+  // 20 here (50 above, the repro): the scheduler answers each in milliseconds, so what is
+  // tested is concurrent requests through its inbox, and 50 more config-compiling processes on a
+  // two-core CI machine only add minutes.
+  it("20 parallel triggers while a scheduler runs: 20 distinct runs, all exit 0", async () => {
     const box = await sandbox();
     const run = box.start(["run", CONFIG], { killAfterMs: 120_000 });
     await run.waitForLog((l) => l.msg === "sluice run started", "sluice run to start");
-    const ids = await fifty(box);
-    expect(new Set(ids).size).toBe(50);
+    const ids = await parallelTriggers(box, 20);
+    expect(new Set(ids).size).toBe(20);
     run.kill("SIGTERM");
     expect((await run.exited).code).toBe(0);
     const runs = await box.json<RunRecord[]>(["runs", "--limit", "500"]);
-    expect(runs).toHaveLength(50);
+    expect(runs).toHaveLength(20);
   }, 120_000);
 
   it("a request a stopped (SIGSTOP) scheduler did not answer is withdrawn, and nothing happens when it resumes", async () => {

@@ -28,12 +28,18 @@ interface Result {
   stderr: string;
 }
 
-/** `npx sluice …` in the project (or a folder of it), with no SLUICE_* from the test run. */
-function npxSluice(args: readonly string[], cwd = project, timeoutMs = 60_000): Promise<Result> {
+/**
+ * `sluice …` in the project (or a folder of it), with no SLUICE_* from the test run (but the
+ * dashboard on a free port, never 7070). Through `npx sluice` as the README says when `viaNpx`;
+ * otherwise the bin npx would find, `node_modules/.bin/sluice` (npx adds ~0.5 s a call).
+ */
+function npxSluice(args: readonly string[], cwd = project, timeoutMs = 60_000, viaNpx = false): Promise<Result> {
   const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: "1" };
   for (const key of Object.keys(env)) if (key.startsWith("SLUICE_") || key.startsWith("npm_")) delete env[key];
+  env.SLUICE_PORT = "0";
+  const [command, argv] = viaNpx ? ["npx", ["--no-install", "sluice", ...args]] : [process.execPath, [join(project, "node_modules/.bin/sluice"), ...args]];
   return new Promise((resolve, reject) => {
-    const child = spawn("npx", ["--no-install", "sluice", ...args], { cwd, env, stdio: ["ignore", "pipe", "pipe"], timeout: timeoutMs });
+    const child = spawn(command, argv, { cwd, env, stdio: ["ignore", "pipe", "pipe"], timeout: timeoutMs });
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
@@ -97,7 +103,7 @@ describe("the packed package", () => {
   it("runs the README's example: inspect, simulate, trigger --wait (in a \"type\": \"commonjs\" project)", async () => {
     expect(JSON.parse(readFileSync(join(project, "package.json"), "utf8")).type).toBe("commonjs");
     writeFileSync(join(project, "sluice.config.ts"), readmeExample());
-    const inspect = await npxSluice(["inspect"]);
+    const inspect = await npxSluice(["inspect"], project, 60_000, true);
     expect(inspect.stderr).toBe("");
     expect(inspect.code).toBe(0);
     expect(inspect.stdout).toMatch(/sluice\.config\.ts: valid/);
@@ -236,9 +242,18 @@ const p = pipeline("p");
 p.task("t", { pools: { db: 1 } }, () => rows(3).length);
 module.exports = defineConfig({ pools: { db: { slots: lib.slots } }, pipelines: [p] });
 `;
-  const cases = (["commonjs", "module", undefined] as const).flatMap((type) =>
-    (["ts", "mts", "cts", "js", "mjs", "cjs"] as const).map((ext) => ({ type, ext })),
-  );
+  // What a config's module type depends on: .ts and .js follow the nearest package.json's "type"
+  // (so each under all three), .mts/.mjs are always ESM and .cts/.cjs always CommonJS (so each once,
+  // under a type that is not its own where that differs).
+  const cases = [
+    ...(["commonjs", "module", undefined] as const).flatMap((type) => (["ts", "js"] as const).map((ext) => ({ type, ext }))),
+    { type: "commonjs", ext: "mts" },
+    { type: "commonjs", ext: "mjs" },
+    { type: "module", ext: "cts" },
+    { type: "module", ext: "cjs" },
+    { type: undefined, ext: "mts" },
+    { type: undefined, ext: "cjs" },
+  ] as const;
 
   it.each(cases)("package type $type, sluice.config.$ext", async ({ type, ext }) => {
     setType(type);
@@ -313,7 +328,7 @@ describe("sluice init", () => {
   it("scaffolds a project that runs at once, and never overwrites a config", async () => {
     const dir = join(project, "fresh");
     mkdirSync(dir);
-    const r = await npxSluice(["init"], dir);
+    const r = await npxSluice(["init"], dir, 60_000, true);
     expect(r.code, r.stderr).toBe(0);
     expect(readdirSync(dir).sort()).toEqual([".gitignore", "package.json", "sluice.config.ts"]);
     expect(readFileSync(join(dir, ".gitignore"), "utf8")).toMatch(/^\.sluice\/$/m);

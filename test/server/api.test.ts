@@ -123,6 +123,12 @@ describe("reads and actions", () => {
     const history = (await http(`/api/pools/history?since=${Date.now() - 60_000}`)).body as unknown as { t: number[]; series: Array<{ kind: string; name: string; capacity: number[] }> };
     expect(history.t.length).toBeGreaterThan(0);
     expect(history.series.find((s) => s.kind === "pool" && s.name === "db")?.capacity.at(-1)).toBe(1);
+    // The host, from /proc: CPU shares in [0, 1], memory used below the total.
+    const host = (history as unknown as { host: { cpu: number[]; memoryUsedMb: number[]; memoryTotalMb: number } }).host;
+    expect(host.memoryTotalMb).toBeGreaterThan(0);
+    expect(host.cpu.every((v) => v >= 0 && v <= 1)).toBe(true);
+    expect(host.memoryUsedMb.at(-1)).toBeGreaterThan(0);
+    expect(host.memoryUsedMb.at(-1)).toBeLessThanOrEqual(host.memoryTotalMb);
     const workers = (await http("/api/workers")).body as unknown as Array<{ name: string; live: boolean }>;
     expect(workers).toEqual([expect.objectContaining({ name: "local", live: true })]);
   }, 60_000);

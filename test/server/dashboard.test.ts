@@ -92,11 +92,11 @@ describe("the dashboard", () => {
     await page.goto(`${base}/#/runs/${blocked.runId}`);
     await page.locator('[data-testid="dag-node-wait"][data-state="ready"]').waitFor({ timeout: 15_000 });
     await expect(page.getByTestId("task-wait").textContent()).resolves.toMatch(/held by held\.hold \(run \d+\)/);
-    await page.evaluate(() => ((window as unknown as { marker: number }).marker = 42));
+    await page.evaluate(() => ((globalThis as unknown as { marker: number }).marker = 42));
     await page.waitForTimeout(1200); // the server samples waits once a second; let it see this one
     writeFileSync(join(box.dir, `release-${hold.runId}`), "");
     await page.locator('[data-testid="dag-node-wait"][data-state="success"]').waitFor({ timeout: 20_000 });
-    expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(42);
+    expect(await page.evaluate(() => (globalThis as unknown as { marker?: number }).marker)).toBe(42);
   }, 60_000);
 
   it("marks skipped runs on the timeline, and a task starting appears there live", async () => {
@@ -105,12 +105,12 @@ describe("the dashboard", () => {
     await page.getByTestId("skip-mark").first().waitFor({ timeout: 20_000 });
     const title = await page.getByTestId("skip-mark").first().getAttribute("title");
     expect(title).toMatch(/^skipped: ticking at .* — /);
-    await page.evaluate(() => ((window as unknown as { marker: number }).marker = 7));
+    await page.evaluate(() => ((globalThis as unknown as { marker: number }).marker = 7));
     const count = async () => Number(((await page.getByTestId("timeline-count").textContent()) ?? "0").replace(/[^\d].*$/, ""));
     const before = await count();
     await post("/api/pipelines/quick/trigger");
     await expect.poll(count, { timeout: 15_000 }).toBeGreaterThan(before);
-    expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(7);
+    expect(await page.evaluate(() => (globalThis as unknown as { marker?: number }).marker)).toBe(7);
   }, 60_000);
 
   it("takes the README's screenshot", async () => {

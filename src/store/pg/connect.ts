@@ -4,7 +4,7 @@
  * wrong before the first query (refused, wrong password, no such database).
  */
 import pg from "pg";
-import { redactUrl, type PgLocation } from "./url.js";
+import type { PgLocation } from "./url.js";
 
 export { DEFAULT_PG_SCHEMA, parsePgUrl, redactUrl, type PgLocation } from "./url.js";
 
