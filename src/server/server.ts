@@ -84,8 +84,11 @@ const STATIC_TYPES: Record<string, string> = {
   ".map": "application/json",
 };
 
-/** The dashboard's built files (`npm run build` bundles ui/ next to this module). */
-export const UI_DIR = fileURLToPath(new URL("./ui/", import.meta.url));
+/**
+ * The dashboard's built files: `npm run build` bundles ui/ into dist/server/ui, beside this module
+ * once compiled; run from source (tsx, in this repository), the built ones under dist/ are used.
+ */
+export const UI_DIR = [new URL("./ui/", import.meta.url), new URL("../../dist/server/ui/", import.meta.url)].map((u) => fileURLToPath(u)).find((dir) => existsSync(join(dir, "index.html"))) ?? fileURLToPath(new URL("./ui/", import.meta.url));
 
 /**
  * Serve `sluice`'s API, live updates, metrics and dashboard. Refuses to listen beyond loopback
