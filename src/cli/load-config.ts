@@ -84,17 +84,32 @@ export async function importConfig(path: string, cwd = process.cwd()): Promise<u
   let mod: unknown;
   try {
     // Loaded only now: `sluice --help`, `runs` and friends never pay for the TypeScript loader.
-    const [{ tsImport }, { register }] = await Promise.all([import("tsx/esm/api"), import("tsx/cjs/api")]);
+    const [{ register: registerEsm, tsImport }, { register }] = await Promise.all([import("tsx/esm/api"), import("tsx/cjs/api")]);
     // Sluice's own CommonJS dependencies load before the hook below: pino loaded through it
     // breaks (its symbols end up created twice).
     await import("../observe/logger.js");
+    // The package itself, loaded by Node (not through tsx's hooks): the config's `import … from
+    // "sluice"` then finds it loaded — through the hooks it costs ~3× as long.
+    await import("../index.js");
     // `require()` of TypeScript from a CommonJS config (.cjs, .cts, or .ts in a "commonjs" package),
     // only while the config loads: Sluice's own later requires go to Node unchanged.
     // Stack traces of the user's TypeScript point at their lines, not the compiled ones.
     process.setSourceMapsEnabled(true);
     const unregister = register();
     try {
-      mod = await tsImport(pathToFileURL(path).href, import.meta.url);
+      if (/\.(ts|mts|mjs)$/.test(path)) {
+        // A TypeScript or ESM config: tsx's hooks registered for the process (a task may still
+        // import TypeScript lazily while it runs), and the config imported as Node would. Not
+        // tsImport(): its namespace loads every module the config imports anew, `sluice` and its
+        // dependencies included (a third of a command's CPU).
+        registerEsmOnce(registerEsm);
+        mod = await import(pathToFileURL(path).href);
+      } else {
+        // .js, .cjs, .cts: what a .js file is depends on the package type and on tsx's rules for
+        // JavaScript importing TypeScript (`./lib/jobs.js` → jobs.ts), which its namespaced
+        // import handles; the global hooks do not, for CommonJS loaded from ESM.
+        mod = await tsImport(pathToFileURL(path).href, import.meta.url);
+      }
     } finally {
       unregister();
     }
@@ -106,6 +121,15 @@ export async function importConfig(path: string, cwd = process.cwd()): Promise<u
     throw new CliError(`${shown} has no default export; end it with \`export default defineConfig({ ... })\` (or \`module.exports = defineConfig({ ... })\` in CommonJS)`);
   }
   return value;
+}
+
+let esmRegistered = false;
+
+/** tsx's ESM hooks, registered once per process (each registration adds a hooks thread). */
+function registerEsmOnce(register: () => unknown): void {
+  if (esmRegistered) return;
+  esmRegistered = true;
+  register();
 }
 
 /**
