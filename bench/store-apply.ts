@@ -54,7 +54,7 @@ function starts(runId: number, firstAttempt: number, size: number): StoreWrite[]
       attempt: {
         id, runId, pipeline: "bench", task, attempt: 1, state: "running", fencingToken: id, workerId: "w1",
         queuedAt: now, startedAt: now, endedAt: null, leaseExpiresAt: now + 30_000, error: null, progress: null,
-        resources: [{ key: "parallelism", amount: 1 }, { key: "pool:warehouse_db", amount: 1 }],
+        resources: [{ key: "parallelism", amount: 1 }, { key: "pool:warehouse_db", amount: 1 }], peakMemoryBytes: null,
       },
     },
     { type: "appendEvent", event: { at: now, type: "task.started", level: "info", pipeline: "bench", runId, task, attemptId: id, message: "started", data: { attempt: 1 } } },

@@ -76,6 +76,13 @@ export interface AttemptRecord {
   progress: unknown;
   /** What the attempt holds (while running) or held (after it ended). */
   resources: HeldResource[];
+  /**
+   * Peak memory while it ran, bytes, as its worker measured it: the RSS of its child process
+   * (isolation `process`), the V8 heap of its thread (`thread`), or how much the worker's heap
+   * grew while it ran (`inline`: shared with whatever ran beside it, so an estimate). `null` while
+   * it runs, and for attempts that ended without a report (lost) or were recorded before peak memory was.
+   */
+  peakMemoryBytes: number | null;
 }
 
 export interface ScheduleStateRecord {
@@ -121,8 +128,11 @@ export type Change =
        * held until a `releaseAttempt` (the worker saw the function settle).
        */
       stillRunning?: boolean;
+      /** Its peak memory, as its worker reported it; left as it is when absent. */
+      peakMemoryBytes?: number;
     }
-  | { type: "releaseAttempt"; id: number; at: EpochMs }
+  /** `peakMemoryBytes`: measured until its function settled; kept when higher than the one recorded. */
+  | { type: "releaseAttempt"; id: number; at: EpochMs; peakMemoryBytes?: number }
   | { type: "recordSchedule"; pipeline: string; lastScheduledFor: EpochMs; skippedDelta: number }
   /** An operator's setting of a pipeline; a field left out is left as it is. */
   | { type: "controlPipeline"; pipeline: string; pausedAt?: EpochMs | null; backfillMaxActive?: number | null }
@@ -149,14 +159,23 @@ export interface ActiveState {
   maxFencingToken: number;
 }
 
+/** Measured by the worker, reported with an attempt's end. */
+interface Measured {
+  /**
+   * Peak memory of the attempt, bytes: the RSS of its child process (`process`), the V8 heap of
+   * its thread (`thread`), or how much the worker's heap grew while it ran (`inline`, an estimate).
+   */
+  peakMemoryBytes?: number;
+}
+
 export type CompletionOutcome =
-  | { state: "success"; output: unknown; overloaded?: boolean }
-  | {
+  | ({ state: "success"; output: unknown; overloaded?: boolean } & Measured)
+  | ({
       state: "failed" | "timed_out";
       error: NonNullable<AttemptRecord["error"]>;
       /** The task called `ctx.overloaded()`: an adaptive pool it held lowers its limit. */
       overloaded?: boolean;
       /** The function has not settled (it ignored its signal): keep its resources until the worker says it has. */
       stillRunning?: boolean;
-    };
+    } & Measured);
 

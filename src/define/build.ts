@@ -8,7 +8,7 @@ import type { ParsedPipeline, ParsedTask } from "./read.js";
 import type { AdaptiveSpec } from "../core/adaptive.js";
 import type { ResolvedConfig, ResolvedPipeline, ResolvedPool, ResolvedSchedule, ResolvedTask } from "./resolved.js";
 import type { ParsedConfig, ParsedPipelineOptions } from "./schema.js";
-import type { Duration } from "./types.js";
+import type { Duration, Isolation } from "./types.js";
 
 /** Milliseconds of a default duration (they are constants, checked by `satisfies`). */
 const ms = (value: Duration): number => (durationMs(value) as { ms: number }).ms;
@@ -38,7 +38,7 @@ function buildPipeline(p: ParsedPipeline, edges: readonly Edge<string>[]): Resol
     if (list) list.push(from);
     else depsOf.set(to, [from]);
   }
-  const tasks = p.tasks.map((t) => buildTask(p.view.id, t, depsOf.get(t.view.id) ?? []));
+  const tasks = p.tasks.map((t) => buildTask(p.view.id, t, depsOf.get(t.view.id) ?? [], o.isolation));
   const weights = computeWeights(tasks);
   const byId = new Map(tasks.map((t) => [t.id, { ...t, weight: weights.get(t.id) ?? t.priority }]));
   return {
@@ -62,9 +62,10 @@ function buildSchedule(s: ParsedPipelineOptions["schedule"]): ResolvedSchedule |
   return { kind: "cron", cron: s.cron ?? "", timezone: s.timezone };
 }
 
-function buildTask(pipeline: string, t: ParsedTask, dependsOn: string[]): ResolvedTask {
+function buildTask(pipeline: string, t: ParsedTask, dependsOn: string[], pipelineIsolation: Isolation | undefined): ResolvedTask {
   const o = t.options ?? {};
   const id = t.view.id;
+  const isolation = o.isolation ?? pipelineIsolation ?? DEFAULTS.task.isolation;
   return {
     pipeline,
     id,
@@ -84,6 +85,8 @@ function buildTask(pipeline: string, t: ParsedTask, dependsOn: string[]): Resolv
     maxRetryDelayMs: o.maxRetryDelay ?? ms(DEFAULTS.task.maxRetryDelay),
     timeoutMs: o.timeout,
     memoryMb: o.memoryMb,
+    // Absent when inline, so the definitions (and their fingerprint) of configs without isolation stay as they were.
+    ...(isolation !== "inline" ? { isolation } : {}),
     maxActivePerPipeline: o.maxActivePerPipeline,
     maxActivePerRun: o.maxActivePerRun,
     estimateMs: o.estimate,

@@ -19,7 +19,7 @@ export interface SluiceDefaults {
   task: Required<
     Pick<
       TaskOptions,
-      "priority" | "weightRule" | "queue" | "retries" | "lostRetries" | "retryDelay" | "retryBackoff" | "maxRetryDelay"
+      "priority" | "weightRule" | "queue" | "retries" | "lostRetries" | "retryDelay" | "retryBackoff" | "maxRetryDelay" | "isolation"
     >
   >;
 }
@@ -73,5 +73,7 @@ export const DEFAULTS = {
     retryBackoff: "fixed",
     /** Cap on the retry delay with exponential backoff. @defaultValue `"1h"` */
     maxRetryDelay: "1h",
+    /** Where attempts run: in the worker's process. @defaultValue `"inline"` */
+    isolation: "inline",
   },
 } as const satisfies SluiceDefaults;

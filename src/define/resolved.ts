@@ -1,5 +1,5 @@
 import type { AdaptiveSpec } from "../core/adaptive.js";
-import type { NotifyEventType, NotifyHook, OverlapPolicy, TaskFn, WeightRule } from "./types.js";
+import type { Isolation, NotifyEventType, NotifyHook, OverlapPolicy, TaskFn, WeightRule } from "./types.js";
 
 /**
  * A validated configuration: every default applied, every duration in milliseconds, every
@@ -98,6 +98,8 @@ export interface ResolvedTask {
   maxRetryDelayMs: number;
   timeoutMs: number | undefined;
   memoryMb: number | undefined;
+  /** `thread` or `process` (the task's, else its pipeline's); absent: `inline`. */
+  isolation?: Exclude<Isolation, "inline">;
   maxActivePerPipeline: number | undefined;
   maxActivePerRun: number | undefined;
   estimateMs: number | undefined;

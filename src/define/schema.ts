@@ -19,11 +19,13 @@ import {
   wholeNumber,
 } from "./fields.js";
 import { hookFields, notifySchema } from "./notify.js";
-import type { OverlapPolicy, WeightRule } from "./types.js";
+import type { Isolation, OverlapPolicy, WeightRule } from "./types.js";
 import { describe } from "./words.js";
 
 const OVERLAP: readonly OverlapPolicy[] = ["skip", "bufferOne", "bufferAll", "cancelRunning", "allow"];
 const WEIGHT_RULES: readonly WeightRule[] = ["downstream", "upstream", "absolute"];
+/** The values of `isolation`, cheapest first. */
+export const ISOLATIONS: readonly Isolation[] = ["inline", "thread", "process"];
 
 /** One entry of `pools`. */
 const adaptiveSlotsSchema = strict({
@@ -140,6 +142,7 @@ export const pipelineOptionsSchema = strict({
   catchup: bool.optional(),
   catchupWindow: duration().optional(),
   deadline: duration().optional(),
+  isolation: oneOf(ISOLATIONS).optional(),
   description: text.optional(),
   ...hookFields,
 });
@@ -164,6 +167,7 @@ export const taskOptionsSchema = strict({
   maxRetryDelay: duration().optional(),
   timeout: duration(true).optional(),
   memoryMb: wholeNumber(1, "give the task's memory in megabytes, or leave it out").optional(),
+  isolation: oneOf(ISOLATIONS).optional(),
   maxActivePerPipeline: wholeNumber(1, "leave it out for no limit").optional(),
   maxActivePerRun: wholeNumber(1, "leave it out for no limit").optional(),
   estimate: duration().optional(),

@@ -20,6 +20,26 @@ export type WeightRule = "downstream" | "upstream" | "absolute";
  */
 export type OverlapPolicy = "skip" | "bufferOne" | "bufferAll" | "cancelRunning" | "allow";
 
+/**
+ * Where a task's attempts run (`isolation`, per task or as a pipeline's default):
+ * - `inline` (default): an async function in the worker's own process. Cheapest; a task that
+ *   ignores its signal cannot be stopped, and its memory is not enforced, only declared.
+ * - `thread`: a `worker_threads` thread whose V8 heap is limited to the task's `memoryMb`
+ *   (`resourceLimits.maxOldGenerationSizeMb`); past it the thread is stopped and the attempt fails
+ *   with `SLUICE_MEMORY_LIMIT`. Buffers outside the heap are not counted.
+ * - `process`: a child process with a heap limit (`--max-old-space-size`) and a watchdog reading its
+ *   resident memory (`/proc/<pid>/status`); past `memoryMb` it is killed and the attempt fails with
+ *   `SLUICE_MEMORY_LIMIT`, naming the limit and the peak.
+ *
+ * A `thread` or `process` attempt that ignores its signal after a timeout or cancel is killed
+ * after the grace period. Its task function is loaded again in the thread or child from the config
+ * file, so what it closes over in the config module is a fresh copy there.
+ *
+ * @example
+ * etl.task("load", { isolation: "process", memoryMb: 512 }, async (ctx) => load(ctx.params));
+ */
+export type Isolation = "inline" | "thread" | "process";
+
 /** A fixed interval (`{ every: "15m" }`) or a cron expression (`{ cron: "0 2 * * *", timezone: "Europe/Paris" }`). */
 export type ScheduleOptions =
   | { every: Duration; cron?: never; timezone?: never }
@@ -72,6 +92,8 @@ export interface PipelineOptions {
    * active, a `run.deadline_missed` event is recorded (once per run). @defaultValue none
    */
   deadline?: Duration;
+  /** Where its tasks' attempts run, unless a task says otherwise; see {@link Isolation}. @defaultValue `"inline"` */
+  isolation?: Isolation;
   description?: string;
   /** A run of this pipeline succeeded (`run.success`). See {@link NotifyHook}. */
   onSuccess?: NotifyHook;
@@ -274,8 +296,13 @@ export interface TaskOptions {
   maxRetryDelay?: Duration;
   /** Abort the attempt after this long. @defaultValue none */
   timeout?: Duration;
-  /** Memory the task may use; admission keeps the sum within the worker's budget. */
+  /**
+   * Memory the task may use; admission keeps the sum within the worker's budget. With `isolation`
+   * `thread` or `process` it is also enforced (see {@link Isolation}); inline, it is only declared.
+   */
   memoryMb?: number;
+  /** Where its attempts run: `inline`, `thread` or `process`; see {@link Isolation}. @defaultValue the pipeline's, else `"inline"` */
+  isolation?: Isolation;
   /** Attempts of this task running at once across all runs of the pipeline. */
   maxActivePerPipeline?: number;
   /** Attempts of this task running at once within one run. */

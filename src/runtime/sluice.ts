@@ -5,6 +5,8 @@
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { hostname } from "node:os";
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { ResourceUsage } from "../core/admission/types.js";
 import type { TaskExplanation } from "../core/engine/types.js";
 import { SluiceError, UnknownPipelineError } from "../core/errors.js";
@@ -65,9 +67,21 @@ export interface StartOptions {
   leaseTtl?: Duration;
   /**
    * After a timeout or cancel aborts a task's signal, how long it may take to stop before the
-   * attempt is recorded as ended anyway. @defaultValue `"5s"`
+   * attempt is recorded as ended anyway (an inline task keeps running, and keeps its slots, until
+   * it settles) or — isolation `thread`/`process` — its thread or child process is killed.
+   * @defaultValue `"5s"`
    */
   timeoutGrace?: Duration;
+  /**
+   * The file the config was imported from. Needed when a task has `isolation: "thread"` or
+   * `"process"`: the thread or child process imports this file again to find the task's function.
+   * `sluice run` passes the config it loaded.
+   *
+   * @example
+   * import config from "./sluice.config.js";
+   * await start({ config, configFile: new URL("./sluice.config.ts", import.meta.url) });
+   */
+  configFile?: string | URL;
   /**
    * Run tasks in this process. `false`: only schedule — worker processes (`sluice worker`) run
    * them, which needs a store they share (PostgreSQL). On PostgreSQL the in-process worker is one
@@ -443,6 +457,11 @@ export async function startResolved(config: ResolvedConfig, options: Omit<StartO
     if (tooBig.length > 0 && config.worker.memoryMb === undefined) {
       logger.warn({ memoryBudgetMb, tasks: tooBig.map((t) => t.key) }, `tasks declare more memory than this host's default budget of ${memoryBudgetMb} MB (${Math.round(MEMORY_BUDGET_SHARE * 100)}% of its memory): ${tooBig.map((t) => `${t.key} (${t.memoryMb} MB)`).join(", ")}; they wait until a worker with room runs them (set worker.memoryMb, or run them on a bigger worker)`);
     }
+    const configPath = options.configFile === undefined ? undefined : options.configFile instanceof URL ? fileURLToPath(options.configFile) : resolve(options.cwd ?? process.cwd(), options.configFile);
+    const isolated = config.pipelines.flatMap((p) => p.tasks).filter((t) => t.isolation !== undefined);
+    if (isolated.length > 0 && configPath === undefined && options.worker !== false) {
+      throw new SluiceError("SLUICE_BAD_OPTION", `tasks ${isolated.map((t) => `${t.key} (${t.isolation})`).join(", ")} run isolated, which loads the config again in a thread or child process: give start() the config's file as well, start({ config, configFile: "path/to/sluice.config.ts" })`);
+    }
     // ctx.log lines, kept with their attempts for `sluice logs`.
     const taskLogs = new TaskLogSink(store, (err) => logError(new Error(`could not store ctx.log lines: ${err instanceof Error ? err.message : String(err)}`)));
     const scheduler = new Scheduler({
@@ -459,7 +478,7 @@ export async function startResolved(config: ResolvedConfig, options: Omit<StartO
     scheduler.on("active", ({ waitedMs }) => logger.info({ waitedMs }, `took over as the active scheduler after standing by ${waitedMs} ms`));
     let worker: LocalWorker | WorkerProcess | undefined;
     if (!shared) {
-      worker = new LocalWorker({ config, channel: scheduler.channel, taskLogger: taskLoggerFrom(logger, taskLogs), taskLogs, timeoutGraceMs: graceMs });
+      worker = new LocalWorker({ config, channel: scheduler.channel, taskLogger: taskLoggerFrom(logger, taskLogs), taskLogs, timeoutGraceMs: graceMs, ...(configPath !== undefined ? { configPath } : {}) });
     } else if (options.worker !== false) {
       const definitions = definitionsOf(config);
       worker = new WorkerProcess({
@@ -475,6 +494,7 @@ export async function startResolved(config: ResolvedConfig, options: Omit<StartO
         taskLogger: taskLoggerFrom(logger, taskLogs),
         taskLogs,
         timeoutGraceMs: graceMs,
+        ...(configPath !== undefined ? { configPath } : {}),
       });
       worker.on("refused", (r) => logger.warn(r, r.reason));
       worker.on("error", logError);

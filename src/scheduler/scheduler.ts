@@ -142,8 +142,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** The channel a local worker reports through. */
   readonly channel: WorkerChannel = {
     complete: (attemptId, fencingToken, outcome) => this.complete(attemptId, fencingToken, outcome),
-    released: (attemptId) => {
-      this.inputs.push((now) => void this.requireEngine().releaseAttempt(attemptId, now));
+    released: (attemptId, peakMemoryBytes) => {
+      this.inputs.push((now) => void this.requireEngine().releaseAttempt(attemptId, now, peakMemoryBytes));
       this.queueTurn();
     },
     heartbeat: (attemptId, fencingToken, progress) =>

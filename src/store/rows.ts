@@ -76,7 +76,8 @@ export function toTaskRecord(row: TaskRow): TaskInstanceRecord {
 /** Columns of `attempts` under the names of {@link AttemptRecord}. */
 export const ATTEMPT_COLUMNS = `id, run_id AS "runId", pipeline, task, attempt, state,
   fencing_token AS "fencingToken", worker_id AS "workerId", queued_at AS "queuedAt",
-  started_at AS "startedAt", ended_at AS "endedAt", lease_expires_at AS "leaseExpiresAt", error, progress`;
+  started_at AS "startedAt", ended_at AS "endedAt", lease_expires_at AS "leaseExpiresAt", error, progress,
+  peak_memory_bytes AS "peakMemoryBytes"`;
 
 /** An `attempts` row selected with {@link ATTEMPT_COLUMNS}; resources come from their own table. */
 export interface AttemptRow {
@@ -94,6 +95,8 @@ export interface AttemptRow {
   leaseExpiresAt: number | null;
   error: string | null;
   progress: string | null;
+  /** A number from SQLite; from PostgreSQL (BIGINT) whatever the pool's type parser makes of it. */
+  peakMemoryBytes: number | string | null;
 }
 
 /** An `attempt_resources` row. */
@@ -117,6 +120,7 @@ export function toAttemptRecords(rows: readonly AttemptRow[], resources: readonl
     error: fromJson(row.error) as AttemptRecord["error"],
     progress: fromJson(row.progress),
     resources: held.get(row.id) ?? [],
+    peakMemoryBytes: row.peakMemoryBytes === null ? null : Number(row.peakMemoryBytes),
   }));
 }
 

@@ -132,8 +132,11 @@ export interface WorkerStore {
   completeAttempts(items: ReadonlyArray<{ attemptId: number; fencingToken: number; outcome: CompletionOutcome; endedAt: EpochMs }>): Promise<boolean[]>;
   /** Expire the leases of a worker's attempts now (a worker that stops hands them back: retried at once). */
   releaseLeases(name: string, attemptIds: readonly number[], now: EpochMs): Promise<void>;
-  /** The function of an attempt that already ended has settled: its resources may go (`released_at`). */
-  markReleased(attemptId: number, fencingToken: number, at: EpochMs): Promise<boolean>;
+  /**
+   * The function of an attempt that already ended has settled: its resources may go (`released_at`).
+   * `peakMemoryBytes`, measured until then, replaces a lower recorded peak.
+   */
+  markReleased(attemptId: number, fencingToken: number, at: EpochMs, peakMemoryBytes?: number): Promise<boolean>;
   listWorkers(): Promise<WorkerInfo[]>;
   /** For the scheduler: the attempts among `ids` that ended or were released. */
   remoteStates(ids: readonly number[]): Promise<RemoteAttemptState[]>;

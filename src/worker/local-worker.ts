@@ -2,7 +2,9 @@ import type { TaskLogSink } from "../observe/task-logs.js";
 import type { CompletionOutcome, StartCommand } from "../core/engine/types.js";
 import type { ResolvedConfig, ResolvedTask } from "../define/resolved.js";
 import type { TaskContext, TaskLogger } from "../define/types.js";
+import { getHeapStatistics } from "node:v8";
 import { setLongTimeout, type LongTimeout } from "./long-timeout.js";
+import { IsolatedAttempt, type IsolatedEnd } from "./isolation/isolated-attempt.js";
 
 /**
  * How a worker reaches the scheduler. In `sluice run` the scheduler serves it in-process; a
@@ -15,9 +17,10 @@ export interface WorkerChannel {
   heartbeat(attemptId: number, fencingToken: number, progress?: unknown): Promise<boolean>;
   /**
    * The function of an attempt that already ended (cancelled, or reported timed out while it
-   * still ran) has settled: what it held may go to the next task.
+   * still ran) has settled: what it held may go to the next task. `peakMemoryBytes`: the attempt's
+   * peak memory, measured until then.
    */
-  released(attemptId: number): void;
+  released(attemptId: number, peakMemoryBytes?: number): void;
 }
 
 export interface LocalWorkerOptions {
@@ -29,6 +32,13 @@ export interface LocalWorkerOptions {
   timeoutGraceMs?: number;
   /** Where `ctx.log` lines are kept: told when an attempt's function settles. */
   taskLogs?: TaskLogSink;
+  /**
+   * The config module the config was loaded from: a `thread` or `process` attempt imports it again
+   * to find its task. Without it such attempts fail with `SLUICE_ISOLATION_UNAVAILABLE`.
+   */
+  configPath?: string;
+  /** How often isolated attempts' memory is read (the RSS watchdog of `process`), ms. @defaultValue 100 */
+  memorySampleMs?: number;
 }
 
 interface Running {
@@ -41,6 +51,12 @@ interface Running {
   timer: LongTimeout | undefined;
   /** The task called `ctx.overloaded()`. */
   overloaded?: boolean;
+  /** Its thread or child process (isolation `thread`/`process`). */
+  isolated?: IsolatedAttempt;
+  /** Kills the isolated attempt once the grace after its signal aborted is over. */
+  killTimer?: NodeJS.Timeout;
+  /** Inline: this process's heap in use when it started, and the highest seen since. */
+  heap?: { start: number; peak: number };
 }
 
 /** Raised into a task's signal when its `timeout` passes. */
@@ -53,14 +69,22 @@ export class TaskTimeoutError extends Error {
 }
 
 /**
- * Runs attempts in this process as async functions (isolation `inline`). Each attempt gets an
- * AbortSignal that fires on cancel, timeout or shutdown; a task that ignores its signal after a
- * timeout is failed after a grace period (its promise keeps running — inline isolation cannot kill it).
+ * Runs attempts: as async functions in this process (isolation `inline`), or in a thread or child
+ * process each (`thread`, `process`; see {@link IsolatedAttempt}) — with the same slot and lease
+ * accounting whatever the isolation. Each attempt gets an AbortSignal that fires on cancel, timeout
+ * or shutdown. A task that ignores its signal is dealt with after a grace period: an inline one
+ * is failed (its promise keeps running and keeps its slots — it cannot be killed), an isolated one
+ * is killed, and its slots go back.
+ *
+ * The peak memory of every attempt is reported with its end: the RSS of its child process, the
+ * heap of its thread, or — inline — how much this process's heap grew while it ran (shared with
+ * whatever else ran at the same time, so an estimate).
  */
 export class LocalWorker {
   private readonly tasks = new Map<string, ResolvedTask>();
   private readonly running = new Map<number, Running>();
   private readonly graceMs: number;
+  private heapTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: LocalWorkerOptions) {
     for (const p of options.config.pipelines) for (const t of p.tasks) this.tasks.set(t.key, t);
@@ -85,11 +109,17 @@ export class LocalWorker {
       this.settle(entry, { state: "failed", error: { message: `task ${cmd.taskKey} is not in the loaded config`, code: "SLUICE_UNKNOWN_TASK" } });
       return;
     }
-    const ctx = this.context(cmd, controller.signal, entry);
+    const isolation = def.isolation;
+    if (isolation !== undefined && this.options.configPath === undefined) {
+      this.settle(entry, { state: "failed", error: { message: `task ${cmd.taskKey} has isolation "${isolation}", but this worker was not given the config file to load it from; start Sluice with start({ config, configFile }) or from the CLI`, code: "SLUICE_ISOLATION_UNAVAILABLE" } });
+      return;
+    }
     if (cmd.timeoutMs !== undefined) {
       const timeoutMs = cmd.timeoutMs;
       entry.timer = setLongTimeout(() => {
         controller.abort(new TaskTimeoutError(timeoutMs));
+        // An isolated attempt is killed after the grace (see runIsolated); an inline one cannot be.
+        if (isolation !== undefined) return;
         entry.timer = setLongTimeout(() => {
           // The attempt is over (it may retry), but the function still runs: its slots stay
           // held until it settles (reported through `released`).
@@ -97,6 +127,12 @@ export class LocalWorker {
         }, this.graceMs);
       }, timeoutMs);
     }
+    if (isolation !== undefined) {
+      this.runIsolated(entry, def, isolation, this.options.configPath ?? "");
+      return;
+    }
+    const ctx = this.context(cmd, controller.signal, entry);
+    this.followHeap(entry);
     entry.done = (async () => {
       try {
         const value: unknown = await def.fn(ctx);
@@ -107,9 +143,97 @@ export class LocalWorker {
         const output = toJson(value);
         this.settle(entry, output.ok ? { state: "success", output: output.value } : { state: "failed", error: { message: output.message, code: "SLUICE_OUTPUT_NOT_JSON" } });
       } catch (err) {
-        this.settle(entry, controller.signal.aborted ? abortedOutcome(controller.signal.reason, err) : { state: "failed", error: errorOf(err) });
+        this.settle(entry, controller.signal.aborted ? abortedOutcome(controller.signal.reason, errorOf(err)) : { state: "failed", error: errorOf(err) });
       }
     })();
+  }
+
+  /**
+   * Runs the attempt in a thread or child process. Its signal reaches the child as a message; if it
+   * has not stopped `graceMs` after its signal aborted (timeout, cancel, shutdown), it is killed.
+   */
+  private runIsolated(entry: Running, def: ResolvedTask, isolation: "thread" | "process", configPath: string): void {
+    const { cmd, controller } = entry;
+    const channel = this.options.channel;
+    let log: TaskLogger | undefined;
+    const isolated = new IsolatedAttempt({
+      isolation,
+      configPath,
+      cmd,
+      memoryMb: def.memoryMb,
+      ...(this.options.memorySampleMs !== undefined ? { sampleMs: this.options.memorySampleMs } : {}),
+      hooks: {
+        log: (level, msg, fields) => (log ??= this.options.taskLogger(loggerFields(cmd)))[level](msg, fields),
+        heartbeat: (withProgress, progress) => (withProgress ? channel.heartbeat(cmd.attemptId, cmd.fencingToken, progress) : channel.heartbeat(cmd.attemptId, cmd.fencingToken)),
+        overloaded: () => {
+          entry.overloaded = true;
+        },
+      },
+    });
+    entry.isolated = isolated;
+    controller.signal.addEventListener(
+      "abort",
+      () => {
+        const reason: unknown = controller.signal.reason;
+        isolated.abort(reason instanceof Error ? reason.message : String(reason), reason instanceof TaskTimeoutError ? reason.timeoutMs : undefined);
+        entry.killTimer = setTimeout(() => isolated.kill(), this.graceMs);
+      },
+      { once: true },
+    );
+    entry.done = isolated.done.then((end) => this.settle(entry, this.isolatedOutcome(end, controller.signal, isolation)));
+  }
+
+  private isolatedOutcome(end: IsolatedEnd, signal: AbortSignal, isolation: "thread" | "process"): CompletionOutcome {
+    const reason: unknown = signal.reason;
+    switch (end.kind) {
+      case "returned":
+        return signal.aborted ? abortedOutcome(reason) : { state: "success", output: end.output };
+      case "threw":
+        return signal.aborted ? abortedOutcome(reason, end.error) : { state: "failed", error: end.error };
+      case "memory":
+        return { state: "failed", error: errorOf(end.error) };
+      case "crashed":
+        return { state: "failed", error: errorOf(end.error) };
+      case "killed": {
+        const why = `did not stop within ${this.graceMs} ms of its signal aborting, so its ${isolation === "thread" ? "thread was stopped" : "child process was killed"}`;
+        if (reason instanceof TaskTimeoutError) return { state: "timed_out", error: { message: `${reason.message} and ${why}`, code: reason.code } };
+        return { state: "failed", error: { message: `aborted: ${reason instanceof Error ? reason.message : String(reason)}; it ${why}`, code: "SLUICE_ABORTED" } };
+      }
+      default: {
+        const unknown: never = end;
+        throw new Error(`unknown end of an isolated attempt: ${JSON.stringify(unknown)}`);
+      }
+    }
+  }
+
+  /** Inline attempts: sample this process's heap while any runs (every 500 ms, and at start and end). */
+  private followHeap(entry: Running): void {
+    const now = getHeapStatistics().used_heap_size;
+    entry.heap = { start: now, peak: now };
+    if (this.heapTimer) return;
+    this.heapTimer = setInterval(() => {
+      const heap = getHeapStatistics().used_heap_size;
+      let inline = 0;
+      for (const e of this.running.values()) {
+        if (!e.heap) continue;
+        inline++;
+        if (heap > e.heap.peak) e.heap.peak = heap;
+      }
+      if (inline === 0) {
+        clearInterval(this.heapTimer);
+        this.heapTimer = undefined;
+      }
+    }, 500);
+    this.heapTimer.unref();
+  }
+
+  /** The attempt's peak memory so far, bytes: its child's RSS, its thread's heap, or (inline) the growth of this process's heap. */
+  private peakOf(entry: Running): number | undefined {
+    if (entry.isolated) return entry.isolated.peakBytes;
+    if (!entry.heap) return undefined;
+    const heap = getHeapStatistics().used_heap_size;
+    if (heap > entry.heap.peak) entry.heap.peak = heap;
+    return Math.max(0, entry.heap.peak - entry.heap.start);
   }
 
   /**
@@ -125,7 +249,7 @@ export class LocalWorker {
     entry.settled = true;
     entry.draining = true;
     entry.timer?.clear();
-    entry.controller.abort(new Error(reason));
+    if (!entry.controller.signal.aborted) entry.controller.abort(new Error(reason));
   }
 
   /** Attempts that ended (cancelled, timed out) whose function still runs. */
@@ -137,7 +261,7 @@ export class LocalWorker {
 
   /** Abort every running attempt (shutdown deadline); they report their end as usual. */
   abortAll(reason: string): void {
-    for (const entry of this.running.values()) entry.controller.abort(new Error(reason));
+    for (const entry of this.running.values()) if (!entry.controller.signal.aborted) entry.controller.abort(new Error(reason));
   }
 
   /** Resolves when nothing runs, or at `deadline` (ms since epoch), whichever comes first. */
@@ -151,10 +275,11 @@ export class LocalWorker {
 
   /** `fnSettled`: the task's function has returned or thrown (false: reported while it still runs). */
   private settle(entry: Running, outcome: CompletionOutcome, fnSettled = true): void {
+    const peak = this.peakOf(entry);
     if (entry.settled) {
       if (fnSettled && entry.draining) {
         this.cleanup(entry);
-        this.options.channel.released(entry.cmd.attemptId);
+        this.options.channel.released(entry.cmd.attemptId, peak);
       }
       return;
     }
@@ -165,11 +290,13 @@ export class LocalWorker {
       entry.draining = true;
       entry.timer?.clear();
     }
-    this.options.channel.complete(entry.cmd.attemptId, entry.cmd.fencingToken, entry.overloaded ? { ...outcome, overloaded: true } : outcome);
+    const reported: CompletionOutcome = { ...outcome, ...(entry.overloaded ? { overloaded: true } : {}), ...(peak !== undefined ? { peakMemoryBytes: peak } : {}) };
+    this.options.channel.complete(entry.cmd.attemptId, entry.cmd.fencingToken, reported);
   }
 
   private cleanup(entry: Running): void {
     entry.timer?.clear();
+    clearTimeout(entry.killTimer);
     this.running.delete(entry.cmd.attemptId);
     this.options.taskLogs?.ended(entry.cmd.attemptId);
   }
@@ -183,7 +310,7 @@ export class LocalWorker {
     return {
       signal,
       get log(): TaskLogger {
-        return (log ??= makeLogger({ pipeline: cmd.pipeline, run: cmd.runId, task: cmd.task, attempt: cmd.attempt, attemptId: cmd.attemptId }));
+        return (log ??= makeLogger(loggerFields(cmd)));
       },
       pipeline: cmd.pipeline,
       task: cmd.task,
@@ -206,10 +333,16 @@ export class LocalWorker {
   }
 }
 
-function abortedOutcome(reason: unknown, err?: unknown): CompletionOutcome {
+/** The fields a task's log lines are tagged with. */
+function loggerFields(cmd: StartCommand): Record<string, unknown> {
+  return { pipeline: cmd.pipeline, run: cmd.runId, task: cmd.task, attempt: cmd.attempt, attemptId: cmd.attemptId };
+}
+
+/** The end of an attempt whose signal aborted; `err`: what its function threw, serialized. */
+function abortedOutcome(reason: unknown, err?: { message: string; stack?: string; code?: string }): CompletionOutcome {
   if (reason instanceof TaskTimeoutError) return { state: "timed_out", error: { message: reason.message, code: reason.code } };
   const why = reason instanceof Error ? reason.message : String(reason);
-  return { state: "failed", error: { ...errorOf(err ?? reason), message: `aborted: ${why}`, code: "SLUICE_ABORTED" } };
+  return { state: "failed", error: { ...(err ?? errorOf(reason)), message: `aborted: ${why}`, code: "SLUICE_ABORTED" } };
 }
 
 /** Error message, stack and code of anything thrown. */

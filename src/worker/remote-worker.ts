@@ -46,6 +46,8 @@ export interface WorkerProcessOptions {
   /** Where `ctx.log` lines are kept (flushed when the worker stops). */
   taskLogs?: TaskLogSink;
   timeoutGraceMs?: number;
+  /** The config module, for `thread` and `process` attempts (see {@link LocalWorkerOptions.configPath}). */
+  configPath?: string;
   now?: () => number;
 }
 
@@ -93,7 +95,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
         if (!ok) this.emit("refused", { attemptId, reason: "heartbeat refused: the attempt is no longer this worker's" });
         return ok;
       },
-      released: (attemptId) => void this.released(attemptId),
+      released: (attemptId, peakMemoryBytes) => void this.released(attemptId, peakMemoryBytes),
     };
     this.local = new LocalWorker({
       config: options.config,
@@ -101,6 +103,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
       taskLogger: options.taskLogger,
       ...(options.taskLogs ? { taskLogs: options.taskLogs } : {}),
       ...(options.timeoutGraceMs !== undefined ? { timeoutGraceMs: options.timeoutGraceMs } : {}),
+      ...(options.configPath !== undefined ? { configPath: options.configPath } : {}),
     });
   }
 
@@ -281,11 +284,11 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     this.flushing = undefined;
   }
 
-  private async released(attemptId: number): Promise<void> {
+  private async released(attemptId: number, peakMemoryBytes?: number): Promise<void> {
     const r = this.running.get(attemptId);
     this.settled(attemptId);
     if (!r || this.abandoned.has(attemptId)) return;
-    await this.options.store.markReleased(attemptId, r.fencingToken, this.now()).catch((err: unknown) => this.emit("error", asError(err)));
+    await this.options.store.markReleased(attemptId, r.fencingToken, this.now(), peakMemoryBytes).catch((err: unknown) => this.emit("error", asError(err)));
   }
 
   private settled(attemptId: number): void {

@@ -326,6 +326,7 @@ describe("restore", () => {
             { key: "queue:worker", amount: 1 },
             { key: "pool:db", amount: 1 },
           ],
+          peakMemoryBytes: null,
         },
       ],
       schedules: [],

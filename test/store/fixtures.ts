@@ -46,6 +46,7 @@ export function attemptRecord(id: number, runId: number, task: string, over: Par
     error: null,
     progress: null,
     resources: [],
+    peakMemoryBytes: null,
     ...over,
   };
 }

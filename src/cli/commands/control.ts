@@ -136,16 +136,16 @@ export function registerControl(program: Command): void {
           const found = await configFor(opts, store);
           const known = found.config.pipelines.map((p) => p.id);
           if (!known.includes(pipeline)) throw new CliError(`unknown pipeline "${pipeline}"; ${found.source !== STORED ? "the config defines" : "the store's recorded definitions have"}: ${known.join(", ") || "(none)"}`);
-          return { config: found.config, hasCode: found.source !== STORED };
+          return { config: found.config, hasCode: found.source !== STORED, path: found.source };
         };
         // Read before taking the store's lease below: 50 triggers at once each hold it for a moment
         // only, never while a config compiles.
-        const { config, hasCode } = await definitions();
+        const { config, hasCode, path } = await definitions();
         if (opts.wait && hasCode) {
           // No scheduler running: be one, with schedules off.
           const [{ startResolved }, { createLogger }, { SchedulerBusyError }] = await Promise.all([import("../../runtime/sluice.js"), import("../../observe/logger.js"), import("../../scheduler/scheduler.js")]);
           const logger = createLogger({ destination: 2, ...(opts.logLevel ? { level: opts.logLevel } : {}) });
-          const local = await startResolved(config, { ...(opts.db !== undefined ? { db: opts.db } : {}), cwd: storeCwd(opts), logger, schedules: false, ...timeoutGraceFromEnv() }).catch((err: unknown) => {
+          const local = await startResolved(config, { ...(opts.db !== undefined ? { db: opts.db } : {}), cwd: storeCwd(opts), logger, schedules: false, configFile: path, ...timeoutGraceFromEnv() }).catch((err: unknown) => {
             if (err instanceof SchedulerBusyError) return undefined;
             throw err;
           });

@@ -105,6 +105,7 @@ function registerScheduling(program: Command, name: "run" | "scheduler", descrip
       process.on("SIGINT", early);
       process.on("SIGTERM", early);
       const sluice = await startResolved(loaded.config, {
+        configFile: loaded.path,
         ...(named.db !== undefined ? { db: named.db } : {}),
         cwd: storeCwd(named),
         logger,

@@ -84,6 +84,7 @@ export function registerWorker(program: Command): void {
         taskLogger: taskLoggerFrom(logger, taskLogs),
         taskLogs,
         ...(grace !== undefined ? { timeoutGraceMs: grace } : {}),
+        configPath: loaded.path,
       });
       worker.on("refused", (r) => logger.warn(r, r.reason));
       const logError = (await import("../../observe/throttle.js")).throttledErrors(logger);

@@ -333,7 +333,7 @@ export class Engine {
       return { accepted: false, reason: `attempt ${attemptId}: stale fencing token ${fencingToken} (current ${a.token})` };
     }
     this.adapt(a, outcome, now);
-    this.endAttempt(a, now, outcome.state, outcome.state === "success" ? null : outcome.error, outcome.state !== "success" && outcome.stillRunning ? "timed out" : undefined);
+    this.endAttempt(a, now, outcome.state, outcome.state === "success" ? null : outcome.error, outcome.state !== "success" && outcome.stillRunning ? "timed out" : undefined, outcome.peakMemoryBytes);
     const { run, task } = a;
     if (outcome.state === "success") {
       task.output = outcome.output;
@@ -765,6 +765,7 @@ export class Engine {
       error: null,
       progress: null,
       resources: demand.map((d) => ({ key: d.key, amount: d.amount })),
+      peakMemoryBytes: null,
     };
     this.out.changes.push({ type: "createAttempt", attempt: record });
     const upstream: Record<string, unknown> = {};
@@ -787,7 +788,7 @@ export class Engine {
     });
   }
 
-  private endAttempt(a: LiveAttempt, now: number, state: Exclude<AttemptRecord["state"], "running">, error: AttemptRecord["error"], stillRunning?: "cancelled" | "timed out"): void {
+  private endAttempt(a: LiveAttempt, now: number, state: Exclude<AttemptRecord["state"], "running">, error: AttemptRecord["error"], stillRunning?: "cancelled" | "timed out", peakMemoryBytes?: number): void {
     this.attempts.delete(a.id);
     a.task.attemptId = undefined;
     if (stillRunning) {
@@ -799,19 +800,19 @@ export class Engine {
     } else {
       this.admission.release(instanceId(a.run, a.task));
     }
-    this.out.changes.push({ type: "endAttempt", id: a.id, state, endedAt: now, ...(error ? { error } : {}), ...(stillRunning ? { stillRunning: true } : {}) });
+    this.out.changes.push({ type: "endAttempt", id: a.id, state, endedAt: now, ...(error ? { error } : {}), ...(stillRunning ? { stillRunning: true } : {}), ...(peakMemoryBytes !== undefined ? { peakMemoryBytes } : {}) });
   }
 
   /**
    * The function of an attempt that already ended (cancelled, timed out) has settled: its
    * resources go back. False when the attempt holds nothing (it was never draining).
    */
-  releaseAttempt(attemptId: number, now: number): boolean {
+  releaseAttempt(attemptId: number, now: number, peakMemoryBytes?: number): boolean {
     const d = this.draining.get(attemptId);
     if (!d) return false;
     this.draining.delete(attemptId);
     this.admission.release(d.holderId);
-    this.out.changes.push({ type: "releaseAttempt", id: attemptId, at: now });
+    this.out.changes.push({ type: "releaseAttempt", id: attemptId, at: now, ...(peakMemoryBytes !== undefined ? { peakMemoryBytes } : {}) });
     return true;
   }
 

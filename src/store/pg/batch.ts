@@ -206,13 +206,15 @@ export async function applyBatched(client: pg.PoolClient, batch: readonly StoreW
     const u = [...ends.values()];
     ushape.push("e");
     uctes.push(`ends AS (SELECT * FROM unnest(${up(u.map((x) => x.id), "bigint[]")}, ${up(u.map((x) => x.state), "text[]")}, ${up(u.map((x) => x.endedAt), "bigint[]")},
-        ${up(u.map((x) => x.error !== undefined), "bool[]")}, ${up(u.map((x) => toJson(x.error)), "text[]")}, ${up(u.map((x) => x.stillRunning === true), "bool[]")})
-        AS u (id, state, ended_at, set_error, error, still_running))`);
+        ${up(u.map((x) => x.error !== undefined), "bool[]")}, ${up(u.map((x) => toJson(x.error)), "text[]")}, ${up(u.map((x) => x.stillRunning === true), "bool[]")},
+        ${up(u.map((x) => x.peakMemoryBytes ?? null), "bigint[]")})
+        AS u (id, state, ended_at, set_error, error, still_running, peak))`);
     // Work nobody claimed goes with its attempt; a draining attempt keeps released_at as it is.
     uctes.push(`unclaimed AS (DELETE FROM dispatch d USING ends WHERE d.attempt_id = ends.id AND d.claimed_by IS NULL)`);
     uctes.push(`upd_ends AS (UPDATE attempts a SET state = ends.state, ended_at = ends.ended_at,
         error = CASE WHEN ends.set_error THEN ends.error ELSE a.error END,
-        released_at = CASE WHEN ends.still_running THEN a.released_at ELSE ends.ended_at END
+        released_at = CASE WHEN ends.still_running THEN a.released_at ELSE ends.ended_at END,
+        peak_memory_bytes = COALESCE(ends.peak, a.peak_memory_bytes)
       FROM ends WHERE a.id = ends.id RETURNING 1)`);
     counts.push({ cte: "upd_ends", expected: u.length, what: "endAttempt" });
   }
@@ -251,7 +253,8 @@ export async function applyBatched(client: pg.PoolClient, batch: readonly StoreW
   if (releases.size > 0) {
     const u = [...releases.values()];
     expect(await client.query(
-      q("release_attempts", `UPDATE attempts a SET released_at = u.at FROM unnest($1::bigint[], $2::bigint[]) AS u (id, at) WHERE a.id = u.id AND a.state <> 'running'`, [u.map((x) => x.id), u.map((x) => x.at)]),
+      q("release_attempts", `UPDATE attempts a SET released_at = u.at, peak_memory_bytes = GREATEST(a.peak_memory_bytes, u.peak)
+        FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u (id, at, peak) WHERE a.id = u.id AND a.state <> 'running'`, [u.map((x) => x.id), u.map((x) => x.at), u.map((x) => x.peakMemoryBytes ?? null)]),
     ), u.length, "releaseAttempt");
   }
   // An operator's pause, resume or backfill cap: rare, one statement each, after the schedule

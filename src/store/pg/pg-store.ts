@@ -393,11 +393,11 @@ export class PgStore implements Store, WorkerStore {
     // One statement for a worker's completions of a moment: one commit, one notification.
     const rows = (await this.#query<{ id: number }>(
       q("complete_many", `WITH c AS (
-          SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bool[])
-            AS c (id, token, state, ended_at, error, output, still_running)),
+          SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bool[], $9::bigint[])
+            AS c (id, token, state, ended_at, error, output, still_running, peak)),
         ended AS (
           UPDATE attempts a SET state = c.state, ended_at = c.ended_at, error = c.error,
-            released_at = CASE WHEN c.still_running THEN NULL ELSE c.ended_at END
+            released_at = CASE WHEN c.still_running THEN NULL ELSE c.ended_at END, peak_memory_bytes = c.peak
           FROM c WHERE a.id = c.id AND a.fencing_token = c.token AND a.state = 'running'
           RETURNING a.id, a.run_id, a.task),
         stored AS (
@@ -412,6 +412,7 @@ export class PgStore implements Store, WorkerStore {
         items.map((i) => (i.outcome.state === "success" ? toJson(i.outcome.output) : null)),
         items.map((i) => i.outcome.state !== "success" && i.outcome.stillRunning === true),
         this.#channel("done"),
+        items.map((i) => i.outcome.peakMemoryBytes ?? null),
       ]),
     )).rows;
     const done = new Set(rows.map((r) => r.id));
@@ -424,11 +425,12 @@ export class PgStore implements Store, WorkerStore {
     await this.#query("SELECT pg_notify($1, '')", [this.#channel("done")]);
   }
 
-  async markReleased(attemptId: number, fencingToken: number, at: EpochMs): Promise<boolean> {
+  async markReleased(attemptId: number, fencingToken: number, at: EpochMs, peakMemoryBytes?: number): Promise<boolean> {
     const result = await this.#query<{ id: number }>(
-      `WITH released AS (UPDATE attempts SET released_at = $3 WHERE id = $1 AND fencing_token = $2 AND state <> 'running' AND released_at IS NULL RETURNING id)
+      `WITH released AS (UPDATE attempts SET released_at = $3, peak_memory_bytes = GREATEST(peak_memory_bytes, $5::bigint)
+         WHERE id = $1 AND fencing_token = $2 AND state <> 'running' AND released_at IS NULL RETURNING id)
        SELECT id, pg_notify($4, '') FROM released`,
-      [attemptId, fencingToken, at, this.#channel("done")],
+      [attemptId, fencingToken, at, this.#channel("done"), peakMemoryBytes ?? null],
     );
     return result.rows.length === 1;
   }
@@ -735,11 +737,12 @@ async function applyOne(client: pg.PoolClient, write: StoreWrite, index: number)
         q("end_attempt", `WITH unclaimed AS (DELETE FROM dispatch WHERE attempt_id = $1 AND claimed_by IS NULL)
           UPDATE attempts SET state = $2, ended_at = $3::bigint,
           error = CASE WHEN $4 THEN $5::text ELSE error END,
-          released_at = CASE WHEN $6 THEN released_at ELSE $3::bigint END WHERE id = $1`, [id, state, endedAt, error !== undefined, toJson(error), write.stillRunning === true]),
+          released_at = CASE WHEN $6 THEN released_at ELSE $3::bigint END,
+          peak_memory_bytes = COALESCE($7::bigint, peak_memory_bytes) WHERE id = $1`, [id, state, endedAt, error !== undefined, toJson(error), write.stillRunning === true, write.peakMemoryBytes ?? null]),
       ), write, index);
     }
     case "releaseAttempt":
-      return mustChange(await client.query(q("release_attempt", "UPDATE attempts SET released_at = $2 WHERE id = $1 AND state <> 'running'", [write.id, write.at])), write, index);
+      return mustChange(await client.query(q("release_attempt", "UPDATE attempts SET released_at = $2, peak_memory_bytes = GREATEST(peak_memory_bytes, $3::bigint) WHERE id = $1 AND state <> 'running'", [write.id, write.at, write.peakMemoryBytes ?? null])), write, index);
     case "recordSchedule":
       await client.query(
         q("record_schedule", `INSERT INTO schedule_state (pipeline, last_scheduled_for, skipped) VALUES ($1, $2, $3)

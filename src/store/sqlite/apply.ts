@@ -39,9 +39,13 @@ export function prepareApply(db: SqliteDatabase, checkFence: (owner: string, now
   );
   const endAttempt = db.prepare(`UPDATE attempts SET state = @state, ended_at = @endedAt,
       error = CASE WHEN @setError THEN @error ELSE error END,
-      released_at = CASE WHEN @stillRunning THEN NULL ELSE @endedAt END
+      released_at = CASE WHEN @stillRunning THEN NULL ELSE @endedAt END,
+      peak_memory_bytes = COALESCE(@peak, peak_memory_bytes)
       WHERE id = @id`);
-  const releaseAttempt = db.prepare("UPDATE attempts SET released_at = @at WHERE id = @id AND state <> 'running'");
+  // A peak measured until the function settled replaces a lower one recorded at the attempt's end.
+  const releaseAttempt = db.prepare(`UPDATE attempts SET released_at = @at,
+      peak_memory_bytes = CASE WHEN @peak IS NOT NULL AND (peak_memory_bytes IS NULL OR peak_memory_bytes < @peak) THEN @peak ELSE peak_memory_bytes END
+      WHERE id = @id AND state <> 'running'`);
   const recordSchedule = db.prepare(`INSERT INTO schedule_state (pipeline, last_scheduled_for, skipped)
       VALUES (@pipeline, @lastScheduledFor, @skippedDelta)
       ON CONFLICT (pipeline) DO UPDATE SET last_scheduled_for = excluded.last_scheduled_for,
@@ -98,11 +102,11 @@ export function prepareApply(db: SqliteDatabase, checkFence: (owner: string, now
       }
       case "endAttempt": {
         const { id, state, endedAt, error } = write;
-        const params = { id, state, endedAt, setError: given(error), error: toJson(error), stillRunning: write.stillRunning ? 1 : 0 };
+        const params = { id, state, endedAt, setError: given(error), error: toJson(error), stillRunning: write.stillRunning ? 1 : 0, peak: write.peakMemoryBytes ?? null };
         return mustChange(endAttempt.run(params).changes, write, index);
       }
       case "releaseAttempt":
-        return mustChange(releaseAttempt.run({ id: write.id, at: write.at }).changes, write, index);
+        return mustChange(releaseAttempt.run({ id: write.id, at: write.at, peak: write.peakMemoryBytes ?? null }).changes, write, index);
       case "recordSchedule": {
         const { pipeline, lastScheduledFor, skippedDelta } = write;
         recordSchedule.run({ pipeline, lastScheduledFor, skippedDelta });

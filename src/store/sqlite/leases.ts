@@ -18,8 +18,8 @@ export function prepareLeases(db: SqliteDatabase): LeaseOperations {
   const renew = db.prepare(`UPDATE attempts SET lease_expires_at = @leaseExpiresAt,
       progress = CASE WHEN @setProgress THEN @progress ELSE progress END
       WHERE id = @id AND fencing_token = @fencingToken AND state = 'running'`);
-  const end = db.prepare<[{ id: number; fencingToken: number; state: string; endedAt: number; error: string | null }], { runId: number; task: string }>(
-    `UPDATE attempts SET state = @state, ended_at = @endedAt, error = @error
+  const end = db.prepare<[{ id: number; fencingToken: number; state: string; endedAt: number; error: string | null; peak: number | null }], { runId: number; task: string }>(
+    `UPDATE attempts SET state = @state, ended_at = @endedAt, error = @error, peak_memory_bytes = @peak
       WHERE id = @id AND fencing_token = @fencingToken AND state = 'running'
       RETURNING run_id AS runId, task`,
   );
@@ -28,7 +28,7 @@ export function prepareLeases(db: SqliteDatabase): LeaseOperations {
   const complete = db.transaction(
     (id: number, fencingToken: number, outcome: CompletionOutcome, endedAt: EpochMs): boolean => {
       const error = outcome.state === "success" ? null : toJson(outcome.error);
-      const ended = end.get({ id, fencingToken, state: outcome.state, endedAt, error });
+      const ended = end.get({ id, fencingToken, state: outcome.state, endedAt, error, peak: outcome.peakMemoryBytes ?? null });
       if (ended === undefined) return false;
       if (outcome.state === "success") storeOutput.run({ ...ended, output: toJson(outcome.output) });
       return true;
