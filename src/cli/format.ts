@@ -107,6 +107,26 @@ export function offset(t: number, start: number): string {
   return `+${String(h).padStart(2, "0")}:${String(m).padStart(2, "0")}:${String(sec).padStart(2, "0")}`;
 }
 
+/**
+ * Bytes as people read memory: `812 KB`, `48.0 MB`, `1.20 GB`; empty for `null`.
+ *
+ * @example
+ * bytes(50_331_648); // "48.0 MB"
+ */
+export function bytes(value: number | null | undefined): string {
+  if (value === null || value === undefined) return "";
+  if (value < 1024 * 1024) return `${Math.round(value / 1024)} KB`;
+  if (value < 1024 ** 3) return `${(value / 1024 ** 2).toFixed(1)} MB`;
+  return `${(value / 1024 ** 3).toFixed(2)} GB`;
+}
+
+/** How a task's attempts run, in words: `process ≤ 512 MB`, `thread ≤ 64 MB heap`, `inline`. */
+export function isolationOf(task: { isolation?: "thread" | "process"; memoryMb: number | undefined }): string {
+  const iso = task.isolation ?? "inline";
+  if (iso === "inline" || task.memoryMb === undefined) return iso;
+  return iso === "thread" ? `thread ≤ ${task.memoryMb} MB heap` : `process ≤ ${task.memoryMb} MB`;
+}
+
 /** Left-aligned columns. */
 export function table(rows: readonly (readonly string[])[], indent = "  "): string {
   const widths: number[] = [];

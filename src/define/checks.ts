@@ -22,7 +22,16 @@ export interface PipelineView {
   id: string;
   where: Where;
   tasks: TaskView[];
+  /** The pipeline's `isolation` as written (its tasks' default). */
+  isolation?: unknown;
 }
+
+/**
+ * The least `memoryMb` an isolated task may declare. A child process starts at about 90 MB of
+ * resident memory (Node, the TypeScript loader, the config) before the task allocates anything, and
+ * its RSS is what the limit holds; a thread's heap holds the config's modules (a few MB).
+ */
+export const ISOLATION_MIN_MEMORY_MB = { thread: 32, process: 128 } as const;
 
 /** What the cross-checks need from the top of the config, where it is valid. */
 export interface Capacity {
@@ -45,6 +54,7 @@ export function checkPipeline(p: PipelineView, capacity: Capacity, problems: Con
     edges.push(...checkDependencies(p, task, ids, idSet, suggestions, problems).map((d): Edge<string> => [d, task.id]));
     checkPools(task, capacity, problems);
     checkMemory(task, capacity, problems);
+    checkIsolation(task, p.isolation, problems);
   }
   const cycle = findCycle(ids, edges);
   if (cycle !== undefined) {
@@ -133,6 +143,27 @@ function checkPools(task: TaskView, capacity: Capacity, problems: ConfigProblem[
       );
     }
   }
+}
+
+function checkIsolation(task: TaskView, pipelineIsolation: unknown, problems: ConfigProblem[]): void {
+  const isolation = task.raw.isolation ?? pipelineIsolation;
+  const memoryMb = task.raw.memoryMb;
+  if ((isolation !== "thread" && isolation !== "process") || typeof memoryMb !== "number") return;
+  const least = ISOLATION_MIN_MEMORY_MB[isolation];
+  if (memoryMb >= least) return;
+  const from = task.raw.isolation === undefined ? ` (its pipeline's isolation)` : "";
+  const why =
+    isolation === "process"
+      ? "a child process uses about 90 MB (Node, the TypeScript loader and the config) before the task allocates anything, and the limit holds its whole resident memory"
+      : "a thread's heap holds the config's modules before the task allocates anything";
+  problems.push(
+    problemAt(
+      task.where,
+      "memoryMb",
+      `memoryMb is ${memoryMb} with isolation "${isolation}"${from}, below the least it can run in (${least} MB): ${why}; ` +
+        `raise memoryMb to at least ${least}${isolation === "process" ? ', or use isolation "thread" (a heap limit only)' : ""}.`,
+    ),
+  );
 }
 
 function checkMemory(task: TaskView, capacity: Capacity, problems: ConfigProblem[]): void {

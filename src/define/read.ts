@@ -43,7 +43,8 @@ export function readPipeline(entry: unknown, index: number, problems: ConfigProb
   const options = pipelineOptionsSchema.safeParse(entry.options);
   if (!options.success) problems.push(...issuesToProblems(options.error.issues, where));
   const tasks = entry.tasks.map((task, j) => readTask(task, j, where, problems));
-  return { view: { id: label, where, tasks: tasks.map((t) => t.view) }, options: options.data, tasks };
+  const isolation = isRecord(entry.options) ? entry.options.isolation : undefined;
+  return { view: { id: label, where, tasks: tasks.map((t) => t.view), ...(isolation !== undefined ? { isolation } : {}) }, options: options.data, tasks };
 }
 
 function readTask(task: { id: unknown; options: unknown; fn: unknown }, index: number, pipeline: Where, problems: ConfigProblem[]): ParsedTask {

@@ -267,3 +267,35 @@ describe("adaptive pools", () => {
     expect(problemsOf(withPool({ min: 2, max: 8, adapt: "gradient" }, 9)).map((p) => p.message).join("\n")).toMatch(/needs 9 slots/);
   });
 });
+
+describe("isolation", () => {
+  it("resolves a task's isolation, else its pipeline's, else inline (left out of the definitions)", () => {
+    const etl = pipeline("etl", { isolation: "process" });
+    etl.task("heavy", { memoryMb: 512 }, noop);
+    etl.task("light", { isolation: "inline" }, noop);
+    etl.task("threaded", { isolation: "thread", memoryMb: 64 }, noop);
+    const plain = pipeline("plain");
+    plain.task("a", noop);
+    const config = resolveConfigOrThrow(defineConfig({ pipelines: [etl, plain] }));
+    const byKey = new Map(config.pipelines.flatMap((p) => p.tasks.map((t) => [t.key, t] as const)));
+    expect(byKey.get("etl.heavy")?.isolation).toBe("process");
+    expect(byKey.get("etl.light")).not.toHaveProperty("isolation");
+    expect(byKey.get("etl.threaded")?.isolation).toBe("thread");
+    expect(byKey.get("plain.a")).not.toHaveProperty("isolation");
+  });
+
+  it("refuses an unknown isolation with its path, and a memoryMb too small for a thread or child process, with how to fix it", () => {
+    const etl = pipeline("etl", { isolation: "process" });
+    etl.task("small", { memoryMb: 64 }, noop);
+    etl.task("typo", { isolation: "proces" as never }, noop);
+    etl.task("tiny_thread", { isolation: "thread", memoryMb: 8 }, noop);
+    const other = pipeline("other", { isolation: "fork" as never });
+    const problems = problemsOf(defineConfig({ pipelines: [etl, other] }));
+    expect(at(problems, "pipelines.etl.tasks.typo.isolation").message).toMatch(/must be one of "inline", "thread", "process" \(got "proces"\)\. Did you mean "process"\?/);
+    expect(at(problems, "pipelines.other.isolation").message).toMatch(/must be one of "inline", "thread", "process"/);
+    const small = at(problems, "pipelines.etl.tasks.small.memoryMb").message;
+    expect(small).toMatch(/memoryMb is 64 with isolation "process" \(its pipeline's isolation\), below the least it can run in \(128 MB\)/);
+    expect(small).toMatch(/raise memoryMb to at least 128/);
+    expect(at(problems, "pipelines.etl.tasks.tiny_thread.memoryMb").message).toMatch(/isolation "thread", below the least it can run in \(32 MB\)/);
+  });
+});

@@ -68,6 +68,7 @@ export function registerInspect(program: Command): void {
               `weight ${t.weight} (${t.weightRule}, own ${t.priority})`,
               Object.entries(t.pools).map(([k, v]) => `${k}:${v}`).join(" ") || "no pools",
               t.memoryMb !== undefined ? `${t.memoryMb} MB` : "",
+              t.isolation ?? "",
               t.dependsOn.length > 0 ? `after ${t.dependsOn.join(", ")}` : "root",
             ]),
           ),

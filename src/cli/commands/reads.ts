@@ -1,13 +1,13 @@
 import type { Command } from "commander";
 import type { Holder, WaitReason } from "../../core/admission/types.js";
-import type { RunRecord, RunState } from "../../core/records.js";
+import type { AttemptRecord, RunRecord, RunState } from "../../core/records.js";
 import type { Store } from "../../store/types.js";
 import { skippedTicks, type SkippedTick } from "../../store/status.js";
 export type { SkippedTick } from "../../store/status.js";
 import { configFor, engineView, storeFrom } from "../context.js";
 import { CONFIG_OPTION, DB_OPTION, JSON_OPTION, intOption, type StoreOption } from "../options.js";
 import { CliError } from "../errors.js";
-import { describeReason, formatTime, machineZone, ms, table, timeOfDay, tzFlag, zoneCaption, type TzOption } from "../format.js";
+import { bytes, describeReason, formatTime, isolationOf, machineZone, ms, table, timeOfDay, tzFlag, zoneCaption, type TzOption } from "../format.js";
 import { parseRunRef } from "./control.js";
 
 const RUN_STATES: readonly RunState[] = ["queued", "running", "success", "failed", "cancelled"];
@@ -101,7 +101,7 @@ export function registerReads(program: Command): void {
         process.stdout.write(
           `${zoneCaption(tz)}\n` +
           (table([
-            ["attempt", "run", "task", "try", "state", "queued", "started", "waited", "ran", "worker", "pools", "error"],
+            ["attempt", "run", "task", "try", "state", "queued", "started", "waited", "ran", "peak mem", "worker", "pools", "error"],
             ...attempts.map((a) => [
               String(a.id),
               String(a.runId),
@@ -112,6 +112,7 @@ export function registerReads(program: Command): void {
               timeOfDay(a.startedAt, tz),
               ms(a.startedAt - a.queuedAt),
               a.endedAt !== null ? ms(a.endedAt - a.startedAt) : "",
+              bytes(a.peakMemoryBytes),
               a.workerId ?? "",
               a.resources.filter((r) => r.key.startsWith("pool:")).map((r) => `${r.key.slice(5)}:${r.amount}`).join(" "),
               a.error?.message.split("\n")[0]?.slice(0, 80) ?? "",
@@ -159,12 +160,23 @@ export function registerReads(program: Command): void {
             .sort((a, b) => (order.get(a.task) ?? Infinity) - (order.get(b.task) ?? Infinity))
             .map((t) => ({ runId, pipeline: run.pipeline, task: t.task, state: t.state, attempts: t.attempts, readyAt: t.readyAt, priority: undefined, weight: defs.find((d) => d.id === t.task)?.weight ?? 0, reasons: [], holding: [] }));
         }
-        if (opts.json) return print({ run, tasks: explained });
+        // How each task runs, and the peak memory of its latest attempt (the store's record).
+        const defs = new Map((config.pipelines.find((p) => p.id === run.pipeline)?.tasks ?? []).map((d) => [d.id, d]));
+        const latest = new Map<string, AttemptRecord>();
+        for (const a of await store.listAttempts({ runId, limit: 10_000 })) if ((latest.get(a.task)?.attempt ?? 0) < a.attempt) latest.set(a.task, a);
+        const withMemory = explained.map((e) => {
+          const def = defs.get(e.task);
+          return { ...e, isolation: def?.isolation ?? "inline", memoryMb: def?.memoryMb ?? null, peakMemoryBytes: latest.get(e.task)?.peakMemoryBytes ?? null };
+        });
+        if (opts.json) return print({ run, tasks: withMemory });
         const tz = opts.tz ?? machineZone();
         const lines = [`run ${run.id} of ${run.pipeline}: ${run.state}${run.startedAt ? ` (started ${at(run.startedAt, tz)})` : ""} · ${zoneCaption(tz)}`];
-        for (const e of explained) {
+        for (const e of withMemory) {
           const prio = e.priority !== undefined ? ` · priority ${e.priority.toFixed(2)} (weight ${e.weight})` : "";
-          lines.push(`  ${e.task}: ${e.state}${e.attempts > 0 ? ` · attempts ${e.attempts}` : ""}${prio}`);
+          const def = defs.get(e.task);
+          const iso = def && (def.isolation !== undefined || e.peakMemoryBytes !== null) ? ` · ${isolationOf(def)}` : "";
+          const peak = e.peakMemoryBytes !== null ? ` · peak ${bytes(e.peakMemoryBytes)}${def?.isolation === undefined ? " (heap growth, shared)" : def.isolation === "thread" ? " heap" : " RSS"}` : "";
+          lines.push(`  ${e.task}: ${e.state}${e.attempts > 0 ? ` · attempts ${e.attempts}` : ""}${prio}${iso}${peak}`);
           for (const r of e.reasons) lines.push(`    - ${describeReason(r)}`);
           if (e.holding.length > 0) lines.push(`    holds ${e.holding.map((d) => `${d.key}×${d.amount}`).join(", ")}`);
           if (e.sla) lines.push(`    SLA: due ${at(e.sla.dueAt, tz)}${e.sla.missed ? " — missed" : e.sla.willMiss ? " — will miss it: its estimate no longer fits before then" : ""}`);

@@ -4,7 +4,7 @@ import { DEFAULT_SIMULATION_START, simulate, type SimulationResult } from "../..
 import { parseDuration } from "../../define/duration.js";
 import type { ResolvedConfig } from "../../define/resolved.js";
 import { CliError } from "../errors.js";
-import { clock, describeReason, ms, offset, table } from "../format.js";
+import { clock, describeReason, isolationOf, ms, offset, table } from "../format.js";
 import { loadConfig } from "../load-config.js";
 import { CONFIG_OPTION, JSON_OPTION, configArg, type ConfigOption } from "../options.js";
 
@@ -48,7 +48,12 @@ export function readDurations(file: string, config: ResolvedConfig): Record<stri
   return result;
 }
 
-function printText(result: SimulationResult, limit: number): string {
+/** Tasks that run isolated, with the memory limit enforced on them: `simulate` lists them. */
+function isolatedTasks(config: ResolvedConfig): Array<{ task: string; isolation: "thread" | "process"; memoryMb: number | null }> {
+  return config.pipelines.flatMap((p) => p.tasks.flatMap((t) => (t.isolation ? [{ task: t.key, isolation: t.isolation, memoryMb: t.memoryMb ?? null }] : [])));
+}
+
+function printText(result: SimulationResult, limit: number, config: ResolvedConfig): string {
   const out: string[] = [`Simulated ${ms(result.end - result.start)} from ${new Date(result.start).toISOString()} on a virtual clock`];
   if (result.assumedDurations.length > 0) out.push(`(no estimate for ${result.assumedDurations.join(", ")}: assumed 1m each; set \`estimate\` or pass --durations)`);
   out.push("", "Timeline (start, run, task, ran, waited, why)");
@@ -85,12 +90,18 @@ function printText(result: SimulationResult, limit: number): string {
     out.push(table(result.slaMisses.slice(0, 20).map((m) => [offset(m.dueAt, result.start), m.task === null ? `${m.pipeline} (deadline)` : `${m.pipeline}.${m.task}`, `run ${m.run}`, m.message])));
     if (result.slaMisses.length > 20) out.push(`  … ${result.slaMisses.length - 20} more (use --json)`);
   }
+  const isolated = isolatedTasks(config);
+  if (isolated.length > 0) {
+    // The simulation runs on estimates: isolation changes nothing in it but what a real run enforces.
+    out.push("", "Isolated tasks (a real run enforces their memory; the simulation only uses their memoryMb for admission)");
+    out.push(table(isolated.map((t) => [t.task, isolationOf({ isolation: t.isolation, memoryMb: t.memoryMb ?? undefined }), t.memoryMb === null ? "no memoryMb: no memory limit, killable after the grace" : "killed past it: SLUICE_MEMORY_LIMIT"])));
+  }
   if (result.warnings.length > 0) out.push("", "Warnings", ...result.warnings.slice(0, 20).map((w) => `  ${w}`));
   return out.join("\n") + "\n";
 }
 
 /** The JSON shape of `simulate --json`: times as ISO strings. */
-export function simulationJson(result: SimulationResult): unknown {
+export function simulationJson(result: SimulationResult, config?: ResolvedConfig): unknown {
   const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
   return {
     start: iso(result.start),
@@ -101,6 +112,7 @@ export function simulationJson(result: SimulationResult): unknown {
     assumedDurations: result.assumedDurations,
     slaMisses: result.slaMisses.map((m) => ({ ...m, scheduledFor: iso(m.scheduledFor), dueAt: iso(m.dueAt) })),
     warnings: result.warnings,
+    ...(config ? { isolated: isolatedTasks(config) } : {}),
   };
 }
 
@@ -124,6 +136,6 @@ export function registerSimulate(program: Command): void {
       if (!Number.isInteger(limit) || limit < 0) throw new CliError(`--limit: "${opts.limit}" must be a whole number`);
       const durations = opts.durations ? readDurations(opts.durations, config) : undefined;
       const result = simulate(config, { start, durationMs, ...(durations ? { durations } : {}) });
-      process.stdout.write(opts.json ? JSON.stringify(simulationJson(result), null, 2) + "\n" : printText(result, limit));
+      process.stdout.write(opts.json ? JSON.stringify(simulationJson(result, config), null, 2) + "\n" : printText(result, limit, config));
     });
 }
