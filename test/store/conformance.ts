@@ -516,6 +516,43 @@ export function describeStoreConformance(
       });
     });
 
+    describe("peak memory of attempts", () => {
+      const MB = 1024 * 1024;
+
+      it("is null until reported; endAttempt records it (left out: kept), a release raises it but never lowers it", async () => {
+        await store.apply([createRun(1, ["a", "b", "c"], { state: "running" }), createAttempt(1, 1, "a"), createAttempt(2, 1, "b"), createAttempt(3, 1, "c")]);
+        expect((await store.getAttempt(1))?.peakMemoryBytes).toBeNull();
+        // 5 GB: past 2^32, as a child process's RSS may be.
+        await store.apply([
+          { type: "endAttempt", id: 1, state: "success", endedAt: T0 + 10, peakMemoryBytes: 5 * 1024 * MB },
+          { type: "endAttempt", id: 2, state: "cancelled", endedAt: T0 + 10, stillRunning: true, peakMemoryBytes: 40 * MB },
+          { type: "endAttempt", id: 3, state: "lost", endedAt: T0 + 10 },
+        ]);
+        expect((await store.getAttempt(1))?.peakMemoryBytes).toBe(5 * 1024 * MB);
+        expect((await store.getAttempt(2))?.peakMemoryBytes).toBe(40 * MB);
+        expect((await store.getAttempt(3))?.peakMemoryBytes).toBeNull();
+        // Measured until the function settled: higher than at the attempt's end.
+        await store.apply([{ type: "releaseAttempt", id: 2, at: T0 + 20, peakMemoryBytes: 64 * MB }]);
+        expect((await store.getAttempt(2))?.peakMemoryBytes).toBe(64 * MB);
+        await store.apply([{ type: "releaseAttempt", id: 2, at: T0 + 30, peakMemoryBytes: 1 * MB }, { type: "releaseAttempt", id: 3, at: T0 + 30 }]);
+        expect((await store.getAttempt(2))?.peakMemoryBytes).toBe(64 * MB);
+        expect((await store.getAttempt(3))?.peakMemoryBytes).toBeNull();
+        const listed = await store.listAttempts({ runId: 1 });
+        expect(Object.fromEntries(listed.map((a) => [a.id, a.peakMemoryBytes]))).toEqual({ 1: 5 * 1024 * MB, 2: 64 * MB, 3: null });
+      });
+
+      it("completeAttempt records the peak a worker reports with the result", async () => {
+        await store.apply([createRun(1, ["a", "b"], { state: "running" }), createAttempt(1, 1, "a", { fencingToken: 7 }), createAttempt(2, 1, "b", { fencingToken: 8 })]);
+        expect(await store.completeAttempt(1, 7, { state: "success", output: 1, peakMemoryBytes: 300 * MB }, T0 + 10)).toBe(true);
+        expect(await store.completeAttempt(2, 8, { state: "failed", error: { message: "memory limit", code: "SLUICE_MEMORY_LIMIT" }, peakMemoryBytes: 257 * MB }, T0 + 10)).toBe(true);
+        expect((await store.getAttempt(1))?.peakMemoryBytes).toBe(300 * MB);
+        expect(await store.getAttempt(2)).toMatchObject({ state: "failed", peakMemoryBytes: 257 * MB, error: { code: "SLUICE_MEMORY_LIMIT" } });
+        // The scheduler's endAttempt that follows (without a peak) keeps it.
+        await store.apply([{ type: "endAttempt", id: 1, state: "success", endedAt: T0 + 10 }]);
+        expect((await store.getAttempt(1))?.peakMemoryBytes).toBe(300 * MB);
+      });
+    });
+
     describe("prune", () => {
       const DAY = 86_400_000;
       it("deletes finished runs older than the cutoff with their attempts and events, never an active run, and never reuses ids", async () => {
