@@ -154,22 +154,14 @@ export class LocalWorker {
    */
   private runIsolated(entry: Running, def: ResolvedTask, isolation: "thread" | "process", configPath: string): void {
     const { cmd, controller } = entry;
-    const channel = this.options.channel;
     let log: TaskLogger | undefined;
-    const isolated = new IsolatedAttempt({
-      isolation,
-      configPath,
-      cmd,
-      memoryMb: def.memoryMb,
-      ...(this.options.memorySampleMs !== undefined ? { sampleMs: this.options.memorySampleMs } : {}),
-      hooks: {
-        log: (level, msg, fields) => (log ??= this.options.taskLogger(loggerFields(cmd)))[level](msg, fields),
-        heartbeat: (withProgress, progress) => (withProgress ? channel.heartbeat(cmd.attemptId, cmd.fencingToken, progress) : channel.heartbeat(cmd.attemptId, cmd.fencingToken)),
-        overloaded: () => {
-          entry.overloaded = true;
-        },
-      },
-    });
+    let isolated: IsolatedAttempt;
+    try {
+      isolated = this.isolate(entry, def, isolation, configPath, () => (log ??= this.options.taskLogger(loggerFields(cmd))));
+    } catch (err) {
+      this.settle(entry, { state: "failed", error: { ...errorOf(err), code: "SLUICE_ISOLATION_CRASHED" } });
+      return;
+    }
     entry.isolated = isolated;
     controller.signal.addEventListener(
       "abort",
@@ -181,6 +173,25 @@ export class LocalWorker {
       { once: true },
     );
     entry.done = isolated.done.then((end) => this.settle(entry, this.isolatedOutcome(end, controller.signal, isolation)));
+  }
+
+  private isolate(entry: Running, def: ResolvedTask, isolation: "thread" | "process", configPath: string, log: () => TaskLogger): IsolatedAttempt {
+    const { cmd } = entry;
+    const channel = this.options.channel;
+    return new IsolatedAttempt({
+      isolation,
+      configPath,
+      cmd,
+      memoryMb: def.memoryMb,
+      ...(this.options.memorySampleMs !== undefined ? { sampleMs: this.options.memorySampleMs } : {}),
+      hooks: {
+        log: (level, msg, fields) => log()[level](msg, fields),
+        heartbeat: (withProgress, progress) => (withProgress ? channel.heartbeat(cmd.attemptId, cmd.fencingToken, progress) : channel.heartbeat(cmd.attemptId, cmd.fencingToken)),
+        overloaded: () => {
+          entry.overloaded = true;
+        },
+      },
+    });
   }
 
   private isolatedOutcome(end: IsolatedEnd, signal: AbortSignal, isolation: "thread" | "process"): CompletionOutcome {

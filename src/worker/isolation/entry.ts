@@ -4,7 +4,9 @@
  * its TypeScript source (its own tests), `child.ts` through tsx.
  */
 import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 /** How to start the child program. */
 export interface ChildEntry {
@@ -22,5 +24,8 @@ export function childEntry(): ChildEntry {
   const js = fileURLToPath(new URL("./child.js", import.meta.url));
   if (existsSync(js)) return (cached = { file: js });
   const ts = fileURLToPath(new URL("./child.ts", import.meta.url));
-  return (cached = { file: ts, tsx: { loader: import.meta.resolve("tsx"), api: import.meta.resolve("tsx/esm/api") } });
+  // Not import.meta.resolve: test runners that transform this file (vitest) may not provide it.
+  const tsx = dirname(createRequire(import.meta.url).resolve("tsx/package.json"));
+  const url = (path: string): string => pathToFileURL(join(tsx, path)).href;
+  return (cached = { file: ts, tsx: { loader: url("dist/loader.mjs"), api: url("dist/esm/api/index.mjs") } });
 }
