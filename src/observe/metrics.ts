@@ -214,7 +214,7 @@ export function attachRuntimeMetrics(sluice: MetricsSource): Registry {
   });
   const peakMemory = new Histogram({
     name: "sluice_attempt_peak_memory_bytes",
-    help: "Peak memory of each attempt run in this process, by pipeline: the heap in use of this process while it ran (shared by attempts running at once). Absent for attempts of other worker processes (see their own metrics).",
+    help: "Peak memory of each attempt run in this process, by pipeline, as recorded on the attempt: the RSS of its child process (isolation process), the heap of its thread (thread), or the growth of this process's heap while it ran (inline: shared by attempts running at once). Absent for attempts of other worker processes (see their own metrics).",
     labelNames: ["pipeline"] as const,
     buckets: [...METRICS_BUCKETS.memory],
     registers: [registry],
@@ -292,8 +292,9 @@ export function attachRuntimeMetrics(sluice: MetricsSource): Registry {
   const inline = sluice.worker !== undefined && !shared;
   if (shared) {
     shared.on("started", ({ attemptId }) => peaks.begin(attemptId));
-    shared.on("finished", ({ attemptId, taskKey }) => {
-      const peak = peaks.end(attemptId);
+    shared.on("finished", ({ attemptId, taskKey, peakMemoryBytes }) => {
+      const sampled = peaks.end(attemptId);
+      const peak = peakMemoryBytes ?? sampled;
       if (peak !== undefined) peakMemory.observe({ pipeline: pipelineOf(taskKey) }, peak);
     });
   }
@@ -333,7 +334,9 @@ export function attachRuntimeMetrics(sluice: MetricsSource): Registry {
         const pipeline = a?.pipeline ?? "unknown";
         attempts.inc({ pipeline, outcome: w.state });
         if (a) taskDuration.observe({ pipeline, outcome: w.state }, Math.max(0, w.endedAt - a.startedAt) / 1000);
-        const peak = inline ? peaks.end(w.id) : undefined;
+        // What the worker measured and the attempt records; the sampled heap for a report without one.
+        const sampled = inline ? peaks.end(w.id) : undefined;
+        const peak = w.peakMemoryBytes ?? sampled;
         if (peak !== undefined) peakMemory.observe({ pipeline }, peak);
         break;
       }
@@ -429,7 +432,7 @@ export function attachWorkerMetrics(worker: WorkerProcess): Registry {
   });
   const peakMemory = new Histogram({
     name: "sluice_attempt_peak_memory_bytes",
-    help: "Peak memory of each attempt while it ran on this worker, by pipeline: the heap in use of this process (shared by attempts running at once).",
+    help: "Peak memory of each attempt while it ran on this worker, by pipeline, as recorded on the attempt: the RSS of its child process (isolation process), the heap of its thread (thread), or the growth of this process's heap while it ran (inline: shared by attempts running at once).",
     labelNames: ["pipeline"] as const,
     buckets: [...METRICS_BUCKETS.memory],
     registers: [registry],
@@ -450,13 +453,14 @@ export function attachWorkerMetrics(worker: WorkerProcess): Registry {
     started.set(attemptId, Date.now());
     peaks.begin(attemptId);
   });
-  worker.on("finished", ({ attemptId, taskKey, state }) => {
+  worker.on("finished", ({ attemptId, taskKey, state, peakMemoryBytes }) => {
     const pipeline = pipelineOf(taskKey);
     attempts.inc({ pipeline, outcome: state });
     const at = started.get(attemptId);
     started.delete(attemptId);
     if (at !== undefined) duration.observe({ pipeline, outcome: state }, (Date.now() - at) / 1000);
-    const peak = peaks.end(attemptId);
+    const sampled = peaks.end(attemptId);
+    const peak = peakMemoryBytes ?? sampled;
     if (peak !== undefined) peakMemory.observe({ pipeline }, peak);
   });
   worker.on("refused", () => refused.inc());

@@ -55,7 +55,7 @@ export interface WorkerProcessEvents {
   /** An attempt was taken and started. */
   started: [{ attemptId: number; taskKey: string; runId: number }];
   /** An attempt's function settled here (`state` as it ends on this worker), before its result is recorded. */
-  finished: [{ attemptId: number; taskKey: string; state: CompletionOutcome["state"] }];
+  finished: [{ attemptId: number; taskKey: string; state: CompletionOutcome["state"]; peakMemoryBytes?: number }];
   /** A report (completion, heartbeat) was refused by the store: the attempt is no longer this worker's. */
   refused: [{ attemptId: number; reason: string }];
   /** The store could not be reached for longer than the lease TTL: running attempts were aborted. */
@@ -241,7 +241,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
 
   private complete(attemptId: number, fencingToken: number, outcome: CompletionOutcome): void {
     const taskKey = this.running.get(attemptId)?.taskKey;
-    if (taskKey !== undefined) this.emit("finished", { attemptId, taskKey, state: outcome.state });
+    if (taskKey !== undefined) this.emit("finished", { attemptId, taskKey, state: outcome.state, ...(outcome.peakMemoryBytes !== undefined ? { peakMemoryBytes: outcome.peakMemoryBytes } : {}) });
     if (this.abandoned.has(attemptId)) {
       // Handed back: the scheduler records it lost and retries it.
       if (!(outcome.state !== "success" && outcome.stillRunning)) this.settled(attemptId);
