@@ -33,6 +33,7 @@ export interface IsolatedHooks {
   overloaded(): void;
 }
 
+/** What an {@link IsolatedAttempt} runs, and with what limit. */
 export interface IsolatedAttemptOptions {
   isolation: "thread" | "process";
   /** The config module the worker loaded; the child imports it again. */
