@@ -118,6 +118,27 @@ describe("the packed package", () => {
     rmSync(join(project, "sluice.config.ts"));
   });
 
+  it("runs isolated tasks from the installed package: a thread and a child process load the user's TypeScript config (commonjs project)", async () => {
+    const dir = join(project, "isolated");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(
+      join(dir, "sluice.config.ts"),
+      `import { defineConfig, pipeline } from "sluice";
+import { rows } from "../lib/jobs";
+const p = pipeline("iso");
+const a = p.task("in_thread", { isolation: "thread", memoryMb: 64 }, () => ({ n: rows(3).length }));
+p.task("in_process", { isolation: "process", memoryMb: 256, dependsOn: [a] }, (ctx) => ({ pid: process.pid, got: ctx.upstream.in_thread }));
+export default defineConfig({ pipelines: [p] });
+`,
+    );
+    const trig = await npxSluice(["trigger", "iso", "--wait", "--json", "--log-level", "warn"], dir);
+    expect(trig.code, trig.stderr).toBe(0);
+    const history = await npxSluice(["history", "--json"], dir);
+    const attempts = JSON.parse(history.stdout) as Array<{ task: string; state: string; peakMemoryBytes: number | null }>;
+    expect(attempts.map((a) => [a.task, a.state])).toEqual([["in_process", "success"], ["in_thread", "success"]]);
+    for (const a of attempts) expect(a.peakMemoryBytes).toBeGreaterThan(0);
+  });
+
   it("imports from a plain .mjs script and from a .cjs script", async () => {
     writeFileSync(
       join(project, "embed.mjs"),

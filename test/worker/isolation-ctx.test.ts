@@ -62,3 +62,18 @@ describe.each(bothStores("iso", schemas))("isolation on %s: the task context acr
     expect(explainText.stdout).toMatch(/first: success · attempts 1 · inline · peak [\d.]+ [KM]B \(heap growth, shared\)/);
   });
 });
+
+describe("isolation in simulate", () => {
+  it("lists the isolated tasks with their memory limits (text and --json)", async () => {
+    const box = await sandbox();
+    const r = await box.cli(["simulate", CONFIG, "--until", "1m", "--json"], { db: false });
+    expect(r.code, r.stderr).toBe(0);
+    const json = JSON.parse(r.stdout) as { isolated: Array<{ task: string; isolation: string; memoryMb: number | null }> };
+    expect(json.isolated).toContainEqual({ task: "hog.process_hog", isolation: "process", memoryMb: 160 });
+    expect(json.isolated).toContainEqual({ task: "hog.thread_hog", isolation: "thread", memoryMb: 48 });
+    expect(json.isolated.map((t) => t.task)).not.toContain("hog.neighbour");
+    const text = await box.cli(["simulate", CONFIG, "--until", "1m"], { db: false });
+    expect(text.stdout).toMatch(/hog\.process_hog\s+process ≤ 160 MB\s+killed past it: SLUICE_MEMORY_LIMIT/);
+    expect(text.stdout).toMatch(/hog\.thread_hog\s+thread ≤ 48 MB heap\s+stopped at it: SLUICE_MEMORY_LIMIT/);
+  });
+});

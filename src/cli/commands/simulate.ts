@@ -94,7 +94,7 @@ function printText(result: SimulationResult, limit: number, config: ResolvedConf
   if (isolated.length > 0) {
     // The simulation runs on estimates: isolation changes nothing in it but what a real run enforces.
     out.push("", "Isolated tasks (a real run enforces their memory; the simulation only uses their memoryMb for admission)");
-    out.push(table(isolated.map((t) => [t.task, isolationOf({ isolation: t.isolation, memoryMb: t.memoryMb ?? undefined }), t.memoryMb === null ? "no memoryMb: no memory limit, killable after the grace" : "killed past it: SLUICE_MEMORY_LIMIT"])));
+    out.push(table(isolated.map((t) => [t.task, isolationOf({ isolation: t.isolation, memoryMb: t.memoryMb ?? undefined }), t.memoryMb === null ? "no memoryMb: no memory limit, killable after the grace" : t.isolation === "thread" ? "stopped at it: SLUICE_MEMORY_LIMIT" : "killed past it: SLUICE_MEMORY_LIMIT"])));
   }
   if (result.warnings.length > 0) out.push("", "Warnings", ...result.warnings.slice(0, 20).map((w) => `  ${w}`));
   return out.join("\n") + "\n";
