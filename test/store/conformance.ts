@@ -21,7 +21,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import fc from "fast-check";
-import type { AttemptLogLine } from "../../src/store/types.js";
+import { isWorkerStore, type AttemptLogLine } from "../../src/store/types.js";
 import type { AttemptRecord, RunRecord, Store, StoreWrite } from "../../src/store/types.js";
 import { MINUTE, T0, appendEvent, attemptRecord, createAttempt, createRun, eventRecord, runRecord, taskRecord } from "./fixtures.js";
 
@@ -550,6 +550,16 @@ export function describeStoreConformance(
         // The scheduler's endAttempt that follows (without a peak) keeps it.
         await store.apply([{ type: "endAttempt", id: 1, state: "success", endedAt: T0 + 10 }]);
         expect((await store.getAttempt(1))?.peakMemoryBytes).toBe(300 * MB);
+      });
+
+      it("markReleased (a worker process's report) raises the peak of a draining attempt, checked against its token", async () => {
+        if (!isWorkerStore(store)) return; // only stores that worker processes share
+        await store.apply([createRun(1, ["a"], { state: "running" }), createAttempt(1, 1, "a", { fencingToken: 7 })]);
+        await store.apply([{ type: "endAttempt", id: 1, state: "cancelled", endedAt: T0 + 10, stillRunning: true, peakMemoryBytes: 10 * MB }]);
+        expect(await store.markReleased(1, 6, T0 + 20, 99 * MB)).toBe(false);
+        expect((await store.getAttempt(1))?.peakMemoryBytes).toBe(10 * MB);
+        expect(await store.markReleased(1, 7, T0 + 20, 90 * MB)).toBe(true);
+        expect((await store.getAttempt(1))?.peakMemoryBytes).toBe(90 * MB);
       });
     });
 

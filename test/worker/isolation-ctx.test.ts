@@ -51,12 +51,13 @@ describe.each(bothStores("iso", schemas))("isolation on %s: the task context acr
     expect(text.stdout).toMatch(/peak mem/);
     expect(text.stdout).toMatch(/ctx\.echo .* \d+\.\d MB/);
 
-    const explained = await box.json<{ tasks: Array<TaskExplanation & { isolation: string; peakMemoryBytes: number | null }> }>(["explain", String(run.id), "-c", CONFIG]);
+    // From the definitions the run recorded in the store (no config to load: faster, and what an operator sees).
+    const explained = await box.json<{ tasks: Array<TaskExplanation & { isolation: string; peakMemoryBytes: number | null }> }>(["explain", String(run.id)]);
     const echoTask = explained.tasks.find((t) => t.task === "echo");
     expect(echoTask).toMatchObject({ isolation: "process", peakMemoryBytes: a.echo?.peakMemoryBytes });
     expect(explained.tasks.find((t) => t.task === "fails")?.isolation).toBe("thread");
     expect(explained.tasks.find((t) => t.task === "first")?.isolation).toBe("inline");
-    const explainText = await box.cli(["explain", String(run.id), "-c", CONFIG]);
+    const explainText = await box.cli(["explain", String(run.id)]);
     expect(explainText.stdout).toMatch(/echo: success · attempts 1 · process · peak \d+\.\d MB RSS/);
     expect(explainText.stdout).toMatch(/fails: failed · attempts 1 · thread · peak [\d.]+ [KM]B heap/);
     expect(explainText.stdout).toMatch(/first: success · attempts 1 · inline · peak [\d.]+ [KM]B \(heap growth, shared\)/);

@@ -69,10 +69,11 @@ describe("isolation: memory limits and the kill after the grace", () => {
     const box = await sandbox();
     const run = box.start(["run", CONFIG], { killAfterMs: 60_000 });
     await run.waitForLog((l) => l.msg === "sluice run started", "sluice run to start");
-    const deaf = JSON.parse((await box.cli(["trigger", "cancelled", "-c", CONFIG, "--json"])).stdout) as RunRecord;
+    // Without -c: the running scheduler's recorded definitions (no config to compile per command).
+    const deaf = JSON.parse((await box.cli(["trigger", "cancelled", "--json"])).stdout) as RunRecord;
     await box.waitForObservation((o) => o.find((x) => x.task === "deaf" && x.event === "start"), "cancelled.deaf to start", 30_000);
-    const after = JSON.parse((await box.cli(["trigger", "after", "-c", CONFIG, "--json"])).stdout) as RunRecord;
-    const cancel = await box.cli(["cancel", String(deaf.id), "-c", CONFIG]);
+    const after = JSON.parse((await box.cli(["trigger", "after", "--json"])).stdout) as RunRecord;
+    const cancel = await box.cli(["cancel", String(deaf.id)]);
     expect(cancel.code, cancel.stderr).toBe(0);
     // Inline, this slot would stay held until the function settled — here it never would.
     await box.waitForObservation((o) => o.find((x) => x.task === "needs_slot" && x.event === "start"), "after.needs_slot to start once the deaf thread is stopped", 30_000);
