@@ -220,7 +220,12 @@ export interface TaskRef {
   readonly id: string;
 }
 
-/** What a task function receives. */
+/**
+ * What a task function receives. With `isolation: "thread"` or `"process"` every member works in
+ * the thread or child process too: the data members are copies, `signal` is aborted by a message,
+ * and `log`, `heartbeat`, `progress` and `overloaded` are relayed to the worker. `log` fields and the
+ * return value must be JSON; a thrown error arrives as its message, stack and `code`.
+ */
 export interface TaskContext<Params extends Record<string, unknown> = Record<string, unknown>> {
   /** Fires when the attempt is cancelled, timed out or the worker shuts down. */
   readonly signal: AbortSignal;
