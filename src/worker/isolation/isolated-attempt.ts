@@ -163,7 +163,10 @@ export class IsolatedAttempt {
       tail = (tail + chunk.toString("utf8")).slice(-4096);
     });
     child.on("message", (m) => this.onMessage(m as FromChild));
-    child.on("error", (err) => this.end({ kind: "crashed", error: new IsolationCrashError(`could not start the child process: ${err.message}`) }));
+    child.on("error", (err) => {
+      // A message sent as it died (ERR_IPC_CHANNEL_CLOSED) is not the end: "exit" says how it ended.
+      if (child.pid === undefined) this.end({ kind: "crashed", error: new IsolationCrashError(`could not start the child process: ${err.message}`) });
+    });
     child.on("exit", (code, signal) => {
       if (this.settled) return;
       if (this.rssOver !== undefined) return this.end({ kind: "memory", error: new MemoryLimitError(memoryMb ?? 0, this.rssOver, "rss", "process") });
