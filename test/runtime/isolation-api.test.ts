@@ -24,7 +24,7 @@ describe("start() with isolated tasks", () => {
     });
   });
 
-  it("runs a child process and a thread from the source tree, with their output, errors and peak memory", { timeout: 60_000 }, async () => {
+  it("runs a child process and a thread from the source tree, with their output, errors and peak memory; a child that exits without a result fails its attempt", { timeout: 60_000 }, async () => {
     const sluice = await start({ config, configFile: fixture("isolation"), db: `file:${join(dir, "s.db")}`, logger: false, schedules: false });
     try {
       const run = await sluice.waitForRun(await sluice.trigger("ctx", { params: { day: "2026-11-25" } }));
@@ -34,6 +34,12 @@ describe("start() with isolated tasks", () => {
       expect((await sluice.listTasks(run.id)).find((t) => t.task === "echo")?.output).toEqual({ day: "2026-11-25", rows: 6 });
       expect(attempts.fails?.error).toMatchObject({ message: "the partner API said no", code: "E_PARTNER" });
       for (const task of ["echo", "fails", "first", "verify"]) expect(attempts[task]?.peakMemoryBytes, task).toBeTypeOf("number");
+
+      // A child that exits without a result fails its attempt; this process (the worker) goes on.
+      const crashed = await sluice.waitForRun(await sluice.trigger("crash"));
+      expect(crashed.state).toBe("failed");
+      const [exits] = await sluice.listAttempts({ runId: crashed.id });
+      expect(exits?.error).toMatchObject({ code: "SLUICE_ISOLATION_CRASHED", message: expect.stringMatching(/the child process exited \(code 3\) before reporting a result/) });
     } finally {
       await sluice.stop({ timeout: "5s" });
     }
