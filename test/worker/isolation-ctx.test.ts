@@ -35,6 +35,9 @@ describe.each(bothStores("iso", schemas))("isolation on %s: the task context acr
     expect(verify?.upstream).toEqual({ echo: { day: "2026-11-25", rows: 6 } });
     expect(echo?.pid).not.toBe(verify?.pid);
     expect(r.stderr).toMatch(/"day":"2026-11-25".*"msg":"echo says hi"/); // ctx.log, through the worker's logger
+    const logs = await box.cli(["logs", `${run.id}/echo`]); // … and kept with the attempt
+    expect(logs.code, logs.stderr).toBe(0);
+    expect(logs.stdout).toMatch(/echo says hi/);
 
     const a = byTask(await box.json<AttemptRecord[]>(["history", "--run", String(run.id)]));
     expect(a.echo?.state).toBe("success");
