@@ -133,7 +133,11 @@ export class IsolatedAttempt {
         return;
       case "done": {
         if (this.options.isolation === "thread") this.peak = Math.max(this.peak, m.heapPeakBytes);
-        else this.peak = Math.max(this.peak, (this.pid !== undefined ? readRssBytes(this.pid) : undefined) ?? 0);
+        else {
+          const rss = this.pid !== undefined ? readRssBytes(this.pid) : undefined;
+          // Without /proc there is no RSS to read: the child's own heap peak is the best there is.
+          this.peak = rss === undefined && this.peak === 0 ? m.heapPeakBytes : Math.max(this.peak, rss ?? 0);
+        }
         let end: IsolatedEnd;
         if (m.ok) {
           end = { kind: "returned", output: JSON.parse(m.outputJson) as unknown };
