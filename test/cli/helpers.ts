@@ -105,7 +105,7 @@ export interface CliOptions {
   env?: Record<string, string>;
   /** Append `--db file:<sandbox>/s.db` (default true; commands without `--db` pass false). */
   db?: boolean;
-  /** Kill the process (SIGKILL) if it is still running after this long. @defaultValue 30000 */
+  /** Kill the process (SIGKILL) if it is still running after this long. @defaultValue 120000 */
   killAfterMs?: number;
 }
 
@@ -211,7 +211,10 @@ export class Sandbox {
     delete env.SLUICE_DEBUG;
     delete env.SLUICE_LOG_LEVEL;
     const child = spawn(process.execPath, [BIN, ...full], { cwd: this.dir, env, stdio: ["ignore", "pipe", "pipe"] });
-    const proc = new CliProcess(child, full, options.killAfterMs ?? 30_000);
+    // A guard against a process left running, not a deadline: the test's own timeout decides (a
+    // shorter guard killed a `sluice run` mid-test on a loaded machine, and the test then failed
+    // for a reason that was not its own).
+    const proc = new CliProcess(child, full, options.killAfterMs ?? 120_000);
     this.procs.push(proc);
     return proc;
   }
