@@ -21,6 +21,13 @@ export function buildConfig(top: ParsedConfig, pipelines: readonly ParsedPipelin
       Object.entries(top.pools ?? {}).map(([name, pool]) => [name, buildPool(name, pool)]),
     ),
     worker: { concurrency: top.worker?.concurrency ?? DEFAULTS.worker.concurrency, memoryMb: top.worker?.memoryMb },
+    // Only when declared: configs without them keep the fingerprint they had before these existed.
+    ...nonEmpty("rateLimits", Object.fromEntries(
+      Object.entries(top.rateLimits ?? {}).map(([name, r]) => [name, { name, limit: r.limit, perMs: r.per, burst: r.burst ?? r.limit, description: r.description }]),
+    )),
+    ...nonEmpty("bandwidth", Object.fromEntries(
+      Object.entries(top.bandwidth ?? {}).map(([name, b]) => [name, { name, bytesPerSecond: b.bytesPerSecond, burst: b.burst ?? defaultBandwidthBurst(b.bytesPerSecond), description: b.description }]),
+    )),
     aging: { pointsPerMinute: top.aging?.pointsPerMinute ?? DEFAULTS.aging.pointsPerMinute },
     reservation: { afterMs: top.reservation?.after ?? ms(DEFAULTS.reservation.after) },
     retentionMs: top.retention === false ? undefined : (top.retention ?? ms(DEFAULTS.retention)),
@@ -74,6 +81,7 @@ function buildTask(pipeline: string, t: ParsedTask, dependsOn: string[], pipelin
     // The checked edges, not the raw list: TaskRefs become ids, repeats are dropped.
     dependsOn,
     pools: { ...o.pools },
+    ...(o.rate !== undefined && Object.keys(o.rate).length > 0 ? { rate: { ...o.rate } } : {}),
     priority: o.priority ?? DEFAULTS.task.priority,
     weightRule: o.weightRule ?? DEFAULTS.task.weightRule,
     weight: 0,
@@ -109,3 +117,12 @@ function buildPool(name: string, pool: NonNullable<ParsedConfig["pools"]>[string
   return { name, slots: a.initial ?? a.min, description: pool.description, adaptive };
 }
 
+
+/** A tenth of a second's budget (at least 1 byte): bursts stay small next to the rate. */
+export function defaultBandwidthBurst(bytesPerSecond: number): number {
+  return Math.max(1, Math.floor(bytesPerSecond / 10));
+}
+
+function nonEmpty<K extends string, V>(key: K, record: Record<string, V>): { [P in K]?: Record<string, V> } {
+  return (Object.keys(record).length > 0 ? { [key]: record } : {}) as { [P in K]?: Record<string, V> };
+}

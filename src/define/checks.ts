@@ -38,6 +38,8 @@ export interface Capacity {
   /** Declared pools and their slots (`undefined` when the slots value itself is invalid). */
   pools: Map<string, number | undefined>;
   workerMemoryMb: number | undefined;
+  /** Declared rate limits and their burst (`undefined` when the limit itself is invalid). */
+  rateLimits?: Map<string, number | undefined>;
 }
 
 /**
@@ -55,6 +57,7 @@ export function checkPipeline(p: PipelineView, capacity: Capacity, problems: Con
     checkPools(task, capacity, problems);
     checkMemory(task, capacity, problems);
     checkIsolation(task, p.isolation, problems);
+    checkRate(task, capacity, problems);
   }
   const cycle = findCycle(ids, edges);
   if (cycle !== undefined) {
@@ -178,4 +181,36 @@ function checkMemory(task: TaskView, capacity: Capacity, problems: ConfigProblem
         "raise worker.memoryMb or lower the task's memoryMb.",
     ),
   );
+}
+
+function checkRate(task: TaskView, capacity: Capacity, problems: ConfigProblem[]): void {
+  const rate = task.raw.rate;
+  if (!isRecord(rate)) return;
+  const limits = capacity.rateLimits ?? new Map<string, number | undefined>();
+  const known = [...limits.keys()];
+  for (const [name, tokens] of Object.entries(rate)) {
+    const field = `rate.${name}`;
+    if (!limits.has(name)) {
+      problems.push(
+        problemAt(
+          task.where,
+          field,
+          `takes tokens of rate limit ${JSON.stringify(name)}, which is not declared.${didYouMean(name, known)} ` +
+            `Declared rate limits: ${quoteList(known)}. Fix the name or declare it: defineConfig({ rateLimits: { ${name}: { limit: 100, per: "1m" } } }).`,
+        ),
+      );
+      continue;
+    }
+    const burst = limits.get(name);
+    if (burst !== undefined && typeof tokens === "number" && tokens > burst) {
+      problems.push(
+        problemAt(
+          task.where,
+          field,
+          `takes ${tokens} tokens of rate limit ${JSON.stringify(name)} at once, more than its burst (${burst}), so it could never be admitted; ` +
+            `raise rateLimits.${name}.burst to at least ${tokens} or take fewer tokens.`,
+        ),
+      );
+    }
+  }
 }

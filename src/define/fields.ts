@@ -4,6 +4,7 @@
  * here start with "must".
  */
 import { z } from "zod";
+import { sizeBytes, SIZE_HINT } from "./bytes.js";
 import { durationMs, DURATION_HINT } from "./duration.js";
 import type { Duration, TaskRef } from "./types.js";
 import { closest, describe, didYouMean, quoteList } from "./words.js";
@@ -52,6 +53,23 @@ export const duration = (positive = false) =>
       },
     )
     .transform((v) => (durationMs(v) as { ms: number }).ms);
+
+/** A size in bytes (`"100MB"`, `"1.5GiB"`, a number of bytes), turned into bytes; at least 1. */
+export const size = () =>
+  z
+    .custom<number | string>(
+      (v) => {
+        const r = sizeBytes(v);
+        return r.ok && r.bytes >= 1;
+      },
+      {
+        error: (iss) => {
+          const r = sizeBytes(iss.input);
+          return `must be a size of at least 1 byte (${r.ok ? "0 would let nothing through" : r.reason}); ${SIZE_HINT}.`;
+        },
+      },
+    )
+    .transform((v) => (sizeBytes(v) as { bytes: number }).bytes);
 
 /** One of a fixed set of strings, suggesting the nearest one on a typo. */
 export const oneOf = <const T extends string>(values: readonly T[]) =>

@@ -9,6 +9,10 @@ export interface ResolvedConfig {
   parallelism: number;
   pools: Record<string, ResolvedPool>;
   worker: { concurrency: number; memoryMb: number | undefined };
+  /** Token budgets by name; absent in configs built by hand (none). */
+  rateLimits?: Record<string, ResolvedRateLimit>;
+  /** Byte budgets by name; absent in configs built by hand (none). */
+  bandwidth?: Record<string, ResolvedBandwidth>;
   aging: { pointsPerMinute: number };
   reservation: { afterMs: number };
   /** Finished runs older than this are deleted; `undefined` keeps them all. */
@@ -56,6 +60,23 @@ export interface ResolvedPool {
   adaptive?: AdaptiveSpec;
 }
 
+/** A rate limit: `limit` tokens per `perMs`, at most `burst` at once. */
+export interface ResolvedRateLimit {
+  name: string;
+  limit: number;
+  perMs: number;
+  burst: number;
+  description: string | undefined;
+}
+
+/** A byte budget: `bytesPerSecond`, at most `burst` bytes at once. */
+export interface ResolvedBandwidth {
+  name: string;
+  bytesPerSecond: number;
+  burst: number;
+  description: string | undefined;
+}
+
 export type ResolvedSchedule =
   | { kind: "every"; everyMs: number }
   | { kind: "cron"; cron: string; timezone: string | undefined };
@@ -85,6 +106,8 @@ export interface ResolvedTask {
   /** Ids of tasks in the same pipeline. */
   dependsOn: string[];
   pools: Record<string, number>;
+  /** Tokens taken from each rate limit at admission (`rate`); absent: none. */
+  rate?: Record<string, number>;
   priority: number;
   weightRule: WeightRule;
   /** Priority weight after applying `weightRule` over the DAG. */

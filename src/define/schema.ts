@@ -14,6 +14,7 @@ import {
   name,
   nonEmptyText,
   oneOf,
+  size,
   strict,
   text,
   wholeNumber,
@@ -67,6 +68,21 @@ export const workerSchema = strict({
   memoryMb: wholeNumber(1, "give the worker's memory budget in megabytes, or leave it out").optional(),
 });
 
+/** One entry of `rateLimits`: `limit` tokens per `per`, up to `burst` at once. */
+export const rateLimitSchema = strict({
+  limit: wholeNumber(1, "give the tokens allowed per `per`, e.g. { limit: 100, per: \"1m\" }"),
+  per: duration(true),
+  burst: wholeNumber(1, "give the most tokens that may be taken at once after a quiet period, or leave it out (then it is `limit`)").optional(),
+  description: text.optional(),
+});
+
+/** One entry of `bandwidth`: a byte budget per second shared by every `ctx.throttle` on it. */
+export const bandwidthSchema = strict({
+  bytesPerSecond: size(),
+  burst: size().optional(),
+  description: text.optional(),
+});
+
 /** Top-level options; `pipelines` is only checked to be an array here, each entry separately. */
 export const configSchema = strict({
   parallelism: wholeNumber(1, "it caps the attempts running at once, so it must allow at least 1").optional(),
@@ -77,6 +93,8 @@ export const configSchema = strict({
       "list them as defineConfig({ pipelines: [myPipeline] }).",
   }),
   worker: workerSchema.optional(),
+  rateLimits: z.record(name("rate limit name"), rateLimitSchema, { error: (iss) => recordMessage(iss) }).optional(),
+  bandwidth: z.record(name("bandwidth name"), bandwidthSchema, { error: (iss) => recordMessage(iss) }).optional(),
   aging: strict({ pointsPerMinute: finiteNumber(0).optional() }).optional(),
   reservation: strict({ after: duration().optional() }).optional(),
   retention: z.union([z.literal(false), duration(true)]).optional(),
@@ -154,6 +172,11 @@ export const taskOptionsSchema = strict({
     .optional(),
   pools: z
     .record(name("pool name"), wholeNumber(1, "a task holds at least 1 slot of each pool it names; remove the pool if it needs none"), {
+      error: (iss) => recordMessage(iss),
+    })
+    .optional(),
+  rate: z
+    .record(name("rate limit name"), wholeNumber(1, "a task takes at least 1 token of each rate limit it names; remove the limit if it takes none"), {
       error: (iss) => recordMessage(iss),
     })
     .optional(),

@@ -263,6 +263,29 @@ export interface TaskContext<Params extends Record<string, unknown> = Record<str
    * when the attempt ends, as they do for a lock timeout or refused connection it fails with.
    */
   overloaded(): void;
+  /**
+   * Take `tokens` of a rate limit declared in `rateLimits`, waiting until the budget has them:
+   * one budget for the whole installation (on PostgreSQL, shared by every worker process and the
+   * scheduler's admission). Resolves with when they were granted, by the budget's clock (ms
+   * since the epoch). Rejects when the attempt's signal aborts while it waits.
+   *
+   * @example
+   * for (const page of pages) {
+   *   await ctx.take("partner_api");
+   *   await fetch(page.url);
+   * }
+   */
+  take(limit: string, tokens?: number): Promise<{ at: number }>;
+  /**
+   * Pass `stream` through a byte budget declared in `bandwidth`: the returned stream yields the
+   * same bytes no faster than the budget allows, shared with every other throttled stream on it
+   * (across worker processes on PostgreSQL). Backpressure reaches `stream`: it is read only as
+   * fast as the budget lets bytes through. Errors of `stream` are forwarded.
+   *
+   * @example
+   * await pipeline(ctx.throttle(createReadStream(path), "disk_io"), upload);
+   */
+  throttle(stream: NodeJS.ReadableStream, bandwidth: string): import("node:stream").Transform;
 }
 
 export interface TaskLogger {
@@ -279,6 +302,15 @@ export interface TaskOptions {
   dependsOn?: ReadonlyArray<TaskRef | string>;
   /** Slots held in each pool while the task runs, taken all at once or not at all. */
   pools?: Record<string, number>;
+  /**
+   * Tokens taken from each named rate limit (declared in `rateLimits`) when the task is admitted:
+   * it waits until all of them are in the budget, together with its pools. For calls made inside
+   * the task, use `ctx.take` instead.
+   *
+   * @example
+   * .task("sync", { rate: { partner_api: 1 } }, fn)
+   */
+  rate?: Record<string, number>;
   /** Own priority weight. @defaultValue 1 */
   priority?: number;
   /** @defaultValue `"downstream"` */
@@ -341,6 +373,38 @@ export interface WorkerOptions {
   memoryMb?: number;
 }
 
+/**
+ * A token bucket: `limit` tokens per `per` at the sustained rate, at most `burst` at once. One
+ * budget for the whole installation.
+ *
+ * @example
+ * rateLimits: { partner_api: { limit: 100, per: "1m", burst: 10 } }
+ */
+export interface RateLimitOptions {
+  /** Tokens per `per`. */
+  limit: number;
+  per: Duration;
+  /** Tokens that may be taken at once after a quiet period. @defaultValue `limit` */
+  burst?: number;
+  description?: string;
+}
+
+/** A size: a number of bytes, or a string such as `"100MB"` (decimal) or `"1.5GiB"` (binary). */
+export type Size = number | string;
+
+/**
+ * A byte budget shared by every stream passed through `ctx.throttle(stream, name)`.
+ *
+ * @example
+ * bandwidth: { disk_io: { bytesPerSecond: "100MB" } }
+ */
+export interface BandwidthOptions {
+  bytesPerSecond: Size;
+  /** Bytes that may pass at once after a quiet period. @defaultValue a tenth of a second's budget */
+  burst?: Size;
+  description?: string;
+}
+
 export interface AgingOptions {
   /** Priority points a waiting task gains per minute of waiting. @defaultValue 1 */
   pointsPerMinute?: number;
@@ -373,6 +437,10 @@ export interface SluiceConfig {
   pools?: Record<string, PoolOptions>;
   pipelines: ReadonlyArray<PipelineDefinition>;
   worker?: WorkerOptions;
+  /** Token budgets tasks take from at admission (`rate`) and inside their body (`ctx.take`). See {@link RateLimitOptions}. */
+  rateLimits?: Record<string, RateLimitOptions>;
+  /** Byte budgets for `ctx.throttle`. See {@link BandwidthOptions}. */
+  bandwidth?: Record<string, BandwidthOptions>;
   aging?: AgingOptions;
   reservation?: ReservationOptions;
   /**

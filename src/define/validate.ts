@@ -90,7 +90,14 @@ function capacityOf(raw: Record<string, unknown>): Capacity {
     }
   }
   const memoryMb = isRecord(raw.worker) ? raw.worker.memoryMb : undefined;
-  return { pools, workerMemoryMb: typeof memoryMb === "number" && memoryMb >= 1 ? memoryMb : undefined };
+  const rateLimits = new Map<string, number | undefined>();
+  if (isRecord(raw.rateLimits)) {
+    for (const [limitName, r] of Object.entries(raw.rateLimits)) {
+      const burst = isRecord(r) ? (r.burst ?? r.limit) : undefined;
+      rateLimits.set(limitName, typeof burst === "number" && Number.isInteger(burst) && burst >= 1 ? burst : undefined);
+    }
+  }
+  return { pools, workerMemoryMb: typeof memoryMb === "number" && memoryMb >= 1 ? memoryMb : undefined, rateLimits };
 }
 
 function reportDuplicates(

@@ -21,8 +21,11 @@ export function holders(list: readonly Holder[]): string {
   return ` — held by ${shown.join(", ")}${list.length > 4 ? ` and ${list.length - 4} more` : ""}`;
 }
 
-/** One line of plain English for a wait reason. */
-export function describeReason(r: WaitReason): string {
+/**
+ * One line of plain English for a wait reason. `now` places times such as a rate limit's next
+ * token ("in ~200ms"); `null` leaves them out (a simulation's reasons are in its virtual time).
+ */
+export function describeReason(r: WaitReason, now: number | null = Date.now()): string {
   switch (r.kind) {
     case "dependency":
       return `waiting for upstream task(s): ${r.waitingFor.join(", ")}`;
@@ -41,6 +44,10 @@ export function describeReason(r: WaitReason): string {
     case "memory":
       if (r.queue === "worker") return `worker memory: needs ${r.needMb} MB, ${r.freeMb} of ${r.budgetMb} MB free${holders(r.holders)}`;
       return `needs ${r.needMb} MB on queue ${r.queue}: ${r.freeMb} of ${r.budgetMb} MB free on its workers${holders(r.holders)}`;
+    case "rate": {
+      const next = r.nextTokenAt === undefined || now === null ? "" : `; next token ${r.nextTokenAt <= now ? "now" : `in ~${ms(Math.max(1, r.nextTokenAt - now))}`}`;
+      return `rate limit ${r.name}: needs ${r.need} token(s), ${r.available} available (${r.limit} per ${formatDuration(r.perMs)}, burst ${r.burst})${next}`;
+    }
     case "parallelism":
       return `global parallelism: ${r.active} of ${r.limit} attempts running`;
     case "maxActiveTasks":

@@ -30,7 +30,8 @@ import { MEMORY_BUDGET_SHARE, defaultMemoryBudgetMb } from "../worker/memory-bud
 import { WorkerProcess } from "../worker/remote-worker.js";
 import { throttledErrors } from "../observe/throttle.js";
 import { attachNotifier, type Notifier } from "../observe/notify.js";
-import { isWorkerStore } from "../store/types.js";
+import { isTokenStore, isWorkerStore } from "../store/types.js";
+import { Budgets, memoryTokenStore } from "../worker/budgets.js";
 import { queuesOf } from "../core/engine/plan.js";
 import { definitionsOf, fingerprintOf } from "../define/stored.js";
 
@@ -464,10 +465,14 @@ export async function startResolved(config: ResolvedConfig, options: Omit<StartO
     }
     // ctx.log lines, kept with their attempts for `sluice logs`.
     const taskLogs = new TaskLogSink(store, (err) => logError(new Error(`could not store ctx.log lines: ${err instanceof Error ? err.message : String(err)}`)));
+    // One token budget for the installation: the store's on PostgreSQL (shared with every worker
+    // process), this process's on the embedded store (it runs every task).
+    const budgets = new Budgets(config, isTokenStore(store) ? store : memoryTokenStore());
     const scheduler = new Scheduler({
       config,
       store,
       owner,
+      budgets,
       ...(shared ? {} : { workerMemoryMb: memoryBudgetMb }),
       leaseTtlMs,
       schedules: options.schedules ?? START_DEFAULTS.schedules,
@@ -478,7 +483,7 @@ export async function startResolved(config: ResolvedConfig, options: Omit<StartO
     scheduler.on("active", ({ waitedMs }) => logger.info({ waitedMs }, `took over as the active scheduler after standing by ${waitedMs} ms`));
     let worker: LocalWorker | WorkerProcess | undefined;
     if (!shared) {
-      worker = new LocalWorker({ config, channel: scheduler.channel, taskLogger: taskLoggerFrom(logger, taskLogs), taskLogs, timeoutGraceMs: graceMs, ...(configPath !== undefined ? { configPath } : {}) });
+      worker = new LocalWorker({ config, channel: scheduler.channel, taskLogger: taskLoggerFrom(logger, taskLogs), taskLogs, timeoutGraceMs: graceMs, budgets, ...(configPath !== undefined ? { configPath } : {}) });
     } else if (options.worker !== false) {
       const definitions = definitionsOf(config);
       worker = new WorkerProcess({
@@ -494,6 +499,7 @@ export async function startResolved(config: ResolvedConfig, options: Omit<StartO
         taskLogger: taskLoggerFrom(logger, taskLogs),
         taskLogs,
         timeoutGraceMs: graceMs,
+        budgets,
         ...(configPath !== undefined ? { configPath } : {}),
       });
       worker.on("refused", (r) => logger.warn(r, r.reason));

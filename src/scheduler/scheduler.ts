@@ -11,6 +11,7 @@ import type { ControlRequest, LeaseResult, RemoteAttemptState, Store, StoreWrite
 import { queuesOf } from "../core/engine/plan.js";
 import { processAlive } from "../store/process-alive.js";
 import type { LocalWorker, WorkerChannel } from "../worker/local-worker.js";
+import type { Budgets } from "../worker/budgets.js";
 
 /** What a scheduler reports; the live view, logs and tests listen to the same events. */
 export interface SchedulerEvents {
@@ -61,6 +62,11 @@ export interface SchedulerOptions {
    * is what admission uses; their completions, releases and expired leases are collected here.
    */
   remote?: RemoteOptions;
+  /**
+   * The installation's token budgets: admission takes the tokens of tasks' `rate` from them
+   * (shared with `ctx.take` in workers). @defaultValue the engine keeps them in this process
+   */
+  budgets?: Budgets;
 }
 
 /** See {@link SchedulerOptions.remote}. */
@@ -133,6 +139,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private readonly abortedForShutdown = new Set<number>();
   private finishedInTurn = 0;
 
+  /** The token budgets admission takes from, if any (metrics listen to them). */
+  get budgets(): Budgets | undefined {
+    return this.options.budgets;
+  }
+
   constructor(private readonly options: SchedulerOptions) {
     super();
     this.owner = options.owner ?? `${hostname()}:${process.pid}`;
@@ -188,6 +199,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         now: this.now(),
         restore: state,
         recover: true,
+        ...(this.options.budgets ? { rateBudget: "external" as const } : {}),
         ...(this.options.remote ? { workers: "workers" as const } : { workerId: this.owner, ...(this.options.workerMemoryMb !== undefined ? { workerMemoryMb: this.options.workerMemoryMb } : {}) }),
       });
     } catch (err) {
@@ -586,7 +598,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.unapplied = undefined;
     this.finishedInTurn = 0;
     for (let input = this.inputs.shift(); input; input = this.inputs.shift()) input(now);
+    const offered = await this.offerTokens(engine, now);
     const decided = engine.advance(now);
+    if (this.options.budgets) await this.returnTokens(engine, offered ?? new Map<string, number>());
     const outputs: EngineOutput[] = [...(carried?.outputs ?? []), decided];
     const writes: StoreWrite[] = [...(carried?.writes ?? []), ...this.remoteWrites(decided, now), ...this.pendingWrites.splice(0)];
     const committed = [...(carried?.committed ?? []), ...this.afterCommit.splice(0)];
@@ -647,6 +661,51 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
     this.emit("turn", { at: now, started, finished: this.finishedInTurn, changes: writes.length, durationMs: performance.now() - turnStarted });
     this.scheduleWake();
+  }
+
+  /**
+   * Before admission: take from the budgets the tokens waiting tasks could use now (at most a
+   * burst each) and offer them to the engine. One round trip per rate limit that has waiting
+   * tasks, none otherwise.
+   */
+  private async offerTokens(engine: Engine, now: number): Promise<Map<string, number> | undefined> {
+    const budgets = this.options.budgets;
+    if (!budgets) return undefined;
+    const wants = engine.rateWants();
+    if (wants.length === 0) return undefined;
+    const offered = new Map<string, number>();
+    await Promise.all(
+      wants.map(async ({ name, want }) => {
+        try {
+          const g = await budgets.forAdmission(name, want);
+          offered.set(name, g.taken);
+          engine.offerTokens(name, g.taken, now + (g.taken > 0 ? g.nextTokenMs : g.retryAfterMs));
+        } catch (err) {
+          // Nothing offered: its tasks wait, and the next turn asks again.
+          engine.offerTokens(name, 0, now + 1000);
+          this.emit("error", err instanceof Error ? err : new Error(String(err)));
+        }
+      }),
+    );
+    return offered;
+  }
+
+  /**
+   * After admission: give back what was offered and not granted. Tasks that became ready during
+   * the turn were not asked for: another turn follows at once for them.
+   */
+  private async returnTokens(engine: Engine, offered: Map<string, number>): Promise<void> {
+    const budgets = this.options.budgets;
+    if (!budgets) return;
+    const unused = new Map(offered.size > 0 ? engine.unusedTokens().map((u) => [u.name, u.tokens]) : []);
+    await Promise.all(
+      [...offered].map(async ([name, tokens]) => {
+        const back = unused.get(name) ?? 0;
+        budgets.spent(name, tokens - back);
+        if (back > 0) await budgets.giveBack(name, back).catch((err: unknown) => this.emit("error", err instanceof Error ? err : new Error(String(err))));
+      }),
+    );
+    if (engine.rateWants().some((w) => !offered.has(w.name))) this.queueTurn();
   }
 
   /**

@@ -1,3 +1,4 @@
+import type { BucketShape } from "../core/rate.js";
 /**
  * The durable record of everything Sluice decides. The scheduler keeps the live picture in memory
  * (the core engine) and writes each decision here in batches; after a crash it rebuilds the
@@ -371,6 +372,36 @@ export interface AttemptLogLine {
 }
 
 /** Whether a store serves worker processes (implements {@link WorkerStore}). */
+/** One decision of a {@link TokenStore}. */
+export interface TokenGrant {
+  /** Tokens granted: between `min` and `max`, or 0. */
+  taken: number;
+  /** When none were granted: how long until `min` would be. */
+  retryAfterMs: number;
+  /** How long until the bucket holds one more token than it does after this decision. */
+  nextTokenMs: number;
+  /** The store's clock at the decision (ms since the epoch): one clock for every process. */
+  at: number;
+}
+
+/**
+ * Where the token buckets of rate limits and bandwidth budgets live (GCRA, see `core/rate.ts`).
+ * Each call is one atomic step. The PostgreSQL store is one (migration `0008_rate_limits.sql`),
+ * so every process of an installation draws on one budget.
+ */
+export interface TokenStore {
+  /** Take as many tokens of `bucket` as it holds, up to `max`, if it holds at least `min`. */
+  takeTokens(bucket: string, min: number, max: number, shape: BucketShape): Promise<TokenGrant>;
+  /** Give back tokens taken and not used. */
+  refundTokens(bucket: string, tokens: number, shape: BucketShape): Promise<void>;
+}
+
+/** Whether a store keeps token buckets for every process that opens it (PostgreSQL). */
+export function isTokenStore(store: Store): store is Store & TokenStore {
+  const s = store as Partial<TokenStore>;
+  return typeof s.takeTokens === "function" && typeof s.refundTokens === "function";
+}
+
 export function isWorkerStore(store: Store): store is Store & WorkerStore {
   const s = store as Partial<WorkerStore>;
   return typeof s.claimWork === "function" && typeof s.heartbeatWorker === "function" && typeof s.watch === "function";

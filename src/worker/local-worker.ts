@@ -5,6 +5,7 @@ import type { TaskContext, TaskLogger } from "../define/types.js";
 import { getHeapStatistics } from "node:v8";
 import { setLongTimeout, type LongTimeout } from "./long-timeout.js";
 import { IsolatedAttempt, type IsolatedEnd } from "./isolation/isolated-attempt.js";
+import { Budgets, memoryTokenStore } from "./budgets.js";
 
 /**
  * How a worker reaches the scheduler. In `sluice run` the scheduler serves it in-process; a
@@ -39,6 +40,8 @@ export interface LocalWorkerOptions {
   configPath?: string;
   /** How often isolated attempts' memory is read (the RSS watchdog of `process`), ms. @defaultValue 100 */
   memorySampleMs?: number;
+  /** The budgets of `ctx.take` and `ctx.throttle`. @defaultValue in this process only */
+  budgets?: Budgets;
 }
 
 interface Running {
@@ -85,8 +88,11 @@ export class LocalWorker {
   private readonly running = new Map<number, Running>();
   private readonly graceMs: number;
   private heapTimer: NodeJS.Timeout | undefined;
+  /** What `ctx.take` and `ctx.throttle` draw on. */
+  readonly budgets: Budgets;
 
   constructor(private readonly options: LocalWorkerOptions) {
+    this.budgets = options.budgets ?? new Budgets(options.config, memoryTokenStore());
     for (const p of options.config.pipelines) for (const t of p.tasks) this.tasks.set(t.key, t);
     this.graceMs = options.timeoutGraceMs ?? 5000;
   }
@@ -340,6 +346,8 @@ export class LocalWorker {
       overloaded: () => {
         entry.overloaded = true;
       },
+      take: (limit: string, tokens = 1) => this.budgets.take(limit, tokens, signal),
+      throttle: (stream: NodeJS.ReadableStream, bandwidth: string) => this.budgets.throttle(stream, bandwidth, signal),
     };
   }
 }

@@ -12,6 +12,8 @@ import type { TaskLogger } from "../define/types.js";
 import type { Store, WorkerStore } from "../store/types.js";
 import { LocalWorker, type WorkerChannel } from "./local-worker.js";
 import { isStoreUnavailable } from "../store/errors.js";
+import { isTokenStore } from "../store/types.js";
+import { Budgets, memoryTokenStore } from "./budgets.js";
 
 /** Defaults of {@link WorkerProcessOptions}. */
 export const WORKER_DEFAULTS = {
@@ -49,6 +51,8 @@ export interface WorkerProcessOptions {
   /** The config module, for `thread` and `process` attempts (see {@link LocalWorkerOptions.configPath}). */
   configPath?: string;
   now?: () => number;
+  /** What `ctx.take` and `ctx.throttle` draw on. @defaultValue the store's buckets, shared by every process */
+  budgets?: Budgets;
 }
 
 export interface WorkerProcessEvents {
@@ -104,11 +108,17 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
       ...(options.taskLogs ? { taskLogs: options.taskLogs } : {}),
       ...(options.timeoutGraceMs !== undefined ? { timeoutGraceMs: options.timeoutGraceMs } : {}),
       ...(options.configPath !== undefined ? { configPath: options.configPath } : {}),
+      budgets: options.budgets ?? new Budgets(options.config, isTokenStore(options.store) ? options.store : memoryTokenStore()),
     });
   }
 
   get runningCount(): number {
     return this.running.size;
+  }
+
+  /** What this worker's `ctx.take` and `ctx.throttle` draw on (metrics listen to it). */
+  get budgets(): Budgets {
+    return this.local.budgets;
   }
 
   /** Its slots and memory budget (MB, `null`: none), and how much of each its running attempts hold. */

@@ -43,6 +43,8 @@ export interface Group {
 export interface Resource extends ResourceSpec {
   used: number;
   waiting: number;
+  /** Sum of the waiting entries' demand of it. */
+  waitingAmount: number;
   holders: Map<string, Holder>;
   /** Reservations on this resource, by waiting entry id, in rank order. */
   reservations: Reservations;
@@ -118,7 +120,30 @@ export class Admission {
       this.wake(spec.key);
       return;
     }
-    this.resources.set(spec.key, { ...spec, used: 0, waiting: 0, holders: new Map(), reservations: new Reservations(this.rate) });
+    this.resources.set(spec.key, { ...spec, used: 0, waiting: 0, waitingAmount: 0, holders: new Map(), reservations: new Reservations(this.rate) });
+  }
+
+  /**
+   * A rate limit's budget now holds `tokens` (the caller took them from the budget, or computed
+   * them from it): `capacity` becomes `tokens` and none are used yet, and the tasks parked on it
+   * are woken. `nextTokenAt` is when one more would come, for explanations and
+   * {@link nextWakeAt}. What the next pass does not grant is given back with {@link unusedTokens}.
+   */
+  setTokens(key: string, tokens: number, nextTokenAt: number | undefined): void {
+    const r = this.resourceOf(key);
+    if (r.kind !== "rate") throw new Error(`admission: ${key} is not a rate limit`);
+    r.capacity = tokens;
+    r.used = 0;
+    r.rate = { ...(r.rate ?? { limit: 0, perMs: 0, burst: 0 }), nextTokenAt };
+    this.wake(key);
+  }
+
+  /** Tokens of a rate limit set with {@link setTokens} and not granted since; they are no longer offered. */
+  unusedTokens(key: string): number {
+    const r = this.resourceOf(key);
+    const unused = Math.max(0, r.capacity - r.used);
+    r.capacity = r.used;
+    return unused;
   }
 
   /** Forget a resource nobody holds or waits for (e.g. a finished run's per-run limit). */
@@ -144,6 +169,7 @@ export class Admission {
       const r = this.resources.get(d.key);
       if (!r) throw new Error(`admission: task ${candidate.id} needs unknown resource ${d.key}`);
       r.waiting++;
+      r.waitingAmount += d.amount;
     }
     let group = this.groups.get(candidate.group);
     if (!group) {
@@ -197,7 +223,11 @@ export class Admission {
     entry.removed = true;
     this.entries.delete(id);
     group.live--;
-    for (const d of entry.demand) this.resourceOf(d.key).waiting--;
+    for (const d of entry.demand) {
+      const r = this.resourceOf(d.key);
+      r.waiting--;
+      r.waitingAmount -= d.amount;
+    }
     if (group.reserving === entry) this.dropReservation(group);
     this.prune(group);
     if (group.live === 0) {
@@ -234,7 +264,7 @@ export class Admission {
     this.held.delete(id);
     for (const d of held.demand) {
       const r = this.resources.get(d.key);
-      if (!r) continue;
+      if (!r || r.kind === "rate") continue;
       const prev = r.holders.get(id);
       r.holders.delete(id);
       r.holders.set(holder.id, { ...holder, amount: prev?.amount ?? d.amount });
@@ -250,7 +280,7 @@ export class Admission {
     this.held.delete(id);
     for (const d of held.demand) {
       const r = this.resources.get(d.key);
-      if (!r) continue;
+      if (!r || r.kind === "rate") continue;
       r.used -= d.amount;
       r.holders.delete(id);
       this.wake(d.key);
@@ -283,8 +313,21 @@ export class Admission {
     return grants;
   }
 
-  /** When the next reservation threshold passes (so `admit` has something new to do), if any. */
+  /**
+   * When `admit` has something new to do without a new input, if ever: the next reservation
+   * threshold, or the next token of a rate limit tasks are parked on.
+   */
   nextWakeAt(): number | undefined {
+    const threshold = this.nextThreshold();
+    let t = threshold ?? Number.POSITIVE_INFINITY;
+    for (const key of this.parked.keys()) {
+      const at = this.resources.get(key)?.rate?.nextTokenAt;
+      if (at !== undefined && at < t) t = at;
+    }
+    return Number.isFinite(t) ? t : undefined;
+  }
+
+  private nextThreshold(): number | undefined {
     for (let top = this.thresholds.peek(); top; top = this.thresholds.peek()) {
       // Keep the item while its group is awake (woken by a release, not yet re-examined): if the
       // next pass parks it again, watchThreshold will not push the same head a second time.
@@ -343,6 +386,11 @@ export class Admission {
     return r ? { used: r.used, capacity: r.capacity } : undefined;
   }
 
+  /** What the waiting tasks need of one resource in all; 0 for an unknown key. */
+  waitingAmountOf(key: string): number {
+    return this.resources.get(key)?.waitingAmount ?? 0;
+  }
+
   usage(): ResourceUsage[] {
     return [...this.resources.values()].map((r) => {
       let reserved = 0;
@@ -355,9 +403,11 @@ export class Admission {
         used: r.used,
         reserved,
         waiting: r.waiting,
+        waitingAmount: r.waitingAmount,
         holders: [...r.holders.values()],
         reservedFor: [...r.reservations.keys()],
         ...(r.adaptive ? { adaptive: r.adaptive } : {}),
+        ...(r.rate ? { rate: r.rate } : {}),
       };
     });
   }
@@ -547,6 +597,8 @@ export class Admission {
   private take(identity: TaskIdentity, d: Demand): void {
     const r = this.resourceOf(d.key);
     r.used += d.amount;
+    // Tokens are spent, not held: nobody holds a rate limit, and nothing comes back on release.
+    if (r.kind === "rate") return;
     const prev = r.holders.get(identity.id);
     r.holders.set(identity.id, { ...identity, amount: (prev?.amount ?? 0) + d.amount });
   }
@@ -563,7 +615,9 @@ export class Admission {
     this.entries.delete(head.id);
     const identity: TaskIdentity = { id: head.id, pipeline: head.pipeline, run: head.run, task: head.task };
     for (const d of head.demand) {
-      this.resourceOf(d.key).waiting--;
+      const r = this.resourceOf(d.key);
+      r.waiting--;
+      r.waitingAmount -= d.amount;
       this.take(identity, d);
     }
     this.held.set(head.id, { identity, demand: head.demand });

@@ -38,7 +38,8 @@ export function explainEntry(
     if (!r) continue;
     const free = r.capacity - r.used;
     // Queues served by worker processes grow when workers join: short of them is not "never".
-    const elastic = ((r.kind === "queue" || r.kind === "memory") && r.name !== "worker") || r.kind === "definition";
+    // A rate limit's capacity is the tokens it holds now: more come with time, up to its burst.
+    const elastic = ((r.kind === "queue" || r.kind === "memory") && r.name !== "worker") || r.kind === "definition" || r.kind === "rate";
     if (d.amount > r.capacity && !elastic) {
       reasons.push({ kind: "neverFits", resource: r.key, need: d.amount, capacity: r.capacity });
     } else if (free < d.amount) {
@@ -76,6 +77,8 @@ function shortfall(r: Resource, need: number, run: number): WaitReason {
       return { kind: "maxActivePerRun", task: r.name, run, limit: r.capacity, active: r.used };
     case "definition":
       return { kind: "definition", task: r.name, workers: [] };
+    case "rate":
+      return { kind: "rate", name: r.name, need, available: free, limit: r.rate?.limit ?? 0, perMs: r.rate?.perMs ?? 0, burst: r.rate?.burst ?? 0, nextTokenAt: r.rate?.nextTokenAt };
     default: {
       const never: never = r.kind;
       throw new Error(`unknown resource kind ${String(never)}`);

@@ -14,6 +14,11 @@ export type ResourceKind =
   | "maxActivePerRun"
   | "queue"
   | "memory"
+  /**
+   * A rate limit's tokens: `capacity` is what the budget holds now (set before each pass with
+   * `Admission.setTokens`); tokens a task takes are consumed, never given back when it ends.
+   */
+  | "rate"
   /** With worker processes: whether any live worker of the task's queue runs its current definition (capacity 0: none). */
   | "definition";
 
@@ -26,6 +31,18 @@ export interface ResourceSpec {
   capacity: number;
   /** An adaptive pool: `capacity` is its current limit, which moves between `min` and `max`. */
   adaptive?: AdaptiveInfo;
+  /** A rate limit (kind `rate`): its shape, and when its next token comes. */
+  rate?: RateInfo;
+}
+
+/** What explanations say of a rate limit. */
+export interface RateInfo {
+  /** Tokens per `perMs` at the sustained rate. */
+  limit: number;
+  perMs: number;
+  burst: number;
+  /** When the budget holds one more token (ms), as of the last refill; `undefined`: unknown or now. */
+  nextTokenAt?: number | undefined;
 }
 
 /** What explanations say of an adaptive pool's limit. */
@@ -94,6 +111,19 @@ export type WaitReason =
       /** The pool's limit adapts: `capacity` is where it is now. */
       adaptive?: AdaptiveInfo;
     }
+  | {
+      kind: "rate";
+      /** The rate limit's name. */
+      name: string;
+      need: number;
+      /** Tokens the budget held at the last admission pass. */
+      available: number;
+      limit: number;
+      perMs: number;
+      burst: number;
+      /** Roughly when the next token comes (ms); `undefined` when not known here. */
+      nextTokenAt: number | undefined;
+    }
   | { kind: "memory"; queue: string; needMb: number; freeMb: number; budgetMb: number; holders: Holder[] }
   | { kind: "parallelism"; limit: number; active: number }
   | { kind: "maxActiveTasks"; pipeline: string; limit: number; active: number }
@@ -128,6 +158,8 @@ export interface ResourceUsage extends ResourceSpec {
   reserved: number;
   /** Waiting tasks that need this resource. */
   waiting: number;
+  /** What the waiting tasks need of it in all (e.g. tokens of a rate limit). */
+  waitingAmount: number;
   holders: Holder[];
   reservedFor: string[];
 }

@@ -8,6 +8,7 @@ import type { ActiveState, AttemptRecord, CompletionOutcome, EventRecord, RunRec
 import { retryDelayMs } from "../retry.js";
 import { formatDuration as fmtMs } from "../../define/duration.js";
 import { isOverloadError, limiterFor, type Limiter } from "../adaptive.js";
+import { msUntil, tokensAt, type BucketShape } from "../rate.js";
 import { DEFINITION_OPEN, type PipelinePlan, type WorkerMode, planPipelines, resourceKey, resourcesOf } from "./plan.js";
 import type { EngineOutput, FinishResult, TaskExplanation, TriggerOptions } from "./types.js";
 
@@ -61,6 +62,14 @@ export interface EngineOptions {
   workers?: WorkerMode;
   /** The local worker's memory budget when the config sets no `worker.memoryMb` (the runtime passes a share of the host's). */
   workerMemoryMb?: number;
+  /**
+   * Who keeps the rate limits' token budgets. `engine`: the engine, from its own clock (one
+   * process: `simulate`, tests). `external`: a budget outside it (the store's, shared with
+   * `ctx.take` in workers): before each {@link Engine.advance} the caller takes what
+   * {@link Engine.rateWants} asks for and offers it with {@link Engine.offerTokens}, and after it
+   * gives back {@link Engine.unusedTokens}. @defaultValue "engine"
+   */
+  rateBudget?: "engine" | "external";
 }
 
 const FINAL: ReadonlySet<TaskState> = new Set(["success", "failed", "upstream_failed", "cancelled"]);
@@ -85,6 +94,9 @@ export class Engine {
   private readonly limiters = new Map<string, { limiter: Limiter; spec: ResourceSpec }>();
   /** SLA (`task: id`) and deadline (`task: null`) checks of live runs, by due time. */
   private readonly slas = new Heap<{ at: number; run: LiveRun; task: string | null }>((a, b) => a.at < b.at);
+  /** Rate limits' buckets (`rateBudget: "engine"`): shape and state (GCRA `tat`), by resource key. */
+  private readonly buckets = new Map<string, { shape: BucketShape; tat: number }>();
+  private readonly rateBudget: "engine" | "external";
   private readonly random: () => number;
   private readonly workerId: string | null;
   private readonly workerMode: WorkerMode;
@@ -113,6 +125,10 @@ export class Engine {
       const pool = spec.kind === "pool" ? config.pools[spec.name]?.adaptive : undefined;
       if (pool) this.limiters.set(spec.key, { limiter: limiterFor(pool), spec });
     }
+    this.rateBudget = options.rateBudget ?? "engine";
+    for (const r of Object.values(config.rateLimits ?? {})) {
+      this.buckets.set(resourceKey.rate(r.name), { shape: { emissionMs: r.perMs / r.limit, burst: r.burst }, tat: 0 });
+    }
     if (options.restore) this.restore(options.restore, options.now, options.recover ?? false);
     for (const plan of this.plans.values()) this.initSchedule(plan, options.now, options.recover ?? true);
   }
@@ -138,14 +154,73 @@ export class Engine {
       this.checkSla(top.run, top.task, top.at, now);
     }
     if (this.admitting) {
+      if (this.rateBudget === "engine") this.refillBuckets(now);
       for (const grant of this.admission.admit(now)) {
         const [runId, taskId] = splitTaskInstanceId(grant.id);
         const run = this.runs.get(runId);
         const task = run?.tasks.get(taskId);
         if (run && task) this.startAttempt(run, task, grant.demand, now);
       }
+      if (this.rateBudget === "engine") this.spendBuckets(now);
     }
     return this.drain();
+  }
+
+  // ── rate limits ──────────────────────────────────────────────────────────────────────────
+
+  /**
+   * `rateBudget: "external"`: the tokens admission could use now, by rate limit — what waiting
+   * tasks need in all, capped at the limit's burst. Limits nobody waits for are left out.
+   */
+  rateWants(): Array<{ name: string; want: number; burst: number }> {
+    const wants: Array<{ name: string; want: number; burst: number }> = [];
+    for (const r of Object.values(this.config.rateLimits ?? {})) {
+      const u = this.admission.usageOf(resourceKey.rate(r.name));
+      const waiting = this.admission.waitingAmountOf(resourceKey.rate(r.name));
+      if (u && waiting > 0) wants.push({ name: r.name, want: Math.min(waiting, r.burst), burst: r.burst });
+    }
+    return wants;
+  }
+
+  /**
+   * `rateBudget: "external"`: the budget of rate limit `name` gave `tokens` for the next
+   * {@link advance}; `nextTokenAt` is when it would give one more (for explanations and
+   * {@link nextWakeAt}).
+   */
+  offerTokens(name: string, tokens: number, nextTokenAt: number | undefined): void {
+    this.admission.setTokens(resourceKey.rate(name), tokens, nextTokenAt);
+  }
+
+  /**
+   * `rateBudget: "external"`: tokens offered and not granted by the last {@link advance}, by rate
+   * limit; they are withdrawn here, for the caller to give back to the budget.
+   */
+  unusedTokens(): Array<{ name: string; tokens: number }> {
+    const out: Array<{ name: string; tokens: number }> = [];
+    for (const r of Object.values(this.config.rateLimits ?? {})) {
+      const tokens = this.admission.unusedTokens(resourceKey.rate(r.name));
+      if (tokens > 0) out.push({ name: r.name, tokens });
+    }
+    return out;
+  }
+
+  /** `rateBudget: "engine"`: offer every bucket's tokens at `now` to admission. */
+  private refillBuckets(now: number): void {
+    for (const [key, b] of this.buckets) {
+      const tokens = tokensAt(b.tat, now, b.shape);
+      this.admission.setTokens(key, tokens, tokens < b.shape.burst ? now + msUntil(b.tat, now, tokens + 1, b.shape) : undefined);
+    }
+  }
+
+  /** `rateBudget: "engine"`: what admission granted comes out of the buckets. */
+  private spendBuckets(now: number): void {
+    for (const [key, b] of this.buckets) {
+      const spent = this.admission.usageOf(key)?.used ?? 0;
+      if (spent === 0) continue;
+      b.tat = Math.max(b.tat, now) + spent * b.shape.emissionMs;
+      const left = tokensAt(b.tat, now, b.shape);
+      this.admission.setTokens(key, left, left < b.shape.burst ? now + msUntil(b.tat, now, left + 1, b.shape) : undefined);
+    }
   }
 
   /** Create a run now (a manual trigger). It starts at once if the pipeline has room, else it is queued. */
@@ -948,7 +1023,8 @@ export class Engine {
       const run = this.runs.get(ar.runId);
       const task = run?.tasks.get(ar.task);
       if (!run || !task) continue;
-      const demand = ar.resources.filter((r) => this.admission.hasResource(r.key) || r.key.startsWith("maxActivePerRun:"));
+      // Tokens a running attempt took were spent when it started: nothing to hold.
+      const demand = ar.resources.filter((r) => (this.admission.hasResource(r.key) && !r.key.startsWith("rate:")) || r.key.startsWith("maxActivePerRun:"));
       for (const d of demand) {
         if (!this.admission.hasResource(d.key)) {
           this.admission.defineResource({ key: d.key, kind: "maxActivePerRun", name: `${run.plan.def.id}.${task.id}`, capacity: run.plan.tasks.get(task.id)?.def.maxActivePerRun ?? 1 });
@@ -978,7 +1054,7 @@ export class Engine {
         this.out.changes.push({ type: "releaseAttempt", id: ar.id, at: now });
         continue;
       }
-      const demand = ar.resources.filter((r) => this.admission.hasResource(r.key));
+      const demand = ar.resources.filter((r) => this.admission.hasResource(r.key) && !r.key.startsWith("rate:"));
       const holderId = attemptHolderId(ar.id);
       this.admission.hold({ id: holderId, pipeline: ar.pipeline, run: ar.runId, task: ar.task, draining: { attemptId: ar.id, why, since: ar.endedAt ?? now } }, demand);
       this.draining.set(ar.id, { holderId });

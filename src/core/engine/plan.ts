@@ -17,6 +17,8 @@ export const resourceKey = {
   queueMemory: (queue: string) => `memory:${queue}`,
   /** Live workers of the task's queue that run its current definition (with remote workers). */
   definition: (taskKey: string) => `definition:${taskKey}`,
+  /** Tokens of a rate limit. */
+  rate: (name: string) => `rate:${name}`,
 } as const;
 
 /**
@@ -81,6 +83,10 @@ export function resourcesOf(config: ResolvedConfig, mode: WorkerMode = "local"):
     const adaptive = pool.adaptive ? { adaptive: { min: pool.adaptive.min, max: pool.adaptive.max, algorithm: pool.adaptive.algorithm } } : {};
     specs.push({ key: resourceKey.pool(pool.name), kind: "pool", name: pool.name, capacity: pool.slots, ...adaptive });
   }
+  for (const r of Object.values(config.rateLimits ?? {})) {
+    // Capacity is what the budget holds, set before each admission pass (see Engine).
+    specs.push({ key: resourceKey.rate(r.name), kind: "rate", name: r.name, capacity: 0, rate: { limit: r.limit, perMs: r.perMs, burst: r.burst } });
+  }
   for (const p of config.pipelines) {
     if (p.maxActiveTasks !== undefined) {
       specs.push({ key: resourceKey.pipelineTasks(p.id), kind: "maxActiveTasks", name: p.id, capacity: p.maxActiveTasks });
@@ -109,6 +115,7 @@ function demandOf(config: ResolvedConfig, p: ResolvedPipeline, t: ResolvedTask, 
   if (p.maxActiveTasks !== undefined) demand.push({ key: resourceKey.pipelineTasks(p.id), amount: 1 });
   if (t.maxActivePerPipeline !== undefined) demand.push({ key: resourceKey.taskPerPipeline(t.key), amount: 1 });
   for (const [pool, slots] of Object.entries(t.pools)) demand.push({ key: resourceKey.pool(pool), amount: slots });
+  for (const [limit, tokens] of Object.entries(t.rate ?? {})) demand.push({ key: resourceKey.rate(limit), amount: tokens });
   return demand;
 }
 

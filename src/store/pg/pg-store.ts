@@ -5,10 +5,11 @@
  */
 import { hostname } from "node:os";
 import pg from "pg";
+import type { BucketShape } from "../../core/rate.js";
 import type {
   ActiveState, AttemptLogLine, AttemptQuery, AttemptRecord, CompletionOutcome, ControlRequest, EpochMs, EventQuery, EventRecord, LeaseClaim, LeaseFence,
   LeaseResult, NewRequest, PruneResult, RunQuery, RunRecord, ScheduleStateRecord, Store, StoredDefinitions, StoreWrite, TaskInstanceRecord,
-  ClaimedWork, RemoteAttemptState, WorkerInfo, WorkerStore,
+  ClaimedWork, RemoteAttemptState, TokenGrant, TokenStore, WorkerInfo, WorkerStore,
 } from "../types.js";
 import { StoreConflictError, StoreLeaseLostError, StoreMigrationError, StoreNotFoundError, StoreWriteError, isStoreUnavailable } from "../errors.js";
 import {
@@ -50,7 +51,7 @@ const q = (name: string, text: string, values: unknown[]): pg.QueryConfig => ({ 
  * await store.apply([{ type: "appendEvent", event }]);
  * await store.close();
  */
-export class PgStore implements Store, WorkerStore {
+export class PgStore implements Store, WorkerStore, TokenStore {
   readonly kind = "postgres";
   readonly #pool: pg.Pool;
   readonly #location: PgLocation;
@@ -194,6 +195,20 @@ export class PgStore implements Store, WorkerStore {
       // Delivered at commit: workers of the queue wake and claim.
       if (dispatched) await client.query("SELECT pg_notify($1, '')", [this.#channel("work")]);
     });
+  }
+
+  /** See {@link TokenStore.takeTokens}: one call of `take_tokens` (migration 0008), on the database's clock. */
+  async takeTokens(bucket: string, min: number, max: number, shape: BucketShape): Promise<TokenGrant> {
+    const { rows } = await this.#query<{ taken: number; retry_after_ms: number; next_token_ms: number; at_ms: number }>(
+      q("take_tokens", "SELECT taken, retry_after_ms, next_token_ms, at_ms FROM take_tokens($1, $2, $3, $4, $5)", [bucket, min, max, shape.emissionMs, shape.burst]),
+    );
+    const r = rows[0];
+    return { taken: r?.taken ?? 0, retryAfterMs: r?.retry_after_ms ?? shape.emissionMs, nextTokenMs: r?.next_token_ms ?? 0, at: r?.at_ms ?? Date.now() };
+  }
+
+  /** See {@link TokenStore.refundTokens}. */
+  async refundTokens(bucket: string, tokens: number, shape: BucketShape): Promise<void> {
+    await this.#query(q("refund_tokens", "SELECT refund_tokens($1, $2, $3)", [bucket, tokens, shape.emissionMs]));
   }
 
   async renewLease(attemptId: number, fencingToken: number, leaseExpiresAt: EpochMs, progress?: unknown): Promise<boolean> {
