@@ -2,6 +2,7 @@
 export { defineConfig, isDefinedConfig } from "./config.js";
 export { DEFAULTS, type SluiceDefaults } from "./defaults.js";
 export { formatDuration, parseDuration } from "./duration.js";
+export { formatSize, parseSize } from "./bytes.js";
 export { ConfigError, formatProblems } from "./errors.js";
 export { isPipelineDefinition, pipeline } from "./pipeline.js";
 export { NOTIFY_DEFAULTS, NOTIFY_EVENTS, type NotifyDefaults } from "./notify.js";
