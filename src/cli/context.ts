@@ -3,7 +3,7 @@ import { Engine } from "../core/engine/engine.js";
 import type { StartCommand } from "../core/engine/types.js";
 import type { ResolvedConfig } from "../define/resolved.js";
 import type { DefinitionsJson } from "../define/stored.js";
-import { isWorkerStore } from "../store/types.js";
+import { isTokenStore, isWorkerStore } from "../store/types.js";
 import { closedDefinitions, queueCapacity } from "../scheduler/scheduler.js";
 import { WORKER_DEFAULTS } from "../worker/remote-worker.js";
 import { defaultMemoryBudgetMb } from "../worker/memory-budget.js";
@@ -79,7 +79,8 @@ export async function storeFrom(opts: StoreOption, mode: { readonly?: boolean; m
 export async function restoredEngine(config: ResolvedConfig, store: Store, now: number): Promise<Engine> {
   if (isWorkerStore(store)) {
     // Worker processes run the tasks: queues offer what their live workers do.
-    const engine = new Engine(config, { now, restore: await store.loadActiveState(), recover: false, workers: "workers" });
+    const engine = new Engine(config, { now, restore: await store.loadActiveState(), recover: false, workers: "workers", rateBudget: "external" });
+    await offerStoredTokens(config, store, engine, now);
     const live = (await store.listWorkers()).filter((w) => w.stoppedAt === null && now - w.heartbeatAt < WORKER_DEFAULTS.leaseTtlMs);
     for (const [queue, c] of queueCapacity(config, live)) engine.setQueueCapacity(queue, c.slots, c.memoryMb);
     const closed = closedDefinitions(config, live);
@@ -88,9 +89,20 @@ export async function restoredEngine(config: ResolvedConfig, store: Store, now: 
     return engine;
   }
   // The embedded store's worker is `sluice run` on this host: its default budget is this host's.
-  const engine = new Engine(config, { now, restore: await store.loadActiveState(), recover: false, workerMemoryMb: config.worker.memoryMb ?? defaultMemoryBudgetMb() });
+  // The embedded store's token buckets live in the `sluice run` process: unknown here, so none are
+  // offered (tasks waiting for tokens say so, without a time for the next one).
+  const engine = new Engine(config, { now, restore: await store.loadActiveState(), recover: false, workerMemoryMb: config.worker.memoryMb ?? defaultMemoryBudgetMb(), rateBudget: "external" });
   engine.disableSchedules();
   return engine;
+}
+
+/** Offers the engine what each rate limit's bucket in the store holds now (taking nothing). */
+async function offerStoredTokens(config: ResolvedConfig, store: Store, engine: Engine, now: number): Promise<void> {
+  if (!isTokenStore(store) || !store.peekTokens) return;
+  for (const r of Object.values(config.rateLimits ?? {})) {
+    const { tokens, nextTokenMs } = await store.peekTokens(`rate:${r.name}`, { emissionMs: r.perMs / r.limit, burst: r.burst });
+    engine.offerTokens(r.name, tokens, tokens < r.burst ? now + nextTokenMs : undefined);
+  }
 }
 
 /**

@@ -394,6 +394,8 @@ export interface TokenStore {
   takeTokens(bucket: string, min: number, max: number, shape: BucketShape): Promise<TokenGrant>;
   /** Give back tokens taken and not used. */
   refundTokens(bucket: string, tokens: number, shape: BucketShape): Promise<void>;
+  /** What `bucket` holds now and how long until one more token, taking nothing (read commands). */
+  peekTokens?(bucket: string, shape: BucketShape): Promise<{ tokens: number; nextTokenMs: number }>;
 }
 
 /** Whether a store keeps token buckets for every process that opens it (PostgreSQL). */

@@ -211,6 +211,12 @@ export class PgStore implements Store, WorkerStore, TokenStore {
     await this.#query(q("refund_tokens", "SELECT refund_tokens($1, $2, $3)", [bucket, tokens, shape.emissionMs]));
   }
 
+  /** See {@link TokenStore.peekTokens}. */
+  async peekTokens(bucket: string, shape: BucketShape): Promise<{ tokens: number; nextTokenMs: number }> {
+    const { rows } = await this.#query<{ tokens: number; next_token_ms: number }>(q("peek_tokens", "SELECT tokens, next_token_ms FROM peek_tokens($1, $2, $3)", [bucket, shape.emissionMs, shape.burst]));
+    return { tokens: rows[0]?.tokens ?? 0, nextTokenMs: rows[0]?.next_token_ms ?? 0 };
+  }
+
   async renewLease(attemptId: number, fencingToken: number, leaseExpiresAt: EpochMs, progress?: unknown): Promise<boolean> {
     const result = await this.#query(
       q("renew_lease", `UPDATE attempts SET lease_expires_at = $3, progress = CASE WHEN $4 THEN $5 ELSE progress END

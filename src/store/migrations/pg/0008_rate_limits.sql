@@ -43,3 +43,17 @@ CREATE FUNCTION refund_tokens(p_name TEXT, p_tokens DOUBLE PRECISION, p_emission
 RETURNS void LANGUAGE sql SET search_path FROM CURRENT AS $$
   UPDATE rate_buckets SET tat = tat - p_tokens * p_emission_ms WHERE name = p_name
 $$;
+
+-- What a bucket holds now and how long until one more token, without taking any: `sluice explain`
+-- and `sluice pools` from another process.
+CREATE FUNCTION peek_tokens(p_name TEXT, p_emission_ms DOUBLE PRECISION, p_burst DOUBLE PRECISION,
+  OUT tokens DOUBLE PRECISION, OUT next_token_ms DOUBLE PRECISION)
+LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
+DECLARE
+  v_now DOUBLE PRECISION := extract(epoch FROM clock_timestamp()) * 1000;
+  v_base DOUBLE PRECISION;
+BEGIN
+  SELECT greatest(coalesce(max(tat), 0), v_now) INTO v_base FROM rate_buckets WHERE name = p_name;
+  tokens := greatest(0, least(p_burst, floor(p_burst - (v_base - v_now) / p_emission_ms + 1e-9)));
+  next_token_ms := CASE WHEN tokens >= p_burst THEN 0 ELSE greatest(0, v_base + (tokens + 1 - p_burst) * p_emission_ms - v_now) END;
+END $$;

@@ -1,0 +1,116 @@
+// Rate limits and bandwidth budgets across worker processes on PostgreSQL (issue 11): one budget
+// for the installation — the scheduler's admission and three `sluice worker` processes draw on
+// the same token buckets (store migration 0008), never one budget per worker. Real processes.
+import { afterAll, describe, expect, it } from "vitest";
+import type { AttemptRecord, RunRecord } from "../../src/core/records.js";
+import { dropSchemas, freshSchema, pgUrl } from "../support/pg.js";
+import { disposeSandboxes, sandbox, waitFor, type CliOptions, type CliProcess, type Sandbox } from "./helpers.js";
+import { fileURLToPath } from "node:url";
+import { BODY_TAKES, CALL_TASKS, COPY_BYTES, COPY_TASKS } from "../fixtures/distributed/rate.config.js";
+
+const RATE = fileURLToPath(new URL("../fixtures/distributed/rate.config.ts", import.meta.url));
+/** partner_api: 10 per 2 s, burst 3. */
+const EMISSION_MS = 200;
+const BURST = 3;
+/** disk_io: 200 kB/s, burst 20 kB. */
+const BYTES_PER_SECOND = 200_000;
+const BYTE_BURST = 20_000;
+
+const schemas: string[] = [];
+afterAll(async () => {
+  await disposeSandboxes();
+  await dropSchemas(...schemas);
+});
+
+async function started(box: Sandbox, args: string[], options: CliOptions = {}): Promise<CliProcess> {
+  const proc = box.start(args, options);
+  await proc.waitForLog((l) => l.msg === `sluice ${args[0]} started`, `sluice ${args.slice(0, 2).join(" ")} to start`);
+  return proc;
+}
+
+/** The largest excess over `burst + window / emission` of any window [t_i, t_j] of the grants. */
+function worstExcess(grants: ReadonlyArray<{ at: number; n: number }>, emissionMs: number, burst: number): { excess: number; window: string } {
+  const sorted = [...grants].sort((x, y) => x.at - y.at);
+  let worst = { excess: -Infinity, window: "" };
+  for (let i = 0; i < sorted.length; i++) {
+    let sum = 0;
+    for (let j = i; j < sorted.length; j++) {
+      sum += sorted[j]!.n;
+      const excess = sum - (burst + (sorted[j]!.at - sorted[i]!.at) / emissionMs);
+      if (excess > worst.excess) worst = { excess, window: `${sum} tokens in ${sorted[j]!.at - sorted[i]!.at} ms` };
+    }
+  }
+  return worst;
+}
+
+describe("rate limits and bandwidth across 1 scheduler + 3 worker processes on PostgreSQL", () => {
+  let box: Sandbox;
+  let procs: CliProcess[] = [];
+
+  it("starts", async () => {
+    const schema = freshSchema("rate");
+    schemas.push(schema);
+    box = await sandbox({ db: pgUrl(schema) });
+    const migrated = await box.cli(["migrate"]);
+    expect(migrated.code, migrated.stderr).toBe(0);
+    const scheduler = await started(box, ["scheduler", RATE], { killAfterMs: 120_000 });
+    const workers = await Promise.all([1, 2, 3].map((n) => started(box, ["worker", RATE, "--name", `w${n}`, "--concurrency", "2"], { killAfterMs: 120_000 })));
+    procs = [scheduler, ...workers];
+  }, 60_000);
+
+  it("one shared token budget: admission (`rate`) and `ctx.take` in three workers stay within one token of it in every window", async () => {
+    const t = await box.cli(["trigger", "calls", "-c", RATE, "--json"]);
+    expect(t.code, t.stderr).toBe(0);
+    const runId = (JSON.parse(t.stdout) as RunRecord).id;
+    // While tasks wait for tokens, explain names the limit and when its next token comes.
+    const explained = await waitFor(async () => {
+      const text = await box.cli(["explain", String(runId), "-c", RATE]);
+      return /rate limit partner_api: needs 1 token\(s\), \d+ available \(10 per 2s, burst 3\)/.test(text.stdout) ? text.stdout : undefined;
+    }, "explain to show a task waiting for partner_api", { timeoutMs: 15_000, intervalMs: 100 });
+    await waitFor(async () => ((await box.json<RunRecord[]>(["runs"])).find((r) => r.id === runId)?.state === "success" ? true : undefined), "the calls run to succeed", { timeoutMs: 40_000, intervalMs: 250 });
+
+    const obs = box.observations().filter((o) => o.run === runId);
+    const takes = obs.filter((o) => o.event === "take").map((o) => ({ at: o.at as number, n: 1 }));
+    expect(takes).toHaveLength(CALL_TASKS * BODY_TAKES);
+    // Every worker took part: one budget per worker would have let three times as much through.
+    expect(new Set(obs.filter((o) => o.event === "start").map((o) => o.pid)).size).toBeGreaterThanOrEqual(2);
+    // Admission's tokens count at the attempt's start, recorded by the scheduler just before its
+    // take (a few ms early at most): in-body takes are on the database's clock.
+    const attempts = (await box.json<AttemptRecord[]>(["history", "--run", String(runId)])).filter((a) => a.state === "success");
+    expect(attempts).toHaveLength(CALL_TASKS);
+    const admitted = attempts.map((a) => ({ at: a.startedAt, n: 1 }));
+    const all = [...admitted, ...takes];
+    const { excess, window } = worstExcess(all, EMISSION_MS, BURST);
+    const span = Math.max(...all.map((g) => g.at)) - Math.min(...all.map((g) => g.at));
+    console.log(`rate: ${all.length} tokens over ${span} ms (budget ${BURST} + ${(span / EMISSION_MS).toFixed(1)}); worst window ${window}, excess ${excess.toFixed(2)} token(s)`);
+    expect(excess, window).toBeLessThanOrEqual(1);
+    // The in-body takes alone are exact decisions of the shared bucket: never over at all.
+    expect(worstExcess(takes, EMISSION_MS, BURST).excess).toBeLessThanOrEqual(1e-6);
+    expect(explained).toMatch(/next token (now|in ~\d)/);
+  }, 60_000);
+
+  it("throttled streams from 4 tasks on 3 workers together stay within 5% of the byte budget", async () => {
+    const t = await box.cli(["trigger", "copies", "-c", RATE, "--json"]);
+    expect(t.code, t.stderr).toBe(0);
+    const runId = (JSON.parse(t.stdout) as RunRecord).id;
+    await waitFor(async () => ((await box.json<RunRecord[]>(["runs"])).find((r) => r.id === runId)?.state === "success" ? true : undefined), "the copies run to succeed", { timeoutMs: 40_000, intervalMs: 250 });
+    const bytes = box.observations().filter((o) => o.run === runId && o.event === "bytes");
+    const total = bytes.reduce((s, o) => s + (o.bytes as number), 0);
+    expect(total).toBe(COPY_TASKS * COPY_BYTES);
+    expect(new Set(bytes.map((o) => o.pid)).size).toBeGreaterThanOrEqual(2);
+    const first = Math.min(...bytes.map((o) => o.t));
+    const last = Math.max(...bytes.map((o) => o.t));
+    // What passed after the first piece, against what the budget allowed over the same span
+    // (its burst included): the first piece is the one the span starts at.
+    const firstPiece = bytes.filter((o) => o.t === first).reduce((s, o) => s + (o.bytes as number), 0);
+    const allowed = BYTE_BURST + ((last - first) / 1000) * BYTES_PER_SECOND;
+    const ratio = (total - firstPiece) / allowed;
+    console.log(`bandwidth: ${total} bytes over ${last - first} ms from ${new Set(bytes.map((o) => o.pid)).size} processes: ${(((total - firstPiece) / ((last - first) / 1000)) / 1000).toFixed(1)} kB/s against 200 kB/s; ${(ratio * 100).toFixed(1)}% of what the budget allowed`);
+    expect(ratio).toBeLessThanOrEqual(1.05);
+  }, 60_000);
+
+  it("stops", async () => {
+    for (const p of procs) p.kill("SIGTERM");
+    for (const p of procs) expect((await p.exited).code, p.describe()).toBe(0);
+  }, 30_000);
+});
