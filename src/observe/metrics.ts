@@ -11,6 +11,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 import type { Scheduler } from "../scheduler/scheduler.js";
 import type { StoreWrite } from "../store/types.js";
 import { WorkerProcess } from "../worker/remote-worker.js";
+import type { Budgets } from "../worker/budgets.js";
 import { CpuSampler, PeakMemory, readHostMemory } from "./sampler.js";
 
 /** Histogram buckets (seconds) of each kind of duration. */
@@ -34,6 +35,46 @@ export interface MetricsSource {
 }
 
 const MB = 1024 * 1024;
+
+/**
+ * Rate limit and bandwidth metrics of the budgets this process draws on: tokens taken (by
+ * admission or by `ctx.take`), how long `ctx.take` waited, bytes through `ctx.throttle` and how
+ * long streams waited. Labels: the names declared in the config.
+ */
+function budgetMetrics(registry: Registry, budgets: Budgets | undefined): void {
+  if (!budgets || budgets.empty) return;
+  const tokens = new Counter({
+    name: "sluice_rate_limit_tokens_total",
+    help: "Tokens taken from each rate limit by this process, by who took them: admission (a task's `rate`, in the scheduler) or task (`ctx.take`).",
+    labelNames: ["limit", "by"] as const,
+    registers: [registry],
+  });
+  const waits = new Histogram({
+    name: "sluice_rate_limit_wait_seconds",
+    help: "How long each `ctx.take` waited for its tokens, by rate limit.",
+    labelNames: ["limit"] as const,
+    buckets: [...METRICS_BUCKETS.wait],
+    registers: [registry],
+  });
+  const bytes = new Counter({
+    name: "sluice_bandwidth_bytes_total",
+    help: "Bytes passed through `ctx.throttle` in this process, by bandwidth budget.",
+    labelNames: ["bandwidth"] as const,
+    registers: [registry],
+  });
+  const throttled = new Counter({
+    name: "sluice_bandwidth_wait_seconds_total",
+    help: "Time throttled streams of this process waited for their budget, summed over streams, by bandwidth budget.",
+    labelNames: ["bandwidth"] as const,
+    registers: [registry],
+  });
+  budgets.on("tokens", (e) => tokens.inc({ limit: e.limit, by: e.by }, e.tokens));
+  budgets.on("waited", (e) => waits.observe({ limit: e.limit }, e.ms / 1000));
+  budgets.on("bytes", (e) => {
+    bytes.inc({ bandwidth: e.bandwidth }, e.bytes);
+    if (e.waitedMs > 0) throttled.inc({ bandwidth: e.bandwidth }, e.waitedMs / 1000);
+  });
+}
 
 /** A task key is `pipeline.task`. */
 function pipelineOf(taskKey: string): string {
@@ -113,6 +154,22 @@ export function attachRuntimeMetrics(sluice: MetricsSource): Registry {
       }
     },
   });
+  new Gauge({
+    name: "sluice_rate_limit_tokens",
+    help: "Each rate limit's tokens as admission last saw them: available (in the budget, not yet granted), waiting (what tasks waiting for admission need in all), burst.",
+    labelNames: ["limit", "state"] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const u of engine()?.usage() ?? []) {
+        if (u.kind !== "rate") continue;
+        this.set({ limit: u.name, state: "available" }, Math.max(0, u.capacity - u.used));
+        this.set({ limit: u.name, state: "waiting" }, u.waitingAmount);
+        this.set({ limit: u.name, state: "burst" }, u.rate?.burst ?? 0);
+      }
+    },
+  });
+  budgetMetrics(registry, scheduler.budgets);
   new Gauge({
     name: "sluice_tasks_waiting",
     help: "Tasks ready but waiting for admission that need each pool.",
@@ -465,5 +522,6 @@ export function attachWorkerMetrics(worker: WorkerProcess): Registry {
   });
   worker.on("refused", () => refused.inc());
   worker.on("disconnected", () => disconnects.inc());
+  budgetMetrics(registry, worker.budgets);
   return registry;
 }
