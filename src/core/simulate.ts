@@ -55,6 +55,11 @@ export interface SimulationResult {
   end: number;
   attempts: SimulatedAttempt[];
   pools: Record<string, { capacity: number; peak: number }>;
+  /**
+   * Each rate limit: its shape, tokens tasks took at admission (their `rate`; `ctx.take` in task
+   * bodies is not simulated), and how long tasks waited with it as a reason, in all.
+   */
+  rateLimits: Record<string, { limit: number; perMs: number; burst: number; taken: number; waitedMs: number }>;
   runs: SimulatedRun[];
   /** Tasks that had no estimate and ran for the default duration (`pipeline.task`). */
   assumedDurations: string[];
@@ -102,6 +107,8 @@ export function simulate(config: ResolvedConfig, options: SimulationOptions): Si
   const waitReasons = new Map<string, Map<string, WaitReason>>();
   const pools: Record<string, { capacity: number; peak: number }> = {};
   for (const pool of Object.values(config.pools)) pools[pool.name] = { capacity: pool.slots, peak: 0 };
+  const rateLimits: SimulationResult["rateLimits"] = {};
+  for (const r of Object.values(config.rateLimits ?? {})) rateLimits[r.name] = { limit: r.limit, perMs: r.perMs, burst: r.burst, taken: 0, waitedMs: 0 };
 
   const handle = (now: number, out: EngineOutput): void => {
     for (const c of out.changes) {
@@ -140,6 +147,13 @@ export function simulate(config: ResolvedConfig, options: SimulationOptions): Si
         waitReasons: seen ? [...seen.values()] : [],
       });
       completions.push({ at: now + (durations.get(s.taskKey) ?? defaultMs), attemptId: s.attemptId, token: s.fencingToken });
+      for (const d of s.demand) {
+        const limit = d.key.startsWith("rate:") ? rateLimits[d.key.slice(5)] : undefined;
+        if (!limit) continue;
+        limit.taken += d.amount;
+        // Waited on its rate limit: the time since it was ready, when that was a reason it gave.
+        if (seen?.has(`rate:${d.key.slice(5)}`)) limit.waitedMs += now - s.readyAt;
+      }
     }
     // Each kind of reason keeps its latest form, so holders named are those still holding when
     // the task last waited, not those of the moment blocking began.
@@ -175,6 +189,7 @@ export function simulate(config: ResolvedConfig, options: SimulationOptions): Si
     end,
     attempts: [...attempts.values()].sort((a, b) => a.startedAt - b.startedAt || a.run - b.run || a.task.localeCompare(b.task)),
     pools,
+    rateLimits,
     runs: allRuns,
     assumedDurations: [...assumed],
     slaMisses,
@@ -189,6 +204,8 @@ function reasonKey(r: WaitReason): string {
       return `${r.kind}:${r.name}`;
     case "memory":
       return `memory:${r.queue}`;
+    case "rate":
+      return `rate:${r.name}`;
     case "maxActiveTasks":
       return `${r.kind}:${r.pipeline}`;
     case "maxActivePerPipeline":

@@ -7,6 +7,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { Engine } from "../../src/core/engine/engine.js";
+import { simulate } from "../../src/core/simulate.js";
 import { msUntil, refund, takeUpTo, tokensAt, type BucketShape } from "../../src/core/rate.js";
 import { defineConfig, pipeline, resolveConfigOrThrow } from "../../src/index.js";
 import type { WaitReason } from "../../src/core/admission/types.js";
@@ -155,5 +156,17 @@ describe("rate limits in admission (engine keeps the budget)", () => {
       ),
       { numRuns: 200 },
     );
+  });
+});
+
+describe("rate limits in simulate", () => {
+  it("starts rate-limited tasks as tokens come on the virtual clock, says so in their wait reasons, and counts the tokens", () => {
+    const p = pipeline("calls");
+    for (let i = 0; i < 4; i++) p.task(`t${i}`, { rate: { api: 1 }, estimate: "1s" }, () => undefined);
+    const config = resolveConfigOrThrow(defineConfig({ rateLimits: { api: { limit: 1, per: "10s", burst: 1 } }, pipelines: [p] }));
+    const result = simulate(config, { start: T0, durationMs: 60_000 });
+    expect(result.attempts.map((a) => a.startedAt - T0)).toEqual([0, 10_000, 20_000, 30_000]);
+    expect(result.attempts[3]!.waitReasons.map((r) => r.kind)).toContain("rate");
+    expect(result.rateLimits.api).toEqual({ limit: 1, perMs: 10_000, burst: 1, taken: 4, waitedMs: 60_000 });
   });
 });

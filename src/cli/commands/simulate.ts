@@ -63,12 +63,16 @@ function printText(result: SimulationResult, limit: number, config: ResolvedConf
     `${a.pipeline}.${a.task}`,
     a.endedAt === null ? "running at end" : `ran ${ms(a.endedAt - a.startedAt)}`,
     `waited ${ms(a.waitedMs)}`,
-    a.waitReasons.map(describeReason).join("; "),
+    a.waitReasons.map((r) => describeReason(r, null)).join("; "),
   ]);
   out.push(table(rows) || "  (no attempts)");
   if (result.attempts.length > limit) out.push(`  … ${result.attempts.length - limit} more attempts (use --limit or --json)`);
   out.push("", "Peak pool usage");
   out.push(table(Object.entries(result.pools).map(([name, p]) => [name, `${p.peak}/${p.capacity}`])) || "  (no pools)");
+  if (Object.keys(result.rateLimits).length > 0) {
+    out.push("", "Rate limits (tokens tasks took at admission; ctx.take in task bodies is not simulated)");
+    out.push(table(Object.entries(result.rateLimits).map(([name, r]) => [name, `${r.limit} per ${ms(r.perMs)}, burst ${r.burst}`, `${r.taken} token(s) taken`, `tasks waited ${ms(r.waitedMs)} in all`])));
+  }
   out.push("", "Runs per pipeline");
   const per = new Map<string, { started: number; skipped: number; buffered: number; unfinished: number }>();
   for (const r of result.runs) {
@@ -108,6 +112,7 @@ export function simulationJson(result: SimulationResult, config?: ResolvedConfig
     end: iso(result.end),
     attempts: result.attempts.map((a) => ({ ...a, readyAt: iso(a.readyAt), startedAt: iso(a.startedAt), endedAt: iso(a.endedAt) })),
     pools: result.pools,
+    ...(Object.keys(result.rateLimits).length > 0 ? { rateLimits: result.rateLimits } : {}),
     runs: result.runs.map((r) => ({ ...r, scheduledFor: iso(r.scheduledFor), startedAt: iso(r.startedAt), endedAt: iso(r.endedAt) })),
     assumedDurations: result.assumedDurations,
     slaMisses: result.slaMisses.map((m) => ({ ...m, scheduledFor: iso(m.scheduledFor), dueAt: iso(m.dueAt) })),
