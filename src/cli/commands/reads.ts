@@ -126,7 +126,7 @@ export function registerReads(program: Command): void {
 
   program
     .command("explain")
-    .description("why the tasks of a run wait: dependencies, pools (with holders), limits, reservations")
+    .description("why the tasks of a run wait: dependencies, pools (with holders), limits, rate limits (and their next token), reservations")
     .argument("<run>", "run id, or run/task (e.g. 17/extract)")
     .option(...CONFIG_OPTION)
     .option(...DB_OPTION)
