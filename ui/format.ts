@@ -43,6 +43,7 @@ export const WAIT_COLORS: Record<string, string> = {
   memory: "#c45ab3",
   parallelism: "#a0704a",
   reserved: "#e86a92",
+  rate: "#4a8fd6",
   maxActiveTasks: "#3fb1a8",
   maxActivePerPipeline: "#3fb1a8",
   maxActivePerRun: "#3fb1a8",

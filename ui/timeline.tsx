@@ -200,7 +200,7 @@ export function Timeline({ tick }: { tick: number }) {
           </span>
         ))}
         <span>waited for:</span>
-        {["pool", "queue", "memory", "parallelism", "reserved", "maxActiveTasks", "unknown"].map((s) => (
+        {["pool", "queue", "memory", "parallelism", "rate", "reserved", "maxActiveTasks", "unknown"].map((s) => (
           <span>
             <i class="thin" style={{ background: WAIT_COLORS[s] }} /> {s === "unknown" ? "not seen" : s}
           </span>

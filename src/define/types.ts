@@ -285,7 +285,27 @@ export interface TaskContext<Params extends Record<string, unknown> = Record<str
    * @example
    * await pipeline(ctx.throttle(createReadStream(path), "disk_io"), upload);
    */
-  throttle(stream: NodeJS.ReadableStream, bandwidth: string): import("node:stream").Transform;
+  throttle(stream: ReadableSource, bandwidth: string): ThrottledStream;
+}
+
+/**
+ * A Node.js readable stream — a `Readable`, `fs.createReadStream(…)`, an HTTP response — typed by
+ * what `ctx.throttle` uses of it, so the definition types need no Node type declarations.
+ */
+export interface ReadableSource {
+  // `never`: any stream's `pipe` fits, whatever destinations it accepts.
+  pipe(destination: never, options?: { end?: boolean }): unknown;
+  on(event: "error", listener: (error: Error) => void): unknown;
+}
+
+/**
+ * What `ctx.throttle` returns: at run time a Node.js `Transform` (from `node:stream`), typed here
+ * by what you do with it — iterate it, pass it to `stream.pipeline` — so the definition types need
+ * no Node type declarations. Cast it to `Transform` for the rest of its API (`.pipe(…)`).
+ */
+export interface ThrottledStream extends AsyncIterable<Uint8Array> {
+  on(event: "error", listener: (error: Error) => void): unknown;
+  destroy(error?: Error): unknown;
 }
 
 export interface TaskLogger {

@@ -128,6 +128,8 @@ export function causeOf(reason: WaitReason): WaitCause {
     case "maxActivePerRun":
     case "definition":
       return { kind: reason.kind, name: reason.task };
+    case "rate":
+      return { kind: "rate", name: reason.name };
     case "reserved":
       return { kind: "reserved", name: reason.resource };
     case "neverFits":

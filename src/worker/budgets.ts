@@ -10,6 +10,7 @@ import { Transform, type TransformCallback } from "node:stream";
 import { SluiceError } from "../core/errors.js";
 import { msUntil, refund, takeUpTo, tokensAt, type BucketShape } from "../core/rate.js";
 import type { ResolvedConfig } from "../define/resolved.js";
+import type { ReadableSource } from "../define/types.js";
 import type { TokenGrant, TokenStore } from "../store/types.js";
 
 export type { TokenGrant, TokenStore };
@@ -120,7 +121,7 @@ export class Budgets extends EventEmitter<BudgetEvents> {
    * budget `name` gives them (whatever it holds, up to the chunk: a large chunk goes out in
    * pieces). The next chunk is not asked for until this one is out: backpressure.
    */
-  throttle(stream: NodeJS.ReadableStream, name: string, signal?: AbortSignal): Transform {
+  throttle(stream: ReadableSource, name: string, signal?: AbortSignal): Transform {
     const s = this.bandwidths.get(name);
     if (!s) throw new BudgetError(`ctx.throttle(stream, "${name}"): bandwidth ${JSON.stringify(name)} is not declared; declared: ${[...this.bandwidths.keys()].map((k) => JSON.stringify(k)).join(", ") || "none"}. Declare it: defineConfig({ bandwidth: { ${name}: { bytesPerSecond: "100MB" } } })`);
     const maxPiece = Math.min(s.shape.burst, MAX_PIECE);
@@ -146,7 +147,7 @@ export class Budgets extends EventEmitter<BudgetEvents> {
       },
     });
     stream.on("error", (err: Error) => transform.destroy(err));
-    stream.pipe(transform);
+    (stream as unknown as NodeJS.ReadableStream).pipe(transform);
     return transform;
   }
 

@@ -1,7 +1,7 @@
 import type { TaskLogSink } from "../observe/task-logs.js";
 import type { CompletionOutcome, StartCommand } from "../core/engine/types.js";
 import type { ResolvedConfig, ResolvedTask } from "../define/resolved.js";
-import type { TaskContext, TaskLogger } from "../define/types.js";
+import type { ReadableSource, TaskContext, TaskLogger } from "../define/types.js";
 import { getHeapStatistics } from "node:v8";
 import { setLongTimeout, type LongTimeout } from "./long-timeout.js";
 import { IsolatedAttempt, type IsolatedEnd } from "./isolation/isolated-attempt.js";
@@ -347,7 +347,7 @@ export class LocalWorker {
         entry.overloaded = true;
       },
       take: (limit: string, tokens = 1) => this.budgets.take(limit, tokens, signal),
-      throttle: (stream: NodeJS.ReadableStream, bandwidth: string) => this.budgets.throttle(stream, bandwidth, signal),
+      throttle: (stream: ReadableSource, bandwidth: string) => this.budgets.throttle(stream, bandwidth, signal),
     };
   }
 }
