@@ -598,9 +598,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.unapplied = undefined;
     this.finishedInTurn = 0;
     for (let input = this.inputs.shift(); input; input = this.inputs.shift()) input(now);
-    const offered = await this.offerTokens(engine, now);
+    // Only while tasks wait for tokens does a turn wait on the budget (no await otherwise).
+    const wants = this.options.budgets ? engine.rateWants() : [];
+    const offered = wants.length > 0 ? await this.offerTokens(engine, wants, now) : undefined;
     const decided = engine.advance(now);
-    if (this.options.budgets) await this.returnTokens(engine, offered ?? new Map<string, number>());
+    if (offered) await this.returnTokens(engine, offered);
+    // Tasks that became ready in this turn were not offered tokens: another turn follows at once.
+    if (this.options.budgets && engine.rateWants().some((w) => !offered?.has(w.name))) this.queueTurn();
     const outputs: EngineOutput[] = [...(carried?.outputs ?? []), decided];
     const writes: StoreWrite[] = [...(carried?.writes ?? []), ...this.remoteWrites(decided, now), ...this.pendingWrites.splice(0)];
     const committed = [...(carried?.committed ?? []), ...this.afterCommit.splice(0)];
@@ -668,11 +672,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * burst each) and offer them to the engine. One round trip per rate limit that has waiting
    * tasks, none otherwise.
    */
-  private async offerTokens(engine: Engine, now: number): Promise<Map<string, number> | undefined> {
+  private async offerTokens(engine: Engine, wants: ReturnType<Engine["rateWants"]>, now: number): Promise<Map<string, number> | undefined> {
     const budgets = this.options.budgets;
     if (!budgets) return undefined;
-    const wants = engine.rateWants();
-    if (wants.length === 0) return undefined;
     const offered = new Map<string, number>();
     await Promise.all(
       wants.map(async ({ name, want }) => {
@@ -690,14 +692,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     return offered;
   }
 
-  /**
-   * After admission: give back what was offered and not granted. Tasks that became ready during
-   * the turn were not asked for: another turn follows at once for them.
-   */
+  /** After admission: give back what was offered and not granted. */
   private async returnTokens(engine: Engine, offered: Map<string, number>): Promise<void> {
     const budgets = this.options.budgets;
     if (!budgets) return;
-    const unused = new Map(offered.size > 0 ? engine.unusedTokens().map((u) => [u.name, u.tokens]) : []);
+    const unused = new Map(engine.unusedTokens().map((u) => [u.name, u.tokens]));
     await Promise.all(
       [...offered].map(async ([name, tokens]) => {
         const back = unused.get(name) ?? 0;
@@ -705,7 +704,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         if (back > 0) await budgets.giveBack(name, back).catch((err: unknown) => this.emit("error", err instanceof Error ? err : new Error(String(err))));
       }),
     );
-    if (engine.rateWants().some((w) => !offered.has(w.name))) this.queueTurn();
   }
 
   /**
