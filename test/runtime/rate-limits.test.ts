@@ -122,4 +122,25 @@ describe("rate limits and bandwidth in one process", () => {
     expect(errors.typo?.message).toMatch(/rate limit "partner_apl" is not declared; declared: "partner_api"/);
     expect(errors.greedy?.message).toMatch(/never holds more than its burst \(2\) tokens/);
   }, 20_000);
+
+  it("a task waiting in ctx.take stops waiting when its run is cancelled", async () => {
+    let waiting = false;
+    const p = pipeline("slow");
+    p.task("waits", async (ctx) => {
+      await ctx.take("quota");
+      waiting = true;
+      await ctx.take("quota"); // the next token is a minute away
+    });
+    const config = defineConfig({ rateLimits: { quota: { limit: 1, per: "1m", burst: 1 } }, pipelines: [p] });
+    const sluice = await start({ config, db: db(), logger: false });
+    running.push(sluice);
+    const runId = await sluice.trigger("slow");
+    for (let i = 0; i < 200 && !waiting; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(waiting).toBe(true);
+    expect(await sluice.cancel(runId)).toBe(true);
+    expect((await sluice.waitForRun(runId)).state).toBe("cancelled");
+    // Its function settled (the wait rejected): nothing of it is left running.
+    for (let i = 0; i < 100 && (sluice.scheduler.engineView?.drainingAttempts ?? 0) > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(sluice.scheduler.engineView?.drainingAttempts).toBe(0);
+  }, 20_000);
 });
