@@ -163,7 +163,7 @@ export function attachRuntimeMetrics(sluice: MetricsSource): Registry {
       this.reset();
       for (const u of engine()?.usage() ?? []) {
         if (u.kind !== "rate") continue;
-        this.set({ limit: u.name, state: "available" }, Math.max(0, u.capacity - u.used));
+        this.set({ limit: u.name, state: "available" }, u.rate?.available ?? Math.max(0, u.capacity - u.used));
         this.set({ limit: u.name, state: "waiting" }, u.waitingAmount);
         this.set({ limit: u.name, state: "burst" }, u.rate?.burst ?? 0);
       }

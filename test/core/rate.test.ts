@@ -133,6 +133,25 @@ describe("rate limits in admission (engine keeps the budget)", () => {
     expect(engine.rateWants()).toEqual([]);
   });
 
+  it("a task held up by a pool, with tokens in the budget, is explained by the pool alone (tokens given back still count as there)", () => {
+    const p = pipeline("calls");
+    for (let i = 0; i < 2; i++) p.task(`t${i}`, { rate: { api: 1 }, pools: { db: 1 } }, () => undefined);
+    const config = resolveConfigOrThrow(defineConfig({ pools: { db: { slots: 1 } }, rateLimits: { api: { limit: 1, per: "1s", burst: 2 } }, pipelines: [p] }));
+    for (const rateBudget of ["engine", "external"] as const) {
+      const engine = new Engine(config, { now: T0, rateBudget });
+      engine.trigger("calls", T0);
+      let [started] = engine.advance(T0).start;
+      if (rateBudget === "external") {
+        engine.offerTokens("api", 2, undefined);
+        [started] = engine.advance(T0).start;
+      }
+      expect(started).toBeDefined();
+      if (rateBudget === "external") expect(engine.unusedTokens()).toEqual([{ name: "api", tokens: 1 }]);
+      const waiting = engine.explain(started!.runId, undefined, T0).find((e) => e.state === "ready");
+      expect(waiting?.reasons.map((r) => r.kind), rateBudget).toEqual(["pool"]);
+    }
+  });
+
   it("property: tasks admitted over time never take more tokens than the budget allows in any window", () => {
     fc.assert(
       fc.property(

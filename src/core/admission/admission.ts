@@ -134,7 +134,7 @@ export class Admission {
     if (r.kind !== "rate") throw new Error(`admission: ${key} is not a rate limit`);
     r.capacity = tokens;
     r.used = 0;
-    r.rate = { ...(r.rate ?? { limit: 0, perMs: 0, burst: 0 }), nextTokenAt };
+    r.rate = { ...(r.rate ?? { limit: 0, perMs: 0, burst: 0 }), nextTokenAt, available: tokens };
     this.wake(key);
   }
 
@@ -143,6 +143,8 @@ export class Admission {
     const r = this.resourceOf(key);
     const unused = Math.max(0, r.capacity - r.used);
     r.capacity = r.used;
+    // Given back, but the budget still holds them: explanations say so.
+    if (r.rate) r.rate.available = unused;
     return unused;
   }
 

@@ -36,7 +36,8 @@ export function explainEntry(
   for (const d of head.demand) {
     const r = resources.get(d.key);
     if (!r) continue;
-    const free = r.capacity - r.used;
+    // A rate limit's unclaimed tokens go back to the budget after each pass; it still holds them.
+    const free = r.kind === "rate" && r.rate?.available !== undefined ? r.rate.available : r.capacity - r.used;
     // Queues served by worker processes grow when workers join: short of them is not "never".
     // A rate limit's capacity is the tokens it holds now: more come with time, up to its burst.
     const elastic = ((r.kind === "queue" || r.kind === "memory") && r.name !== "worker") || r.kind === "definition" || r.kind === "rate";
@@ -78,7 +79,7 @@ function shortfall(r: Resource, need: number, run: number): WaitReason {
     case "definition":
       return { kind: "definition", task: r.name, workers: [] };
     case "rate":
-      return { kind: "rate", name: r.name, need, available: free, limit: r.rate?.limit ?? 0, perMs: r.rate?.perMs ?? 0, burst: r.rate?.burst ?? 0, nextTokenAt: r.rate?.nextTokenAt };
+      return { kind: "rate", name: r.name, need, available: r.rate?.available ?? free, limit: r.rate?.limit ?? 0, perMs: r.rate?.perMs ?? 0, burst: r.rate?.burst ?? 0, nextTokenAt: r.rate?.nextTokenAt };
     default: {
       const never: never = r.kind;
       throw new Error(`unknown resource kind ${String(never)}`);

@@ -43,6 +43,8 @@ export interface RateInfo {
   burst: number;
   /** When the budget holds one more token (ms), as of the last refill; `undefined`: unknown or now. */
   nextTokenAt?: number | undefined;
+  /** Tokens the budget held and admission did not grant, as of the last pass (what explain and metrics show). */
+  available?: number;
 }
 
 /** What explanations say of an adaptive pool's limit. */
