@@ -55,13 +55,19 @@ export function parseSize(value: number | string, where: string): number {
 }
 
 /**
- * A size for people, in the largest binary unit that keeps a number ≥ 1.
+ * A size for people: in decimal units when it is a whole number of kilobytes and not of kibibytes
+ * (`"100MB"` prints as it was written), else in binary ones; the largest unit that keeps a number ≥ 1.
  *
  * @example
  * formatSize(1_610_612_736); // "1.5GiB"
+ * formatSize(100_000_000); // "100MB"
  */
 export function formatSize(bytes: number): string {
-  for (const [unit, f] of [["TiB", 1024 ** 4], ["GiB", 1024 ** 3], ["MiB", 1024 ** 2], ["KiB", 1024]] as const) {
+  const decimal = bytes % 1000 === 0 && bytes % 1024 !== 0;
+  const units = decimal
+    ? ([["TB", 1e12], ["GB", 1e9], ["MB", 1e6], ["kB", 1e3]] as const)
+    : ([["TiB", 1024 ** 4], ["GiB", 1024 ** 3], ["MiB", 1024 ** 2], ["KiB", 1024]] as const);
+  for (const [unit, f] of units) {
     if (bytes >= f) return `${Number((bytes / f).toFixed(2))}${unit}`;
   }
   return `${bytes}B`;

@@ -45,8 +45,11 @@ describe("sizes", () => {
     expect(() => parseSize(text as string, "bandwidth.disk_io.bytesPerSecond")).toThrow(/^bandwidth\.disk_io\.bytesPerSecond: .*; write it like "512KiB", "100MB"/);
   });
 
-  it("prints sizes in binary units", () => {
+  it("prints sizes in the units they were likely written in", () => {
     expect(formatSize(1_610_612_736)).toBe("1.5GiB");
+    expect(formatSize(100_000_000)).toBe("100MB");
+    expect(formatSize(100_000)).toBe("100kB");
+    expect(formatSize(524_288)).toBe("512KiB");
     expect(formatSize(100)).toBe("100B");
   });
 });

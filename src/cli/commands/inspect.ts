@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import type { ResolvedConfig } from "../../define/resolved.js";
+import { formatSize } from "../../define/bytes.js";
 import { formatProblems } from "../../define/errors.js";
 import { CliError, EXIT } from "../errors.js";
 import { ms, table } from "../format.js";
@@ -14,6 +15,8 @@ export function describeConfig(config: ResolvedConfig): Record<string, unknown> 
     aging: config.aging,
     reservation: config.reservation,
     pools: Object.values(config.pools),
+    ...(config.rateLimits ? { rateLimits: Object.values(config.rateLimits) } : {}),
+    ...(config.bandwidth ? { bandwidth: Object.values(config.bandwidth) } : {}),
     pipelines: config.pipelines.map((p) => ({
       id: p.id,
       description: p.description,
@@ -58,6 +61,14 @@ export function registerInspect(program: Command): void {
       out.push(
         table(Object.values(config.pools).map((p) => [p.name, p.adaptive ? `${p.adaptive.min}–${p.adaptive.max} slots (adaptive, ${p.adaptive.algorithm}; starts at ${p.slots})` : `${p.slots} slot(s)`, p.description ?? ""])) || "  (none)",
       );
+      if (config.rateLimits) {
+        out.push("", "Rate limits");
+        out.push(table(Object.values(config.rateLimits).map((r) => [r.name, `${r.limit} per ${ms(r.perMs)}, burst ${r.burst}`, r.description ?? ""])));
+      }
+      if (config.bandwidth) {
+        out.push("", "Bandwidth");
+        out.push(table(Object.values(config.bandwidth).map((b) => [b.name, `${formatSize(b.bytesPerSecond)}/s, burst ${formatSize(b.burst)}`, b.description ?? ""])));
+      }
       for (const p of config.pipelines) {
         const schedule = p.schedule ? (p.schedule.kind === "every" ? `every ${ms(p.schedule.everyMs)}` : `cron "${p.schedule.cron}"${p.schedule.timezone ? ` ${p.schedule.timezone}` : ""}`) : "manual only";
         out.push("", `Pipeline ${p.id}: ${schedule} · overlap ${p.overlap} · maxActiveRuns ${p.maxActiveRuns}${p.maxActiveTasks !== undefined ? ` · maxActiveTasks ${p.maxActiveTasks}` : ""}${p.catchup ? " · catchup" : ""}`);
@@ -69,6 +80,7 @@ export function registerInspect(program: Command): void {
               Object.entries(t.pools).map(([k, v]) => `${k}:${v}`).join(" ") || "no pools",
               t.memoryMb !== undefined ? `${t.memoryMb} MB` : "",
               t.isolation ?? "",
+              ...(config.rateLimits ? [Object.entries(t.rate ?? {}).map(([k, v]) => `${k}:${v} token(s)`).join(" ")] : []),
               t.dependsOn.length > 0 ? `after ${t.dependsOn.join(", ")}` : "root",
             ]),
           ),

@@ -192,7 +192,7 @@ export function registerReads(program: Command): void {
     .description("pools with capacity, used, reserved, waiting and holders (and other limits with --all)")
     .option(...CONFIG_OPTION)
     .option(...DB_OPTION)
-    .option("--all", "also parallelism, worker slots/memory and per-pipeline/per-task limits")
+    .option("--all", "also parallelism, worker slots/memory, per-pipeline/per-task limits and rate limits (tokens in the budget now)")
     .option(...JSON_OPTION)
     .action(async (opts: StoreOption & { config?: string; json?: boolean; all?: boolean }) => {
       const store = await storeFrom(opts, { readonly: true });
