@@ -45,6 +45,9 @@ export function describeReason(r: WaitReason, now: number | null = Date.now()): 
       if (r.queue === "worker") return `worker memory: needs ${r.needMb} MB, ${r.freeMb} of ${r.budgetMb} MB free${holders(r.holders)}`;
       return `needs ${r.needMb} MB on queue ${r.queue}: ${r.freeMb} of ${r.budgetMb} MB free on its workers${holders(r.holders)}`;
     case "rate": {
+      // Nothing offered and no next token: this process cannot read the budget (the embedded
+      // store's buckets live in the `sluice run` process).
+      if (r.available === 0 && r.nextTokenAt === undefined) return `rate limit ${r.name}: needs ${r.need} token(s) (${r.limit} per ${formatDuration(r.perMs)}, burst ${r.burst}); its budget is kept by the running Sluice, not readable from here`;
       const next = r.nextTokenAt === undefined || now === null ? "" : `; next token ${r.nextTokenAt <= now ? "now" : `in ~${ms(Math.max(1, r.nextTokenAt - now))}`}`;
       return `rate limit ${r.name}: needs ${r.need} token(s), ${r.available} available (${r.limit} per ${formatDuration(r.perMs)}, burst ${r.burst})${next}`;
     }
