@@ -70,10 +70,9 @@ describe("rate limits and bandwidth across 1 scheduler + 3 worker processes on P
   }, 60_000);
 
   it("one shared token budget: admission (`rate`) and `ctx.take` in three workers stay within one token of it in every window; explain names a limit and its next token", async () => {
-    const q = await box.cli(["trigger", "quota", "-c", RATE, "--json"]);
+    const [q, t] = await Promise.all([box.cli(["trigger", "quota", "-c", RATE, "--json"]), box.cli(["trigger", "calls", "-c", RATE, "--json"])]);
     expect(q.code, q.stderr).toBe(0);
     const quotaRun = (JSON.parse(q.stdout) as RunRecord).id;
-    const t = await box.cli(["trigger", "calls", "-c", RATE, "--json"]);
     expect(t.code, t.stderr).toBe(0);
     const runId = (JSON.parse(t.stdout) as RunRecord).id;
     // A task waiting for a token: explain (another process, reading the store's bucket) names
@@ -81,12 +80,13 @@ describe("rate limits and bandwidth across 1 scheduler + 3 worker processes on P
     const explained = await waitFor(async () => {
       const text = await box.cli(["explain", String(quotaRun), "-c", RATE]);
       return /rate limit quota: needs 1 token\(s\), 0 available \(1 per 1m, burst 1\); next token in ~\d+s/.test(text.stdout) ? text.stdout : undefined;
-    }, "explain to show a quota task waiting for its token", { timeoutMs: 20_000, intervalMs: 100 });
+    }, "explain to show a quota task waiting for its token", { timeoutMs: 30_000, intervalMs: 100 });
     expect(explained).toMatch(/q\d: ready/);
-    const cancelled = await box.cli(["cancel", String(quotaRun), "-c", RATE]);
-    expect(cancelled.code, cancelled.stderr).toBe(0);
+    const cancelling = box.cli(["cancel", String(quotaRun), "-c", RATE]);
     await waitFor(async () => ((await runState(schema, runId)) === "success" ? true : undefined), "the calls run to succeed", { timeoutMs: 40_000, intervalMs: 100 });
 
+    const cancelled = await cancelling;
+    expect(cancelled.code, cancelled.stderr).toBe(0);
     const obs = box.observations().filter((o) => o.run === runId);
     const takes = obs.filter((o) => o.event === "take").map((o) => ({ at: o.at as number, n: 1 }));
     expect(takes).toHaveLength(CALL_TASKS * BODY_TAKES);
