@@ -127,6 +127,8 @@ export class Budgets extends EventEmitter<BudgetEvents> {
     const maxPiece = Math.min(s.shape.burst, MAX_PIECE);
     const pass = async (chunk: Buffer, t: Transform): Promise<void> => {
       for (let offset = 0; offset < chunk.length; ) {
+        // Destroyed downstream (the consumer gave up): take no more of the budget for it.
+        if (t.destroyed) return;
         const started = Date.now();
         let taken = 0;
         while (taken === 0) {
