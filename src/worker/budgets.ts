@@ -117,40 +117,36 @@ export class Budgets extends EventEmitter<BudgetEvents> {
   }
 
   /**
+   * One piece of a throttled stream: up to `max` bytes of bandwidth budget `name` (at most its
+   * burst, at most 1 MiB), waiting until at least one byte is there. Resolves to the bytes taken.
+   */
+  async takeBytes(name: string, max: number, signal?: AbortSignal): Promise<number> {
+    const s = this.bandwidthShape(name);
+    const started = Date.now();
+    for (;;) {
+      signal?.throwIfAborted();
+      const g = await this.store.takeTokens(s.bucket, 1, Math.max(1, Math.min(max, s.shape.burst, MAX_PIECE)), s.shape);
+      if (g.taken > 0) {
+        this.emit("bytes", { bandwidth: name, bytes: g.taken, waitedMs: Date.now() - started });
+        return g.taken;
+      }
+      await sleep(g.retryAfterMs, signal);
+    }
+  }
+
+  /**
    * `ctx.throttle`: `stream` piped through a Transform that lets bytes out only as the bandwidth
-   * budget `name` gives them (whatever it holds, up to the chunk: a large chunk goes out in
-   * pieces). The next chunk is not asked for until this one is out: backpressure.
+   * budget `name` gives them (see {@link throttleThrough}).
    */
   throttle(stream: ReadableSource, name: string, signal?: AbortSignal): Transform {
+    this.bandwidthShape(name);
+    return throttleThrough(stream, (max) => this.takeBytes(name, max, signal));
+  }
+
+  private bandwidthShape(name: string): { bucket: string; shape: BucketShape } {
     const s = this.bandwidths.get(name);
     if (!s) throw new BudgetError(`ctx.throttle(stream, "${name}"): bandwidth ${JSON.stringify(name)} is not declared; declared: ${[...this.bandwidths.keys()].map((k) => JSON.stringify(k)).join(", ") || "none"}. Declare it: defineConfig({ bandwidth: { ${name}: { bytesPerSecond: "100MB" } } })`);
-    const maxPiece = Math.min(s.shape.burst, MAX_PIECE);
-    const pass = async (chunk: Buffer, t: Transform): Promise<void> => {
-      for (let offset = 0; offset < chunk.length; ) {
-        // Destroyed downstream (the consumer gave up): take no more of the budget for it.
-        if (t.destroyed) return;
-        const started = Date.now();
-        let taken = 0;
-        while (taken === 0) {
-          signal?.throwIfAborted();
-          const g = await this.store.takeTokens(s.bucket, 1, Math.min(maxPiece, chunk.length - offset), s.shape);
-          taken = g.taken;
-          if (taken === 0) await sleep(g.retryAfterMs, signal);
-        }
-        t.push(chunk.subarray(offset, offset + taken));
-        offset += taken;
-        this.emit("bytes", { bandwidth: name, bytes: taken, waitedMs: Date.now() - started });
-      }
-    };
-    const transform = new Transform({
-      transform(chunk: Buffer | string, encoding: BufferEncoding, callback: TransformCallback) {
-        const buf = typeof chunk === "string" ? Buffer.from(chunk, encoding) : chunk;
-        pass(buf, this).then(() => callback(), (err: unknown) => callback(err instanceof Error ? err : new Error(String(err))));
-      },
-    });
-    stream.on("error", (err: Error) => transform.destroy(err));
-    (stream as unknown as NodeJS.ReadableStream).pipe(transform);
-    return transform;
+    return s;
   }
 
   private rateShape(name: string): { bucket: string; shape: BucketShape } {
@@ -158,6 +154,34 @@ export class Budgets extends EventEmitter<BudgetEvents> {
     if (!s) throw new BudgetError(`rate limit ${JSON.stringify(name)} is not declared; declared: ${[...this.shapes.keys()].map((k) => JSON.stringify(k)).join(", ") || "none"}. Declare it: defineConfig({ rateLimits: { ${name}: { limit: 100, per: "1m" } } })`);
     return s;
   }
+}
+
+/**
+ * `stream` piped through a Transform that lets each chunk out in pieces as `takePiece(max)` grants
+ * bytes (whatever the budget holds, up to what is left of the chunk). The next chunk is not asked
+ * for until this one is out: backpressure reaches the source. Errors of `stream` are forwarded.
+ * `ctx.throttle` uses it in the worker, and in isolated (`thread`, `process`) attempts with a
+ * `takePiece` that asks the worker.
+ */
+export function throttleThrough(stream: ReadableSource, takePiece: (max: number) => Promise<number>): Transform {
+  const pass = async (chunk: Buffer, t: Transform): Promise<void> => {
+    for (let offset = 0; offset < chunk.length; ) {
+      // Destroyed downstream (the consumer gave up): take no more of the budget for it.
+      if (t.destroyed) return;
+      const taken = Math.min(await takePiece(chunk.length - offset), chunk.length - offset);
+      t.push(chunk.subarray(offset, offset + taken));
+      offset += taken;
+    }
+  };
+  const transform = new Transform({
+    transform(chunk: Buffer | string, encoding: BufferEncoding, callback: TransformCallback) {
+      const buf = typeof chunk === "string" ? Buffer.from(chunk, encoding) : chunk;
+      pass(buf, this).then(() => callback(), (err: unknown) => callback(err instanceof Error ? err : new Error(String(err))));
+    },
+  });
+  stream.on("error", (err: Error) => transform.destroy(err));
+  (stream as unknown as NodeJS.ReadableStream).pipe(transform);
+  return transform;
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

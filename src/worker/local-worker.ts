@@ -196,6 +196,9 @@ export class LocalWorker {
         overloaded: () => {
           entry.overloaded = true;
         },
+        // ctx.take and ctx.throttle of the child draw on this worker's budgets (the installation's).
+        tokens: async (budget, name, min, max) =>
+          budget === "rate" ? { taken: min, at: (await this.budgets.take(name, min, entry.controller.signal)).at } : { taken: await this.budgets.takeBytes(name, max, entry.controller.signal), at: Date.now() },
       },
     });
   }

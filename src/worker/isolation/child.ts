@@ -10,6 +10,7 @@ import { getHeapStatistics } from "node:v8";
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import type { TaskContext, TaskFn, TaskLogger } from "../../define/types.js";
 import { TaskTimeoutError, errorOf } from "../local-worker.js";
+import { throttleThrough } from "../budgets.js";
 import type { ChildStart, FromChild, SerializedError, ToChild } from "./protocol.js";
 
 /** The channel to the worker: `parentPort` in a thread, the IPC channel in a child process. */
@@ -63,11 +64,24 @@ async function main(start: ChildStart): Promise<void> {
 
   let nextId = 0;
   const acks = new Map<number, (ok: boolean) => void>();
+  const granted = new Map<number, { resolve: (g: { taken: number; at: number }) => void; reject: (e: Error) => void }>();
+  // ctx.take and ctx.throttle: the worker takes from the installation's budget and answers.
+  const tokens = (budget: "rate" | "bandwidth", name: string, min: number, max: number): Promise<{ taken: number; at: number }> =>
+    new Promise((resolve, reject) => {
+      const id = ++nextId;
+      granted.set(id, { resolve, reject });
+      port.send({ type: "tokens", id, budget, name, min, max });
+    });
   port.onMessage((m) => {
     if (m.type === "abort") controller.abort(m.timeoutMs !== undefined ? new TaskTimeoutError(m.timeoutMs) : new Error(m.message));
     else if (m.type === "ack") {
       acks.get(m.id)?.(m.ok);
       acks.delete(m.id);
+    } else if (m.type === "tokens") {
+      const waiting = granted.get(m.id);
+      granted.delete(m.id);
+      if (m.ok) waiting?.resolve({ taken: m.taken, at: m.at });
+      else waiting?.reject(Object.assign(new Error(m.error.message), m.error.code !== undefined ? { code: m.error.code } : {}));
     }
   });
   const beat = (withProgress: boolean, progress?: unknown): Promise<void> =>
@@ -95,6 +109,8 @@ async function main(start: ChildStart): Promise<void> {
     heartbeat: () => beat(false),
     progress: (value: unknown) => beat(true, value),
     overloaded: () => port.send({ type: "overloaded" }),
+    take: async (limit: string, n = 1) => ({ at: (await tokens("rate", limit, n, n)).at }),
+    throttle: (stream, bandwidth: string) => throttleThrough(stream, async (max) => (await tokens("bandwidth", bandwidth, 1, max)).taken),
   };
 
   let result: FromChild;

@@ -31,6 +31,8 @@ export interface IsolatedHooks {
   /** Renew the lease (with progress when `withProgress`); resolves to whether it was accepted. */
   heartbeat(withProgress: boolean, progress: unknown): Promise<boolean>;
   overloaded(): void;
+  /** Take tokens (`rate`) or bytes (`bandwidth`) from the installation's budget, waiting until they are there. */
+  tokens(budget: "rate" | "bandwidth", name: string, min: number, max: number): Promise<{ taken: number; at: number }>;
 }
 
 /** What an {@link IsolatedAttempt} runs, and with what limit. */
@@ -127,6 +129,15 @@ export class IsolatedAttempt {
         return;
       case "overloaded":
         hooks.overloaded();
+        return;
+      case "tokens":
+        hooks.tokens(m.budget, m.name, m.min, m.max).then(
+          ({ taken, at }) => this.send({ type: "tokens", id: m.id, ok: true, taken, at }),
+          (err: unknown) => {
+            const code = (err as { code?: unknown } | null)?.code;
+            this.send({ type: "tokens", id: m.id, ok: false, error: { message: err instanceof Error ? err.message : String(err), ...(typeof code === "string" ? { code } : {}) } });
+          },
+        );
         return;
       case "memory":
         this.peak = Math.max(this.peak, m.heapBytes);

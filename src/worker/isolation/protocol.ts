@@ -28,7 +28,10 @@ export type ToChild =
   /** The attempt's signal aborted: a timeout (`timeoutMs`) or a cancel/shutdown (`message`). */
   | { type: "abort"; message: string; timeoutMs?: number }
   /** Answer to a `heartbeat` request. */
-  | { type: "ack"; id: number; ok: boolean };
+  | { type: "ack"; id: number; ok: boolean }
+  /** Answer to a `tokens` request: what was granted (and when, by the budget's clock), or why not. */
+  | { type: "tokens"; id: number; ok: true; taken: number; at: number }
+  | { type: "tokens"; id: number; ok: false; error: SerializedError };
 
 /** Thread/child → worker. */
 export type FromChild =
@@ -36,6 +39,12 @@ export type FromChild =
   /** `ctx.heartbeat()` (no `progress` key) or `ctx.progress(value)`; answered with an `ack` of the same id. */
   | { type: "heartbeat"; id: number; progress?: unknown; withProgress: boolean }
   | { type: "overloaded" }
+  /**
+   * `ctx.take` (`budget: "rate"`, `min` = `max` = the tokens) or a piece of `ctx.throttle`
+   * (`budget: "bandwidth"`, up to `max` bytes, at least one): the worker takes them from the
+   * installation's budget, waiting as long as it takes, and answers with a `tokens` of the same id.
+   */
+  | { type: "tokens"; id: number; budget: "rate" | "bandwidth"; name: string; min: number; max: number }
   /** A thread's V8 heap in use (a child process is measured from outside, by its RSS). */
   | { type: "memory"; heapBytes: number }
   /** The task's function settled: its JSON output (`null` for `undefined`), or what it threw. */
