@@ -30,3 +30,11 @@ export type {
 export type { Logger } from "./observe/logger.js";
 export { SchedulerBusyError } from "./scheduler/scheduler.js";
 export { serve, SERVE_DEFAULTS, type ServeOptions, type Served, type ServedSluice } from "./server/server.js";
+export {
+  TaskDatabaseError,
+  UnknownDatabaseError,
+  DatabaseSlotsError,
+  DatabaseCheckoutTimeoutError,
+  DatabaseAttemptEndedError,
+  DatabaseUrlError,
+} from "./worker/database-errors.js";

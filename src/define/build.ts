@@ -1,6 +1,7 @@
 /** Turns a config that passed every check into a {@link ResolvedConfig}: defaults, ms, weights, order. */
 import { topoSort, type Edge } from "../core/dag.js";
 import { computeWeights } from "../core/weights.js";
+import { buildDatabase } from "./databases.js";
 import { DEFAULTS } from "./defaults.js";
 import { durationMs } from "./duration.js";
 import { buildNotify, hooksOf } from "./notify.js";
@@ -33,6 +34,7 @@ export function buildConfig(top: ParsedConfig, pipelines: readonly ParsedPipelin
     retentionMs: top.retention === false ? undefined : (top.retention ?? ms(DEFAULTS.retention)),
     pipelines: pipelines.map((p, i) => buildPipeline(p, edges[i] ?? [])),
     notify: buildNotify(top.notify),
+    databases: Object.fromEntries(Object.entries(top.databases ?? {}).map(([name, d]) => [name, buildDatabase(name, d)])),
   };
 }
 

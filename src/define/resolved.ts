@@ -21,6 +21,23 @@ export interface ResolvedConfig {
   pipelines: ResolvedPipeline[];
   /** Webhook targets and hook limits; absent in configs built by hand (no webhooks, default limits). Never stored. */
   notify?: ResolvedNotify;
+  /** Databases for `ctx.pg`; absent in configs built by hand (none). Never stored: URLs carry passwords. */
+  databases?: Record<string, ResolvedDatabase>;
+}
+
+/** An entry of `databases`, defaults applied, durations in ms. */
+export interface ResolvedDatabase {
+  name: string;
+  /** The URL, or the environment variable to read it from where a task uses the database. */
+  url: { kind: "url"; url: string } | { kind: "env"; env: string };
+  pool: string;
+  connectTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxLifetimeMs: number;
+  checkoutTimeoutMs: number;
+  retries: number;
+  retryDelayMs: number;
+  description: string | undefined;
 }
 
 /** The hooks a pipeline or task set (only those). Never stored: they are functions. */

@@ -19,6 +19,7 @@ import {
   text,
   wholeNumber,
 } from "./fields.js";
+import { databasesSchema } from "./databases.js";
 import { hookFields, notifySchema } from "./notify.js";
 import type { Isolation, OverlapPolicy, WeightRule } from "./types.js";
 import { describe } from "./words.js";
@@ -87,6 +88,7 @@ export const bandwidthSchema = strict({
 export const configSchema = strict({
   parallelism: wholeNumber(1, "it caps the attempts running at once, so it must allow at least 1").optional(),
   pools: z.record(name("pool name"), poolSchema, { error: (iss) => recordMessage(iss) }).optional(),
+  databases: databasesSchema.optional(),
   pipelines: z.custom<readonly unknown[]>((v) => Array.isArray(v), {
     error: (iss) =>
       `must be an array of pipeline("…") definitions (got ${describe(iss.input)}); ` +

@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import type { ResolvedConfig, ResolvedPipeline, ResolvedTask } from "./resolved.js";
 
 /** A {@link ResolvedConfig} without its task functions, hooks and webhooks, as JSON. */
-export type DefinitionsJson = Omit<ResolvedConfig, "pipelines" | "notify"> & {
+export type DefinitionsJson = Omit<ResolvedConfig, "pipelines" | "notify" | "databases"> & {
   pipelines: Array<Omit<ResolvedPipeline, "tasks" | "hooks"> & { tasks: Array<Omit<ResolvedTask, "fn" | "hooks">> }>;
 };
 
@@ -17,7 +17,8 @@ export type DefinitionsJson = Omit<ResolvedConfig, "pipelines" | "notify"> & {
  * worker must match), and webhook headers often carry secrets that do not belong in the store.
  */
 export function definitionsOf(config: ResolvedConfig): DefinitionsJson {
-  const { notify: _notify, ...rest } = config;
+  // `databases` too: their URLs carry passwords, and each process reads its own (`{ env }`).
+  const { notify: _notify, databases: _databases, ...rest } = config;
   return {
     ...rest,
     pipelines: config.pipelines.map(({ hooks: _hooks, ...p }) => ({ ...p, tasks: p.tasks.map(({ fn: _fn, hooks: _taskHooks, ...task }) => task) })),

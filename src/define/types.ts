@@ -286,6 +286,21 @@ export interface TaskContext<Params extends Record<string, unknown> = Record<str
    * await pipeline(ctx.throttle(createReadStream(path), "disk_io"), upload);
    */
   throttle(stream: ReadableSource, bandwidth: string): ThrottledStream;
+  /**
+   * A database declared in the config's `databases`, for this attempt: its connections come from
+   * a pool tied to a Sluice pool, at most as many at once as the slots this task holds in it, and
+   * they are all given back when the attempt ends (success, failure, timeout, cancel). Without a
+   * name: the only declared database. Throws {@link TaskDatabase} errors at once when the name is
+   * unknown or the task holds no slot of the database's pool.
+   *
+   * @example
+   * .task("load", { pools: { warehouse_db: 1 } }, async (ctx) => {
+   *   const db = ctx.pg("warehouse");
+   *   const { rows } = await db.query<{ n: string }>("SELECT count(*) AS n FROM sales WHERE day = $1", [ctx.params.day]);
+   *   return Number(rows[0]?.n);
+   * })
+   */
+  pg(database?: string): TaskDatabase;
 }
 
 /**
@@ -306,6 +321,78 @@ export interface ReadableSource {
 export interface ThrottledStream extends AsyncIterable<Uint8Array> {
   on(event: "error", listener: (error: Error) => void): unknown;
   destroy(error?: Error): unknown;
+}
+
+/** The rows of a query, as node-postgres returns them (`QueryResult` of `pg`). */
+export interface TaskQueryResult<Row = Record<string, unknown>> {
+  rows: Row[];
+  rowCount: number | null;
+  command: string;
+}
+
+/**
+ * A connection checked out with {@link TaskDatabase.connect}: a node-postgres `PoolClient` (type it
+ * as one with `db.connect<pg.PoolClient>()` for the whole API, e.g. COPY streams). Call
+ * `release()` when done; one still checked out when the attempt ends is closed for you.
+ */
+export interface TaskPgClient {
+  query<Row = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<TaskQueryResult<Row>>;
+  /** Give the connection back (`release(true)` or an error: close it instead of reusing it). */
+  release(destroy?: boolean | Error): void;
+}
+
+/** Rows for {@link TaskDatabase.load}: arrays of values, from an array, an (async) iterable or an object-mode stream. */
+export type TaskRows = Iterable<readonly unknown[]> | AsyncIterable<readonly unknown[]>;
+
+/**
+ * The options of `load` from `sluice/pg` other than `db`, `table` and `rows`: `mode`, `columns`,
+ * and per mode `key`, `where`, `partition`, `lockTimeoutMs`, `deadlineMs`, `skipUnchanged`, `onEvent`.
+ */
+export interface TaskLoadOptions {
+  mode: "swap" | "replace" | "upsert" | "partition" | "truncate";
+  columns: readonly string[];
+  [option: string]: unknown;
+}
+
+/** What {@link TaskDatabase.load} reports (the `LoadResult` of `sluice/pg`). */
+export interface TaskLoadResult {
+  mode: string;
+  table: string;
+  rowsWritten: number;
+  durationMs: number;
+  retries: number;
+  lockWaitMs: number;
+  deadTuples?: number;
+}
+
+/**
+ * A declared database as one attempt sees it (`ctx.pg("warehouse")`). Every method takes one of
+ * the attempt's connections (at most as many at once as the slots it holds in the database's
+ * pool; more wait for one to come back, up to `checkoutTimeout`), names it after the task in
+ * `application_name` (`sluice:pipeline/run/task`, seen in `pg_stat_activity` and
+ * `sluice pg blockers`), and gives it back. When the attempt is cancelled or times out, its
+ * running queries are cancelled and its connections closed.
+ *
+ * @example
+ * const db = ctx.pg("warehouse");
+ * await db.query("DELETE FROM staging WHERE run = $1", [ctx.runId]);
+ * await db.load("public.daily", rows, { mode: "swap", columns: ["id", "total"] });
+ * const client = await db.connect();
+ * try { await client.query("BEGIN"); …; await client.query("COMMIT"); } finally { client.release(); }
+ */
+export interface TaskDatabase {
+  /** The database's name in `databases`. */
+  readonly name: string;
+  /** The `application_name` this attempt's connections carry. */
+  readonly applicationName: string;
+  /** How many connections this attempt may have at once: the slots it holds in the database's pool. */
+  readonly maxConnections: number;
+  /** One statement on one of the attempt's connections, given back at once. */
+  query<Row = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<TaskQueryResult<Row>>;
+  /** A connection of the attempt's own, for a transaction or a COPY stream; `release()` it when done. */
+  connect<Client extends TaskPgClient = TaskPgClient>(): Promise<Client>;
+  /** `load` from `sluice/pg` on one of the attempt's connections (swap, replace, upsert, partition, truncate). */
+  load(table: string | { schema?: string; name: string }, rows: TaskRows, options: TaskLoadOptions): Promise<TaskLoadResult>;
 }
 
 export interface TaskLogger {
@@ -451,10 +538,44 @@ export interface TaskDefinition {
   readonly fn: TaskFn;
 }
 
+/**
+ * A PostgreSQL database tasks use through `ctx.pg(name)`. Each process that runs tasks keeps one
+ * node-postgres pool per database, capped by the slots of `pool`; a task holding k slots of that
+ * pool may have k connections at once.
+ *
+ * @example
+ * databases: { warehouse: { url: { env: "WAREHOUSE_URL" }, pool: "warehouse_db", maxLifetime: "10m" } }
+ */
+export interface DatabaseOptions {
+  /**
+   * A `postgres://` URL, or `{ env: "NAME" }`: the URL is read from that environment variable by
+   * each process when a task first uses the database (so `sluice worker` machines can point at
+   * their own replica, and the URL, with its password, is never written to the store).
+   */
+  url: string | { env: string };
+  /** The Sluice pool whose slots cap this database's connections. */
+  pool: string;
+  /** Give up opening one connection after this long (then retry). @defaultValue `"10s"` */
+  connectTimeout?: Duration;
+  /** Close a connection unused for this long. @defaultValue `"30s"` */
+  idleTimeout?: Duration;
+  /** Close a connection this old when it comes back to the pool. @defaultValue `"30m"` */
+  maxLifetime?: Duration;
+  /** How long a task asking for more connections than its slots waits for one of its own. @defaultValue `"30s"` */
+  checkoutTimeout?: Duration;
+  /** Retries of a checkout that failed to connect. @defaultValue 3 */
+  retries?: number;
+  /** First retry delay, doubled each retry, with jitter. @defaultValue `"250ms"` */
+  retryDelay?: Duration;
+  description?: string;
+}
+
 export interface SluiceConfig {
   /** Task attempts running at once in the whole installation. @defaultValue 32 */
   parallelism?: number;
   pools?: Record<string, PoolOptions>;
+  /** PostgreSQL databases tasks reach with `ctx.pg(name)`; see {@link DatabaseOptions}. */
+  databases?: Record<string, DatabaseOptions>;
   pipelines: ReadonlyArray<PipelineDefinition>;
   worker?: WorkerOptions;
   /** Token budgets tasks take from at admission (`rate`) and inside their body (`ctx.take`). See {@link RateLimitOptions}. */

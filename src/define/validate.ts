@@ -1,5 +1,6 @@
 import { buildConfig } from "./build.js";
 import { checkPipeline, type Capacity } from "./checks.js";
+import { checkDatabasePools } from "./databases.js";
 import { ConfigError } from "./errors.js";
 import { isRecord } from "./fields.js";
 import { issuesToProblems, problemAt, type Where } from "./issues.js";
@@ -49,6 +50,7 @@ function resolveUnguarded(config: unknown): ResolveResult {
   const pipelines = entries.flatMap((entry, i) => readPipeline(entry, i, problems) ?? []);
   reportDuplicates(pipelines.map((p) => p.view), "pipeline", undefined, problems);
   checkWebhookPipelines(raw.notify, pipelines.map((p) => p.view.id), problems);
+  checkDatabasePools(raw.databases, new Set(capacity.pools.keys()), problems);
 
   const edges = pipelines.map(({ view }) => {
     reportDuplicates(view.tasks, "task", view.id, problems);

@@ -385,6 +385,8 @@ export class Sluice extends EventEmitter<SluiceEvents> {
         // that is down must not hold a shutdown for long), at least 1 s.
         await this.notifier?.close(Math.min(Math.max(deadline, Date.now() + 1000), Date.now() + 5000));
       } finally {
+        // `ctx.pg` pools (a WorkerProcess closes its own in its stop).
+        if (this.worker instanceof LocalWorker) await this.worker.databases.close();
         await this.taskLogs?.flush();
         this.logger.flush();
         await this.store.close();

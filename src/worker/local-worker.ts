@@ -6,6 +6,9 @@ import { getHeapStatistics } from "node:v8";
 import { setLongTimeout, type LongTimeout } from "./long-timeout.js";
 import { IsolatedAttempt, type IsolatedEnd } from "./isolation/isolated-attempt.js";
 import { Budgets, memoryTokenStore } from "./budgets.js";
+import { Databases } from "./databases.js";
+import { AttemptDatabases } from "./task-database.js";
+import { heldPools } from "./held-pools.js";
 
 /**
  * How a worker reaches the scheduler. In `sluice run` the scheduler serves it in-process; a
@@ -60,6 +63,8 @@ interface Running {
   killTimer?: NodeJS.Timeout;
   /** Inline: this process's heap in use when it started, and the highest seen since. */
   heap?: { start: number; peak: number };
+  /** Its `ctx.pg` databases, from the first call; ended with the attempt. */
+  databases?: AttemptDatabases;
 }
 
 /** Raised into a task's signal when its `timeout` passes. */
@@ -90,9 +95,12 @@ export class LocalWorker {
   private heapTimer: NodeJS.Timeout | undefined;
   /** What `ctx.take` and `ctx.throttle` draw on. */
   readonly budgets: Budgets;
+  /** The config's `databases` in this process (`ctx.pg`): pools opened on first use. */
+  readonly databases: Databases;
 
   constructor(private readonly options: LocalWorkerOptions) {
     this.budgets = options.budgets ?? new Budgets(options.config, memoryTokenStore());
+    this.databases = new Databases(options.config);
     for (const p of options.config.pipelines) for (const t of p.tasks) this.tasks.set(t.key, t);
     this.graceMs = options.timeoutGraceMs ?? 5000;
   }
@@ -315,6 +323,7 @@ export class LocalWorker {
   }
 
   private cleanup(entry: Running): void {
+    void entry.databases?.end();
     entry.timer?.clear();
     clearTimeout(entry.killTimer);
     this.running.delete(entry.cmd.attemptId);
@@ -351,6 +360,7 @@ export class LocalWorker {
       },
       take: (limit: string, tokens = 1) => this.budgets.take(limit, tokens, signal),
       throttle: (stream: ReadableSource, bandwidth: string) => this.budgets.throttle(stream, bandwidth, signal),
+      pg: (name?: string) => (entry.databases ??= new AttemptDatabases(this.databases, { pipeline: cmd.pipeline, runId: cmd.runId, task: cmd.task }, heldPools(cmd, this.tasks.get(cmd.taskKey)), signal)).get(name),
     };
   }
 }

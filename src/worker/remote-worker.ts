@@ -162,6 +162,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
       await this.options.store.releaseLeases(this.options.name, ids, this.now()).catch((err: unknown) => this.emit("error", asError(err)));
     }
     clearInterval(this.heartbeatTimer);
+    await this.local.databases.close();
     await this.options.taskLogs?.flush();
     await this.options.store.stopWorker(this.options.name, this.now()).catch((err: unknown) => this.emit("error", asError(err)));
   }
