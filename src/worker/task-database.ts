@@ -10,6 +10,7 @@ import type { ResolvedDatabase } from "../define/resolved.js";
 import type { TaskDatabase, TaskLoadOptions, TaskLoadResult, TaskPgClient, TaskQueryResult, TaskRows } from "../define/types.js";
 import { DatabaseAttemptEndedError, DatabaseCheckoutTimeoutError, DatabaseSlotsError, UnknownDatabaseError } from "./database-errors.js";
 import { cancelQuery, type Databases } from "./databases.js";
+import { SlotGate } from "./slot-gate.js";
 
 /** Who the attempt is, for `application_name`. */
 export interface AttemptIdentity {
@@ -56,6 +57,7 @@ export function isConnectionError(err: unknown): boolean {
 /** The databases one attempt uses: handles made on first `ctx.pg(name)`, all ended with the attempt. */
 export class AttemptDatabases {
   private readonly handles = new Map<string, AttemptDatabase>();
+  private readonly gates = new Map<string, SlotGate>();
   private readonly onAbort = () => void this.end();
 
   /**
@@ -100,7 +102,9 @@ export class AttemptDatabases {
           `but it holds no slot of that pool; add pools: { ${db.pool}: 1 } to the task's options (one slot per connection it uses at once).`,
       );
     }
-    const handle = new AttemptDatabase(this.databases, db, slots, applicationName(this.who), this.signal);
+    let gate = this.gates.get(db.pool);
+    if (!gate) this.gates.set(db.pool, (gate = new SlotGate(db.pool, slots)));
+    const handle = new AttemptDatabase(this.databases, db, gate, applicationName(this.who), this.signal);
     this.handles.set(name, handle);
     return handle;
   }
@@ -108,25 +112,29 @@ export class AttemptDatabases {
   /** The attempt is over: cancel running queries, close connections still checked out, refuse new ones. */
   async end(): Promise<void> {
     this.signal.removeEventListener("abort", this.onAbort);
+    const ended = new DatabaseAttemptEndedError("the attempt has ended, so its connections are closed; a task must not use ctx.pg after it returns or is aborted.");
+    for (const gate of this.gates.values()) gate.close(ended);
     await Promise.all([...this.handles.values()].map((h) => h.end()));
   }
 }
 
 /** One database for one attempt. */
 class AttemptDatabase implements TaskDatabase {
-  /** Connections checked out, and checkouts under way (each counts against the slots). */
-  private readonly out = new Set<pg.PoolClient>();
-  private taking = 0;
-  private readonly waiters: Array<() => void> = [];
+  /** Connections checked out, with pg-pool's own `release` of each; and checkouts under way (each counts against the slots). */
+  private readonly out = new Map<pg.PoolClient, pg.PoolClient["release"]>();
   private ended = false;
 
   constructor(
     private readonly databases: Databases,
     private readonly db: ResolvedDatabase,
-    readonly maxConnections: number,
+    private readonly gate: SlotGate,
     readonly applicationName: string,
     private readonly signal: AbortSignal,
   ) {}
+
+  get maxConnections(): number {
+    return this.gate.slots;
+  }
 
   get name(): string {
     return this.db.name;
@@ -147,7 +155,7 @@ class AttemptDatabase implements TaskDatabase {
 
   async connect<Client extends TaskPgClient = TaskPgClient>(): Promise<Client> {
     const client = await this.checkout();
-    // pg-pool sets `release` on each checkout; ours gives the connection back through the attempt.
+    // pg-pool sets `release` on each checkout (kept in `out`); ours gives the connection back through the attempt.
     client.release = (destroy?: boolean | Error) => void this.giveBack(client, destroy === true || destroy instanceof Error);
     return client as unknown as Client;
   }
@@ -169,15 +177,15 @@ class AttemptDatabase implements TaskDatabase {
   async end(): Promise<void> {
     if (this.ended) return;
     this.ended = true;
-    for (const wake of this.waiters.splice(0)) wake();
     const clients = [...this.out];
     this.out.clear();
     // A connection still checked out may be running a query (`SELECT pg_sleep(30)`): cancel it,
     // then close the connection (its transaction, if any, rolls back).
     await Promise.all(
-      clients.map(async (c) => {
+      clients.map(async ([c, release]) => {
         await cancelQuery(c);
-        c.release(true);
+        release.call(c, true);
+        this.gate.release();
       }),
     );
   }
@@ -185,9 +193,7 @@ class AttemptDatabase implements TaskDatabase {
   /** One connection of the attempt's own: waits while it has all its slots' worth out. */
   private async checkout(): Promise<pg.PoolClient> {
     this.assertOpen();
-    // Re-checked after each wake, in the same turn as `taking++`: another checkout may have come first.
-    while (this.out.size + this.taking >= this.maxConnections) await this.waitForTurn();
-    this.taking++;
+    await this.gate.acquire(this.db.checkoutTimeoutMs, () => this.checkoutTimeoutError());
     let taken = false;
     try {
       const pool = await this.databases.pool(this.db);
@@ -209,14 +215,13 @@ class AttemptDatabase implements TaskDatabase {
           client.release(true);
           this.assertOpen();
         }
-        this.out.add(client);
+        this.out.set(client, client.release);
         taken = true;
         return client;
       }
     } finally {
-      this.taking--;
       // A failed checkout frees its turn for the next one waiting.
-      if (!taken) this.waiters.shift()?.();
+      if (!taken) this.gate.release();
     }
   }
 
@@ -234,31 +239,19 @@ class AttemptDatabase implements TaskDatabase {
         broken = true;
       }
     }
-    if (!this.out.delete(client)) return; // the attempt ended meanwhile and closed it
-    client.release(broken);
-    this.waiters.shift()?.();
+    const release = this.out.get(client);
+    if (!release || !this.out.delete(client)) return; // the attempt ended meanwhile and closed it
+    release.call(client, broken);
+    this.gate.release();
   }
 
-  private waitForTurn(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        const i = this.waiters.indexOf(wake);
-        if (i >= 0) this.waiters.splice(i, 1);
-        reject(
-          new DatabaseCheckoutTimeoutError(
-            `database ${JSON.stringify(this.db.name)}: this attempt holds ${this.maxConnections} slot(s) of pool ${JSON.stringify(this.db.pool)}, so it may have ${this.maxConnections} connection(s) at once, ` +
-              `and all of them stayed checked out for ${this.db.checkoutTimeoutMs} ms while it asked for another; release a client (client.release()) before taking the next, ` +
-              `or hold more slots: pools: { ${this.db.pool}: ${this.maxConnections + 1} }.`,
-          ),
-        );
-      }, this.db.checkoutTimeoutMs);
-      const wake = () => {
-        clearTimeout(timer);
-        if (this.ended) reject(this.endedError());
-        else resolve();
-      };
-      this.waiters.push(wake);
-    });
+  private checkoutTimeoutError(): DatabaseCheckoutTimeoutError {
+    const k = this.gate.slots;
+    return new DatabaseCheckoutTimeoutError(
+      `database ${JSON.stringify(this.db.name)}: this attempt holds ${k} slot(s) of pool ${JSON.stringify(this.db.pool)}, so it may have ${k} connection(s) at once, ` +
+        `and all of them stayed checked out for ${this.db.checkoutTimeoutMs} ms while it asked for another; release a client (client.release()) before taking the next, ` +
+        `or hold more slots: pools: { ${this.db.pool}: ${k + 1} }.`,
+    );
   }
 
   private backoff(attempt: number): Promise<void> {
