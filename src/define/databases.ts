@@ -49,7 +49,10 @@ const urlSchema = z.unknown().transform((v, ctx): ResolvedDatabase["url"] => {
     }
   }
   if (isRecord(v) && Object.keys(v).length === 1 && typeof v.env === "string" && ENV_NAME.test(v.env)) return { kind: "env", env: v.env };
-  const got = typeof v === "string" ? (v === "" ? "an empty string" : "a string that is not a postgres:// URL") : describe(v);
+  const got =
+    typeof v === "string"
+      ? v === "" ? "an empty string" : "a string that is not a postgres:// URL"
+      : isRecord(v) && "env" in v ? `{ env: ${describe(v.env)} }, which is not an environment variable name (letters, digits and _, not starting with a digit)` : describe(v);
   ctx.addIssue({
     code: "custom",
     message:

@@ -1,0 +1,103 @@
+// ctx.pg across real processes (`sluice run` + `sluice worker` on a PostgreSQL store): the
+// connections of all tasks together never exceed the pool's slots, counted in pg_stat_activity by
+// application_name while they run; all are given back; `sluice pg blockers` names the task that
+// holds a lock.
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import pg from "pg";
+import { afterAll, describe, expect, it } from "vitest";
+import type { RunRecord } from "../../src/core/records.js";
+import { dropSchemas, freshSchema, pgUrl, TEST_DATABASE_URL } from "../support/pg.js";
+import { disposeSandboxes, sandbox, waitFor, type CliProcess, type Sandbox } from "./helpers.js";
+
+const CONFIG = fileURLToPath(new URL("../fixtures/distributed/ctx-pg.config.ts", import.meta.url));
+const schemas: string[] = [];
+let side: pg.Client | undefined;
+afterAll(async () => {
+  await side?.end();
+  await disposeSandboxes();
+  await dropSchemas(...schemas);
+});
+
+async function started(box: Sandbox, args: string[], env: Record<string, string>): Promise<CliProcess> {
+  const proc = box.start(args, { env, killAfterMs: 60_000 });
+  await proc.waitForLog((l) => l.msg === `sluice ${args[0]} started`, `sluice ${args[0]} to start`, 30_000);
+  return proc;
+}
+
+describe("ctx.pg in sluice run + sluice worker", () => {
+  it("keeps the connections of 9 concurrent tasks in two processes within the pool's 3 slots, gives them all back, and shows the lock holder in sluice pg blockers", { timeout: 90_000 }, async () => {
+    const schema = freshSchema("ctxpgcli");
+    schemas.push(schema);
+    const name = `ctxpg_${process.pid}_${Date.now().toString(36)}`;
+    const table = `"${schema}".locked`;
+    side = new pg.Client({ connectionString: TEST_DATABASE_URL, application_name: "ctx-pg cli test observer" });
+    await side.connect();
+    await side.query(`CREATE SCHEMA "${schema}"`);
+    await side.query(`CREATE TABLE ${table} (id int)`);
+    const env = { SLUICE_TEST_CTXPG: name, SLUICE_TEST_CTXPG_TABLE: table, SLUICE_TEST_DATABASE_URL: TEST_DATABASE_URL };
+    const box = await sandbox({ db: pgUrl(schema) });
+    const migrated = await box.cli(["migrate"]);
+    expect(migrated.code, migrated.stderr).toBe(0);
+    const [run, worker] = await Promise.all([started(box, ["run", CONFIG], env), started(box, ["worker", CONFIG, "--name", "w1"], env)]);
+
+    // Every session of both pipelines (`sluice:<name>/…` and `sluice:<name>_lock/…`), sampled
+    // from the start until the end.
+    const count = async () =>
+      Number((await side!.query<{ n: string }>("SELECT count(*) AS n FROM pg_stat_activity WHERE starts_with(application_name, $1)", [`sluice:${name}`])).rows[0]!.n);
+    let max = 0;
+    let samples = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        max = Math.max(max, await count());
+        samples++;
+        await new Promise((r) => setTimeout(r, 15));
+      }
+    })();
+
+    // Triggered from the store's recorded definitions (no -c): no config to compile.
+    const [lockRun, busyRun] = await Promise.all([box.cli(["trigger", `${name}_lock`, "--json"]), box.cli(["trigger", name, "--json"])]);
+    expect(lockRun.code, lockRun.stderr).toBe(0);
+    expect(busyRun.code, busyRun.stderr).toBe(0);
+    const lockId = (JSON.parse(lockRun.stdout) as RunRecord).id;
+
+    // A task holding a lock: another session waits for it; blockers names the task.
+    await box.waitForObservation((obs) => obs.find((o) => o.event === "locked"), "the lock to be taken", 30_000);
+    const waiter = new pg.Client({ connectionString: TEST_DATABASE_URL, application_name: "ctx-pg dashboard reader" });
+    await waiter.connect();
+    try {
+      const waiting = waiter.query(`SELECT count(*) FROM ${table}`);
+      const holder = `sluice:${name}_lock/${lockId}/hold`;
+      const blockers = await waitFor(
+        async () => {
+          const r = await box.cli(["pg", "blockers", "--db", TEST_DATABASE_URL], { db: false });
+          return r.stdout.includes(holder) && r.stdout.includes("ctx-pg dashboard reader") ? r : undefined;
+        },
+        "sluice pg blockers to show the task and the session it blocks",
+        { timeoutMs: 30_000 },
+      );
+      expect(blockers.code).toBe(0);
+      expect(blockers.stdout.indexOf(holder)).toBeLessThan(blockers.stdout.indexOf("ctx-pg dashboard reader"));
+      writeFileSync(join(box.dir, "release-lock"), "");
+      await waiting;
+    } finally {
+      writeFileSync(join(box.dir, "release-lock"), "");
+      await waiter.end();
+    }
+
+    await box.waitForObservation((obs) => obs.filter((o) => o.event === "end").length === 8 || undefined, "the 8 busy tasks to end", 45_000);
+    await waitFor(async () => ((await count()) === 0 ? true : undefined), "every task's session to be given back");
+    sampling = false;
+    await sampler;
+    expect(max, `${samples} samples`).toBeLessThanOrEqual(3);
+    expect(max).toBeGreaterThanOrEqual(2);
+    const starts = box.observations().filter((o) => o.event === "start");
+    expect(new Set(starts.map((o) => o.pid)).size, "tasks ran in both processes").toBe(2);
+    expect(starts.every((o) => o.max === o.slots)).toBe(true);
+    run.kill("SIGTERM");
+    worker.kill("SIGTERM");
+    await Promise.all([run.exited, worker.exited]);
+  });
+});
