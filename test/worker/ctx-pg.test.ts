@@ -14,6 +14,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { defineConfig, pipeline, start, type DatabaseOptions, type Sluice, type TaskContext } from "../../src/index.js";
 import { TEST_DATABASE_URL, dropSchemas, freshSchema } from "../support/pg.js";
 import { waitFor } from "../cli/helpers.js";
+import { applicationName } from "../../src/worker/task-database.js";
 
 const dir = mkdtempSync(join(tmpdir(), "sluice-ctxpg-"));
 const schema = freshSchema("ctxpg");
@@ -283,6 +284,33 @@ describe("ctx.pg", () => {
     expect(await pidOf()).not.toBe(second);
   });
 
+  it("reuses a client released cleanly (its settings reset), and closes one released inside a transaction", async () => {
+    const id = uniqueId("release");
+    const p = pipeline(id);
+    p.task("t", { pools: { wh: 1 } }, async (ctx) => {
+      const db = ctx.pg();
+      const pidOf = async (c: { query: typeof db.query }) => (await c.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]!.pid;
+      const a = await db.connect();
+      const first = await pidOf(a);
+      await a.query("SET lock_timeout = '1234ms'");
+      a.release();
+      const b = await db.connect();
+      const reused = (await pidOf(b)) === first;
+      const setting = (await b.query<{ v: string }>("SELECT current_setting('lock_timeout') AS v")).rows[0]!.v;
+      await b.query("BEGIN");
+      b.release();
+      const c = await db.connect();
+      const afterTx = await pidOf(c);
+      const inTx = (await c.query<{ tx: boolean }>("SELECT now() <> statement_timestamp() AS tx")).rows[0]!.tx;
+      c.release();
+      return { reused, setting, closedAfterTx: afterTx !== first, inTx };
+    });
+    const sluice = await run(p, { pools: { wh: 1 } });
+    const runId = await sluice.trigger(id);
+    expect((await sluice.waitForRun(runId)).state).toBe("success");
+    expect((await sluice.listTasks(runId))[0]!.output).toEqual({ reused: true, setting: "0", closedAfterTx: true, inTx: false });
+  });
+
   it("loads with `db.load` (sluice/pg's load on one of the task's connections)", async () => {
     const id = uniqueId("load");
     const table = `${schema}.daily_${n}`;
@@ -297,6 +325,15 @@ describe("ctx.pg", () => {
     expect((await sluice.waitForRun(runId)).state).toBe("success");
     expect((await sluice.listTasks(runId))[0]!.output).toBe(2);
     expect((await side.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0]).toEqual({ n: 2 });
+  });
+});
+
+describe("application_name", () => {
+  it("is sluice:pipeline/run/task, at most 63 bytes, keeping the run id when names are long", () => {
+    expect(applicationName({ pipeline: "daily_sales", runId: 17, task: "load" })).toBe("sluice:daily_sales/17/load");
+    const long = applicationName({ pipeline: "p".repeat(60), runId: 123456, task: "t".repeat(60) });
+    expect(Buffer.byteLength(long)).toBeLessThanOrEqual(63);
+    expect(long).toMatch(/^sluice:p+\/123456\/t+$/);
   });
 });
 
