@@ -44,11 +44,11 @@ function cut(s: string, bytes: number): string {
   return out;
 }
 
-/** Connection errors worth another checkout: refused, reset, timed out, server starting or full. */
+/** Connection errors worth another checkout: refused, reset, timed out, terminated by the server, server starting or full. */
 export function isConnectionError(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown } | null;
   const code = typeof e?.code === "string" ? e.code : "";
-  if (["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN", "EPIPE", "57P03", "53300"].includes(code)) return true;
+  if (["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN", "EPIPE", "57P01", "57P02", "57P03", "53300"].includes(code)) return true;
   if (code.startsWith("08")) return true;
   const message = typeof e?.message === "string" ? e.message : "";
   return /timeout exceeded when trying to connect|Connection terminated|connection timeout/i.test(message);
@@ -197,18 +197,26 @@ class AttemptDatabase implements TaskDatabase {
     let taken = false;
     try {
       const pool = await this.databases.pool(this.db);
-      for (let attempt = 0; ; attempt++) {
+      // After a failover every pooled connection may be dead: each may fail its check once.
+      let invalid = 0;
+      for (let attempt = 0; ; ) {
         this.assertOpen();
         let client: pg.PoolClient | undefined;
         try {
           client = await pool.connect();
-          // Names the connection after the task, and is the validity check: a connection that
-          // died while idle fails here and is replaced.
+        } catch (err) {
+          if (!isConnectionError(err) || attempt >= this.db.retries) throw err;
+          await this.backoff(attempt++);
+          continue;
+        }
+        try {
+          // Names the connection after the task, and is the validity check: a pooled connection
+          // that died while idle (terminated, failover) fails here, whatever the error, and is
+          // replaced at once — the pool may still hold healthy ones or open a new one.
           await client.query("SELECT set_config('application_name', $1, false)", [this.applicationName]);
         } catch (err) {
-          client?.release(true);
-          if (!isConnectionError(err) || attempt >= this.db.retries) throw err;
-          await this.backoff(attempt);
+          client.release(true);
+          if (++invalid > pool.options.max) throw err;
           continue;
         }
         if (this.ended) {
