@@ -360,7 +360,10 @@ export class LocalWorker {
       },
       take: (limit: string, tokens = 1) => this.budgets.take(limit, tokens, signal),
       throttle: (stream: ReadableSource, bandwidth: string) => this.budgets.throttle(stream, bandwidth, signal),
-      pg: (name?: string) => (entry.databases ??= new AttemptDatabases(this.databases, { pipeline: cmd.pipeline, runId: cmd.runId, task: cmd.task }, heldPools(cmd, this.tasks.get(cmd.taskKey)), signal)).get(name),
+      pg: (name?: string) =>
+        (entry.databases ??= new AttemptDatabases(this.databases, { pipeline: cmd.pipeline, runId: cmd.runId, task: cmd.task }, heldPools(cmd, this.tasks.get(cmd.taskKey)), signal, () => {
+          entry.overloaded = true;
+        })).get(name),
     };
   }
 }

@@ -63,12 +63,14 @@ export class AttemptDatabases {
   /**
    * @param held - slots the attempt holds, by pool name.
    * @param signal - the attempt's signal: when it aborts (cancel, timeout, shutdown), queries are cancelled and connections closed.
+   * @param overloaded - called when a checkout meets a connection error (even one a retry got past): adaptive pools lower their limit, as for `ctx.overloaded()`.
    */
   constructor(
     private readonly databases: Databases,
     private readonly who: AttemptIdentity,
     private readonly held: Readonly<Record<string, number>>,
     private readonly signal: AbortSignal,
+    private readonly overloaded: () => void = () => undefined,
   ) {
     signal.addEventListener("abort", this.onAbort, { once: true });
   }
@@ -104,7 +106,7 @@ export class AttemptDatabases {
     }
     let gate = this.gates.get(db.pool);
     if (!gate) this.gates.set(db.pool, (gate = new SlotGate(db.pool, slots)));
-    const handle = new AttemptDatabase(this.databases, db, gate, applicationName(this.who), this.signal);
+    const handle = new AttemptDatabase(this.databases, db, gate, applicationName(this.who), this.signal, this.overloaded);
     this.handles.set(name, handle);
     return handle;
   }
@@ -122,6 +124,8 @@ export class AttemptDatabases {
 class AttemptDatabase implements TaskDatabase {
   /** Connections checked out, with pg-pool's own `release` of each; and checkouts under way (each counts against the slots). */
   private readonly out = new Map<pg.PoolClient, pg.PoolClient["release"]>();
+  /** Being given back (a second `release()` while the first resets the session does nothing). */
+  private readonly returning = new Set<pg.PoolClient>();
   private ended = false;
 
   constructor(
@@ -130,6 +134,7 @@ class AttemptDatabase implements TaskDatabase {
     private readonly gate: SlotGate,
     readonly applicationName: string,
     private readonly signal: AbortSignal,
+    private readonly overloaded: () => void,
   ) {}
 
   get maxConnections(): number {
@@ -205,6 +210,7 @@ class AttemptDatabase implements TaskDatabase {
         try {
           client = await pool.connect();
         } catch (err) {
+          if (isConnectionError(err)) this.overloaded();
           if (!isConnectionError(err) || attempt >= this.db.retries) throw err;
           await this.backoff(attempt++);
           continue;
@@ -234,7 +240,16 @@ class AttemptDatabase implements TaskDatabase {
   }
 
   private async giveBack(client: pg.PoolClient, destroy: boolean): Promise<void> {
-    if (!this.out.has(client)) return;
+    if (!this.out.has(client) || this.returning.has(client)) return;
+    this.returning.add(client);
+    try {
+      await this.reset(client, destroy);
+    } finally {
+      this.returning.delete(client);
+    }
+  }
+
+  private async reset(client: pg.PoolClient, destroy: boolean): Promise<void> {
     let broken = destroy;
     const status = (client as unknown as { getTransactionStatus?: () => string | null }).getTransactionStatus?.();
     // A connection left in a transaction is closed, not handed to the next task.

@@ -212,7 +212,7 @@ describe("ctx.pg", () => {
     expect(await sessions(`sluice:${id}/`)).toEqual([]);
   });
 
-  it("retries a checkout whose connection fails (with backoff), then uses the connection that works", async () => {
+  it("retries a checkout whose connection fails (with backoff), uses the connection that works, and tells an adaptive pool it was overloaded", async () => {
     const id = uniqueId("retry");
     const proxy = await flakyProxy(2);
     try {
@@ -220,11 +220,18 @@ describe("ctx.pg", () => {
       p.task("q", { pools: { wh: 1 } }, async (ctx) => (await ctx.pg().query<{ one: number }>("SELECT 1 AS one")).rows[0]!.one);
       const url = new URL(TEST_DATABASE_URL);
       url.host = `127.0.0.1:${proxy.port}`;
-      const sluice = await run(p, { databases: { warehouse: { url: url.toString(), pool: "wh", retries: 3, retryDelay: "20ms" } } });
+      const config = defineConfig({
+        pools: { wh: { slots: { min: 1, max: 4, initial: 4, adapt: "aimd" } } },
+        databases: { warehouse: { url: url.toString(), pool: "wh", retries: 3, retryDelay: "20ms" } },
+        pipelines: [p],
+      });
+      const sluice = await start({ config, db: `file:${join(dir, `${id}.db`)}`, logger: false, schedules: false });
+      running.push(sluice);
       const runId = await sluice.trigger(id);
       expect((await sluice.waitForRun(runId)).state).toBe("success");
       expect((await sluice.listTasks(runId))[0]!.output).toBe(1);
       expect(proxy.connections()).toBe(3);
+      expect(sluice.usage().find((u) => u.name === "wh" && u.kind === "pool")?.capacity).toBeLessThan(4);
     } finally {
       proxy.server.close();
     }
