@@ -224,7 +224,8 @@ export interface TaskRef {
  * What a task function receives. With `isolation: "thread"` or `"process"` every member works in
  * the thread or child process too: the data members are copies, `signal` is aborted by a message,
  * and `log`, `heartbeat`, `progress` and `overloaded` are relayed to the worker. `log` fields and the
- * return value must be JSON; a thrown error arrives as its message, stack and `code`.
+ * return value must be JSON; a thrown error arrives as its message, stack and `code`. `pg` opens
+ * the attempt's connections from the thread or child itself, with the same cap (its slots).
  */
 export interface TaskContext<Params extends Record<string, unknown> = Record<string, unknown>> {
   /** Fires when the attempt is cancelled, timed out or the worker shuts down. */

@@ -27,7 +27,7 @@ async function started(box: Sandbox, args: string[], env: Record<string, string>
 }
 
 describe("ctx.pg in sluice run + sluice worker", () => {
-  it("keeps the connections of 9 concurrent tasks in two processes within the pool's 3 slots, gives them all back, and shows the lock holder in sluice pg blockers", { timeout: 90_000 }, async () => {
+  it("keeps the connections of 11 concurrent tasks (two of them in a thread and a child process) in two worker processes within the pool's 3 slots, gives them all back, and shows the lock holder in sluice pg blockers", { timeout: 90_000 }, async () => {
     const schema = freshSchema("ctxpgcli");
     schemas.push(schema);
     const name = `ctxpg_${process.pid}_${Date.now().toString(36)}`;
@@ -58,9 +58,11 @@ describe("ctx.pg in sluice run + sluice worker", () => {
     })();
 
     // Triggered from the store's recorded definitions (no -c): no config to compile.
-    const [lockRun, busyRun] = await Promise.all([box.cli(["trigger", `${name}_lock`, "--json"]), box.cli(["trigger", name, "--json"])]);
+    const [lockRun, busyRun, isoRun] = await Promise.all([box.cli(["trigger", `${name}_lock`, "--json"]), box.cli(["trigger", name, "--json"]), box.cli(["trigger", `${name}_iso`, "--json"])]);
     expect(lockRun.code, lockRun.stderr).toBe(0);
     expect(busyRun.code, busyRun.stderr).toBe(0);
+    expect(isoRun.code, isoRun.stderr).toBe(0);
+    const isoId = (JSON.parse(isoRun.stdout) as RunRecord).id;
     const lockId = (JSON.parse(lockRun.stdout) as RunRecord).id;
 
     // A task holding a lock: another session waits for it; blockers names the task.
@@ -88,6 +90,15 @@ describe("ctx.pg in sluice run + sluice worker", () => {
     }
 
     await box.waitForObservation((obs) => obs.filter((o) => o.event === "end").length === 8 || undefined, "the 8 busy tasks to end", 45_000);
+    // ctx.pg in a worker thread and in a child process: named after the task, capped by its slot.
+    const isolated = await box.waitForObservation((obs) => {
+      const seen = obs.filter((o) => o.event === "isolated");
+      return seen.length === 2 ? seen : undefined;
+    }, "the isolated tasks to use the database", 45_000);
+    expect(isolated.map((o) => [o.isolation, o.name, o.max]).sort()).toEqual([
+      ["process", `sluice:${name}_iso/${isoId}/process`, 1],
+      ["thread", `sluice:${name}_iso/${isoId}/thread`, 1],
+    ]);
     await waitFor(async () => ((await count()) === 0 ? true : undefined), "every task's session to be given back");
     sampling = false;
     await sampler;

@@ -9,9 +9,13 @@
 import { getHeapStatistics } from "node:v8";
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import type { TaskContext, TaskFn, TaskLogger } from "../../define/types.js";
+import { resolveConfigOrThrow } from "../../define/validate.js";
 import { TaskTimeoutError, errorOf } from "../local-worker.js";
 import { throttleThrough } from "../budgets.js";
 import type { ChildStart, FromChild, SerializedError, ToChild } from "./protocol.js";
+import { Databases } from "../databases.js";
+import { AttemptDatabases } from "../task-database.js";
+import { heldPools } from "../held-pools.js";
 
 /** The channel to the worker: `parentPort` in a thread, the IPC channel in a child process. */
 interface Port {
@@ -30,10 +34,13 @@ const port: Port = isMainThread
       onMessage: (l) => void parentPort?.on("message", l),
     };
 
+/** The config module's default export, once imported. */
+let loadedConfig: unknown;
+
 /** The task's function in the config module, or an error saying why it is not there. */
 async function findTask(configPath: string, pipelineId: string, taskId: string): Promise<TaskFn> {
   const { importConfig } = await import("../../cli/load-config.js");
-  const config = await importConfig(configPath);
+  const config = (loadedConfig = await importConfig(configPath));
   const pipelines = (config as { pipelines?: unknown }).pipelines;
   const p = Array.isArray(pipelines) ? (pipelines as Array<{ id?: unknown; tasks?: unknown }>).find((x) => x?.id === pipelineId) : undefined;
   const t = Array.isArray(p?.tasks) ? (p.tasks as Array<{ id?: unknown; fn?: unknown }>).find((x) => x?.id === taskId) : undefined;
@@ -111,7 +118,11 @@ async function main(start: ChildStart): Promise<void> {
     overloaded: () => port.send({ type: "overloaded" }),
     take: async (limit: string, n = 1) => ({ at: (await tokens("rate", limit, n, n)).at }),
     throttle: (stream, bandwidth: string) => throttleThrough(stream, async (max) => (await tokens("bandwidth", bandwidth, 1, max)).taken),
+    // `ctx.pg` here opens its own connections (this thread or process is the attempt's), with the
+    // same cap: no more at once than the slots the attempt holds.
+    pg: (name?: string) => (databases ??= attemptDatabases(cmd, controller.signal)).get(name),
   };
+  let databases: AttemptDatabases | undefined;
 
   let result: FromChild;
   try {
@@ -128,8 +139,17 @@ async function main(start: ChildStart): Promise<void> {
     const error: SerializedError = errorOf(err);
     result = { type: "done", ok: false, error, heapPeakBytes: heapNow() };
   }
+  await databases?.end();
   // Whatever the task left open (a connection pool, a timer) must not keep this alive: one attempt, then gone.
   port.send(result, () => process.exit(0));
+}
+
+/** `ctx.pg` of this attempt, from the config's `databases` (validated here, on first use). */
+function attemptDatabases(cmd: ChildStart["cmd"], signal: AbortSignal): AttemptDatabases {
+  const config = resolveConfigOrThrow(loadedConfig);
+  const overloaded = () => port.send({ type: "overloaded" });
+  const def = config.pipelines.find((p) => p.id === cmd.pipeline)?.tasks.find((t) => t.id === cmd.task);
+  return new AttemptDatabases(new Databases(config), { pipeline: cmd.pipeline, runId: cmd.runId, task: cmd.task }, heldPools(cmd, def), signal, overloaded);
 }
 
 function startMessage(): Promise<ChildStart> {
