@@ -291,6 +291,39 @@ describe("ctx.pg", () => {
     expect(await pidOf()).not.toBe(second);
   });
 
+  it("closes a connection idle past idleTimeout, and gives up on a server that never answers after connectTimeout (retried)", async () => {
+    const id = uniqueId("timeouts");
+    const blackhole = createServer(() => undefined); // accepts, never answers
+    await new Promise<void>((resolve) => blackhole.listen(0, "127.0.0.1", resolve));
+    let tries = 0;
+    blackhole.on("connection", () => tries++);
+    try {
+      const p = pipeline(id);
+      p.task("pid", { pools: { wh: 1 } }, async (ctx) => (await ctx.pg("warehouse").query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]!.pid);
+      p.task("silent", { pools: { wh: 1 } }, async (ctx) => ctx.pg("silent").query("SELECT 1"));
+      const silent = new URL(TEST_DATABASE_URL);
+      silent.host = `127.0.0.1:${(blackhole.address() as { port: number }).port}`;
+      const sluice = await run(p, {
+        databases: {
+          warehouse: { url: TEST_DATABASE_URL, pool: "wh", idleTimeout: "300ms" },
+          silent: { url: silent.toString(), pool: "wh", connectTimeout: "300ms", retries: 1, retryDelay: "10ms" },
+        },
+      });
+      const runId = await sluice.trigger(id);
+      await sluice.waitForRun(runId);
+      const tasks = Object.fromEntries((await sluice.listTasks(runId)).map((t) => [t.task, t]));
+      expect(tasks.pid?.state).toBe("success");
+      const pid = tasks.pid!.output as number;
+      await waitFor(async () => ((await side.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1", [pid])).rowCount === 0 ? true : undefined), "the idle connection to be closed", { timeoutMs: 10_000 });
+      expect(tasks.silent?.state).toBe("failed");
+      const attempt = (await sluice.listAttempts({ runId })).find((a) => a.task === "silent");
+      expect(attempt?.error?.message).toMatch(/timeout/i);
+      expect(tries).toBe(2);
+    } finally {
+      blackhole.close();
+    }
+  });
+
   it("reuses a client released cleanly (its settings reset), and closes one released inside a transaction", async () => {
     const id = uniqueId("release");
     const p = pipeline(id);
