@@ -2,6 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { DATABASE_DEFAULTS, defineConfig, formatProblems, pipeline, resolveConfig, type ConfigProblem } from "../../src/define/index.js";
 import { definitionsOf } from "../../src/define/stored.js";
+import { describeConfig } from "../../src/cli/commands/inspect.js";
 
 function config(databases: unknown, pools: Record<string, { slots: number }> = { warehouse_db: { slots: 4 } }) {
   const p = pipeline("p");
@@ -27,6 +28,11 @@ describe("databases", () => {
     const stored = JSON.stringify(definitionsOf(r.config));
     expect(stored).not.toContain("secret");
     expect(stored).not.toContain("REPLICA_URL");
+    // `sluice inspect --json` shows them with the password hidden.
+    expect((describeConfig(r.config).databases as Array<{ name: string; url: string }>).map((d) => [d.name, d.url])).toEqual([
+      ["warehouse", "postgres://etl:***@db:5432/dw"],
+      ["replica", "$REPLICA_URL"],
+    ]);
   });
 
   it("refuses a database tied to an undeclared pool, naming the path, the nearest pool and the fix", () => {

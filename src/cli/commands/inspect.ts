@@ -17,6 +17,8 @@ export function describeConfig(config: ResolvedConfig): Record<string, unknown> 
     pools: Object.values(config.pools),
     ...(config.rateLimits ? { rateLimits: Object.values(config.rateLimits) } : {}),
     ...(config.bandwidth ? { bandwidth: Object.values(config.bandwidth) } : {}),
+    // Only when declared (configs without them print as before); URLs with their password hidden.
+    ...(Object.keys(config.databases ?? {}).length > 0 ? { databases: Object.values(config.databases ?? {}).map((d) => ({ ...d, url: databaseUrl(d.url) })) } : {}),
     pipelines: config.pipelines.map((p) => ({
       id: p.id,
       description: p.description,
@@ -69,6 +71,11 @@ export function registerInspect(program: Command): void {
         out.push("", "Bandwidth");
         out.push(table(Object.values(config.bandwidth).map((b) => [b.name, `${formatSize(b.bytesPerSecond)}/s, burst ${formatSize(b.burst)}`, b.description ?? ""])));
       }
+      const databases = Object.values(config.databases ?? {});
+      if (databases.length > 0) {
+        out.push("", "Databases (ctx.pg)");
+        out.push(table(databases.map((d) => [d.name, databaseUrl(d.url), `pool ${d.pool}`, `connect ${ms(d.connectTimeoutMs)} · idle ${ms(d.idleTimeoutMs)} · lifetime ${ms(d.maxLifetimeMs)} · ${d.retries} retries`])));
+      }
       for (const p of config.pipelines) {
         const schedule = p.schedule ? (p.schedule.kind === "every" ? `every ${ms(p.schedule.everyMs)}` : `cron "${p.schedule.cron}"${p.schedule.timezone ? ` ${p.schedule.timezone}` : ""}`) : "manual only";
         out.push("", `Pipeline ${p.id}: ${schedule} · overlap ${p.overlap} · maxActiveRuns ${p.maxActiveRuns}${p.maxActiveTasks !== undefined ? ` · maxActiveTasks ${p.maxActiveTasks}` : ""}${p.catchup ? " · catchup" : ""}`);
@@ -89,4 +96,16 @@ export function registerInspect(program: Command): void {
       for (const w of result.warnings) out.push(`warning: ${w.path}: ${w.message}`);
       process.stdout.write(out.join("\n") + "\n");
     });
+}
+
+/** A database's URL for display: the password hidden, or the variable it is read from. */
+function databaseUrl(url: NonNullable<ResolvedConfig["databases"]>[string]["url"]): string {
+  if (url.kind === "env") return `$${url.env}`;
+  try {
+    const u = new URL(url.url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "(invalid URL)";
+  }
 }
