@@ -34,7 +34,8 @@ export function buildConfig(top: ParsedConfig, pipelines: readonly ParsedPipelin
     retentionMs: top.retention === false ? undefined : (top.retention ?? ms(DEFAULTS.retention)),
     pipelines: pipelines.map((p, i) => buildPipeline(p, edges[i] ?? [])),
     notify: buildNotify(top.notify),
-    databases: Object.fromEntries(Object.entries(top.databases ?? {}).map(([name, d]) => [name, buildDatabase(name, d)])),
+    // Only when declared, like rateLimits (never stored or fingerprinted anyway: see stored.ts).
+    ...nonEmpty("databases", Object.fromEntries(Object.entries(top.databases ?? {}).map(([name, d]) => [name, buildDatabase(name, d)]))),
   };
 }
 
