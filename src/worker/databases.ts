@@ -8,7 +8,7 @@
 import { connect as connectSocket } from "node:net";
 import type pg from "pg";
 import type { ResolvedConfig, ResolvedDatabase } from "../define/resolved.js";
-import { DatabaseUrlError } from "./database-errors.js";
+import { DatabaseAttemptEndedError, DatabaseUrlError } from "./database-errors.js";
 
 /** `application_name` of a pooled connection no task is using. */
 export const IDLE_APPLICATION_NAME = "sluice (idle)";
@@ -27,6 +27,8 @@ export class Databases {
 
   /** The node-postgres pool of `db`, made (and `pg` imported) on first call. */
   pool(db: ResolvedDatabase): Promise<pg.Pool> {
+    // A task still running after its worker stopped must not open a pool nobody will close.
+    if (this.closed) return Promise.reject(new DatabaseAttemptEndedError(`database ${JSON.stringify(db.name)}: this worker has stopped, so its connections are closed.`));
     let pool = this.pools.get(db.name);
     if (!pool) {
       pool = this.open(db);
