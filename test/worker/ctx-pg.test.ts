@@ -179,7 +179,8 @@ describe("ctx.pg", () => {
     const id = uniqueId("timeout");
     const p = pipeline(id);
     const errors: string[] = [];
-    p.task("sleepy", { pools: { wh: 1 }, timeout: "1s" }, async (ctx) => {
+    // 3 s: time to connect and start the query on a loaded machine before the timeout fires.
+    p.task("sleepy", { pools: { wh: 1 }, timeout: "3s" }, async (ctx) => {
       // Ignores its signal on purpose: only ctx.pg's own cancel can stop the query.
       await ctx
         .pg()
@@ -275,7 +276,7 @@ describe("ctx.pg", () => {
     const id = uniqueId("valid");
     const p = pipeline(id);
     p.task("pid", { pools: { wh: 1 } }, async (ctx) => (await ctx.pg().query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]!.pid);
-    const sluice = await run(p, { pools: { wh: 1 }, databases: { warehouse: { url: TEST_DATABASE_URL, pool: "wh", maxLifetime: "2s" } } });
+    const sluice = await run(p, { pools: { wh: 1 }, databases: { warehouse: { url: TEST_DATABASE_URL, pool: "wh", maxLifetime: "4s" } } });
     const pidOf = async () => {
       const runId = await sluice.trigger(id);
       expect((await sluice.waitForRun(runId)).state).toBe("success");
@@ -286,8 +287,8 @@ describe("ctx.pg", () => {
     await side.query("SELECT pg_terminate_backend($1)", [first]);
     const second = await pidOf();
     expect(second).not.toBe(first);
-    // Recycled once older than maxLifetime (2 s).
-    await waitFor(async () => ((await side.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1", [second])).rowCount === 0 ? true : undefined), "the connection to be recycled", { timeoutMs: 10_000 });
+    // Recycled once older than maxLifetime (4 s).
+    await waitFor(async () => ((await side.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1", [second])).rowCount === 0 ? true : undefined), "the connection to be recycled", { timeoutMs: 15_000 });
     expect(await pidOf()).not.toBe(second);
   });
 
