@@ -11,6 +11,14 @@ import type { TaskDatabase, TaskLoadOptions, TaskLoadResult, TaskPgClient, TaskQ
 import { DatabaseAttemptEndedError, DatabaseCheckoutTimeoutError, DatabaseSlotsError, UnknownDatabaseError } from "./database-errors.js";
 import { cancelQuery, type Databases } from "./databases.js";
 import { SlotGate } from "./slot-gate.js";
+import type { LoadMode, LoadResult } from "../pg/load.js";
+
+// The task-facing types mirror sluice/pg's (define/ cannot import them): these fail to compile if
+// the two drift apart.
+const _modesFit = (m: LoadMode): TaskLoadOptions["mode"] => m;
+const _resultFits = (r: LoadResult): TaskLoadResult => r;
+void _modesFit;
+void _resultFits;
 
 /** Who the attempt is, for `application_name`. */
 export interface AttemptIdentity {
