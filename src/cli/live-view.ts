@@ -37,6 +37,8 @@ export interface LiveViewOptions {
   now?: () => number;
   /** @defaultValue 500 */
   intervalMs?: number;
+  /** The dashboard's URL, shown in the header (none: `--no-ui`, or its port was taken). */
+  dashboard?: string;
 }
 
 /** Control sequences: cursor to column 1 and up n lines; erase to end of line; erase below. */
@@ -136,7 +138,7 @@ export class LiveView {
     // Two short lines, so both fit 80 columns whatever the zone's name; the log path may be cut.
     const header = [
       `Sluice · ${timeOfDay(this.now(), this.tz)} ${this.tz} · running ${engine?.runningAttempts ?? 0} · waiting ${engine?.waitingTasks ?? 0}`,
-      `${this.config.pipelines.length} pipeline(s) · Ctrl-C stops · logs ${this.logFile}`,
+      `${this.config.pipelines.length} pipeline(s) · ${this.options.dashboard ? `${this.options.dashboard} · ` : ""}Ctrl-C stops · logs ${this.logFile}`,
     ];
     const sections = engine ? this.sections(engine) : [];
     // One line short of the height: the line the cursor rests on after the frame.

@@ -117,6 +117,9 @@ describe("LiveView on an 80×24 terminal", () => {
     for (const line of frame) expect(line.length).toBeLessThanOrEqual(79);
     expect(frame[0]).toBe("Sluice · 14:00:00 Asia/Kolkata · running 2 · waiting 38");
     expect(frame[1]).toMatch(/^1 pipeline\(s\) · Ctrl-C stops · logs \/var\/log\/.*…$/);
+    // With the dashboard: its URL comes before the log file, which is cut first.
+    const withUrl = new LiveView(sluice.scheduler, sluice.config, sluice.store, "/var/log/a-rather-long-path/that/goes/on/and/on/and/on/.sluice/sluice.log", { out: new FakeTty(80, 24), tz: "Asia/Kolkata", now: () => NOW, dashboard: "http://127.0.0.1:7070" });
+    expect(withUrl.frame()[1]).toMatch(/^1 pipeline\(s\) · http:\/\/127\.0\.0\.1:7070 · Ctrl-C stops · logs \/var\/log\/.*…$/);
     expect(frame).toContain("Active runs");
     expect(frame).toContain("Pools");
     expect(frame.some((l) => /^ {2}… \d+ more$/.test(l))).toBe(true);

@@ -133,7 +133,7 @@ function registerScheduling(program: Command, name: "run" | "scheduler", descrip
         void sluice.stop();
         throw err;
       }) : undefined;
-      const view = live ? new (await import("../live-view.js")).LiveView(sluice.scheduler, sluice.config, sluice.store, logFile, opts.tz !== undefined ? { tz: opts.tz } : {}) : undefined;
+      const view = live ? new (await import("../live-view.js")).LiveView(sluice.scheduler, sluice.config, sluice.store, logFile, { ...(opts.tz !== undefined ? { tz: opts.tz } : {}), ...(http ? { dashboard: http.url } : {}) }) : undefined;
       view?.start();
       let draining: Promise<void> | undefined;
       const drain = (why: string): Promise<void> =>
@@ -169,7 +169,7 @@ function registerScheduling(program: Command, name: "run" | "scheduler", descrip
  * `--token`/`SLUICE_TOKEN`. A port given explicitly must be free; the default one, when taken (a
  * second project's `sluice run`), is only warned about, and Sluice runs on without the dashboard.
  */
-async function startHttp(sluice: Sluice, opts: RunOptions, logger: Logger): Promise<{ close(): Promise<void> } | undefined> {
+async function startHttp(sluice: Sluice, opts: RunOptions, logger: Logger): Promise<{ url: string; close(): Promise<void> } | undefined> {
   const [{ serve, SERVE_DEFAULTS }, { CliError }] = await Promise.all([import("../../server/server.js"), import("../errors.js")]);
   const portText = opts.port ?? nonEmpty(process.env.SLUICE_PORT);
   const port = portText !== undefined ? intOption(portText, opts.port !== undefined ? "--port" : "SLUICE_PORT", 0) : SERVE_DEFAULTS.port;
