@@ -66,8 +66,10 @@ function Chart({ title, t, lines, max }: { title: string; t: number[]; lines: Li
 
 export function Pools({ tick }: { tick: number }) {
   const usage = useApi<ResourceUsage[]>("/api/pools", tick);
-  // The history is sampled once a second: fetching it on every live tick would be wasteful.
-  const history = useApi<PoolHistory>(`/api/pools/history?since=${Date.now() - 3_600_000}`, Math.floor(tick / 5));
+  // The server keeps the last hour. The path must not change between renders (a `since` of
+  // Date.now() did, and refetched on every render); sampled once a second, it is fetched every
+  // fifth live tick.
+  const history = useApi<PoolHistory>("/api/pools/history", Math.floor(tick / 5));
   const shown = (usage.data ?? []).filter((u) => u.kind === "pool" || u.kind === "queue" || u.kind === "memory" || u.kind === "parallelism");
   return (
     <section>

@@ -180,8 +180,7 @@ export async function serve(sluice: ServedSluice, options: ServeOptions = {}): P
   let lastState = "";
   let beats = 0;
   const timer = setInterval(() => {
-    api.sample();
-    const state = api.liveState();
+    const state = api.liveState(api.sample());
     const key = JSON.stringify(state.running) + state.waiting + state.activeRuns;
     if (key !== lastState) {
       lastState = key;
@@ -265,12 +264,17 @@ class Api {
     return this.sluice.scheduler.engineView;
   }
 
-  /** One sample of pool use and of what waiting tasks wait for (skipped when 20,000+ wait: too costly a second). */
-  sample(now = Date.now()): void {
+  /**
+   * One sample of pool use and of what waiting tasks wait for (skipped when 20,000+ wait: too
+   * costly a second). Returns the usage it read, for {@link liveState}.
+   */
+  sample(now = Date.now()): ResourceUsage[] | undefined {
     const engine = this.engine;
-    if (!engine) return;
-    this.pools.sample(now, engine.usage(), this.host());
+    if (!engine) return undefined;
+    const usage = engine.usage();
+    this.pools.sample(now, usage, this.host());
     if (engine.waitingTasks > 0 && engine.waitingTasks < 20_000) this.causes.observe(now, engine.waitingReasons());
+    return usage;
   }
 
   /** The host's CPU and memory since the last sample (from /proc; `undefined` elsewhere). */
@@ -283,9 +287,9 @@ class Api {
   }
 
   /** What runs and waits now: sent on the stream whenever it changes. */
-  liveState(): { at: number; running: string[]; waiting: number; activeRuns: number } {
+  liveState(usage: readonly ResourceUsage[] | undefined = this.engine?.usage()): { at: number; running: string[]; waiting: number; activeRuns: number } {
     const engine = this.engine;
-    const running = engine ? engine.usage().find((u) => u.kind === "parallelism")?.holders.map((h) => h.id) ?? [] : [];
+    const running = usage?.find((u) => u.kind === "parallelism")?.holders.map((h) => h.id) ?? [];
     return { at: Date.now(), running: running.slice(0, 500), waiting: engine?.waitingTasks ?? 0, activeRuns: engine?.activeRuns().length ?? 0 };
   }
 
