@@ -211,12 +211,18 @@ export async function applyBatched(client: pg.PoolClient, batch: readonly StoreW
         AS u (id, state, ended_at, set_error, error, still_running, peak))`);
     // Work nobody claimed goes with its attempt; a draining attempt keeps released_at as it is.
     uctes.push(`unclaimed AS (DELETE FROM dispatch d USING ends WHERE d.attempt_id = ends.id AND d.claimed_by IS NULL)`);
+    // An attempt its worker already recorded as ended this way (the usual case on worker
+    // processes) is left as the worker wrote it, times included: rewriting it would add a row
+    // version, and an entry in each of its indexes, per task for nothing.
     uctes.push(`upd_ends AS (UPDATE attempts a SET state = ends.state, ended_at = ends.ended_at,
         error = CASE WHEN ends.set_error THEN ends.error ELSE a.error END,
         released_at = CASE WHEN ends.still_running THEN a.released_at ELSE ends.ended_at END,
         peak_memory_bytes = COALESCE(ends.peak, a.peak_memory_bytes)
-      FROM ends WHERE a.id = ends.id RETURNING 1)`);
-    counts.push({ cte: "upd_ends", expected: u.length, what: "endAttempt" });
+      FROM ends WHERE a.id = ends.id
+        AND NOT (a.state = ends.state AND a.ended_at IS NOT NULL AND (NOT ends.set_error OR a.error IS NOT DISTINCT FROM ends.error)
+          AND (ends.still_running OR a.released_at IS NOT NULL) AND (ends.peak IS NULL OR a.peak_memory_bytes IS NOT DISTINCT FROM ends.peak)))`);
+    uctes.push(`found_ends AS (SELECT 1 FROM attempts a JOIN ends ON a.id = ends.id)`);
+    counts.push({ cte: "found_ends", expected: u.length, what: "endAttempt" });
   }
   if (schedules.size > 0) {
     const u = [...schedules.values()];

@@ -34,7 +34,18 @@ export function createPool(location: PgLocation, options: PoolOptions = {}): pg.
     // A process stopped in the middle of a transaction (SIGSTOP, a hung VM) must not keep its row
     // locks: Sluice's transactions last milliseconds, so the server ends one idle for 2 s, and a
     // standby scheduler can take over within its bound.
-    options: `-c search_path=${location.schema} -c idle_in_transaction_session_timeout=${IDLE_IN_TRANSACTION_MS}`,
+    //
+    // Index lookups only: every statement of the store finds its rows by key (a batch's ids, a
+    // run's tasks, the partial indexes of running work), for which an index is right at any
+    // size. Statements are prepared once per connection, and PostgreSQL's generic plans for them,
+    // made while a new store's tables are empty, scanned whole tables (a sequential scan of
+    // attempts, a hash join over task_instances) and kept doing so as the tables grew to tens of
+    // thousands of rows, until autovacuum analyzed them: a fresh store's scheduler spent 8-15 ms
+    // per look at its workers' results instead of a fraction of one. Turning these plan types off
+    // only prices them out; a statement with no index to use still scans (a small table like
+    // workers). The price makes such a plan look costly enough for JIT compilation, which spent
+    // ~150 ms compiling a 2-row read: no JIT either (nothing the store runs is worth compiling).
+    options: `-c search_path=${location.schema} -c idle_in_transaction_session_timeout=${IDLE_IN_TRANSACTION_MS} -c enable_seqscan=off -c enable_hashjoin=off -c enable_mergejoin=off -c jit=off`,
     types: TYPES,
     connectionTimeoutMillis: 10_000,
     idleTimeoutMillis: 30_000,

@@ -351,18 +351,18 @@ export class PgStore implements Store, WorkerStore, TokenStore {
 
   // ── worker processes (WorkerStore) ───────────────────────────────────────────────────────
 
-  async registerWorker(info: Omit<WorkerInfo, "stoppedAt">, ttlMs: number): Promise<{ ok: true } | { ok: false; holder: string }> {
+  async registerWorker(info: Omit<WorkerInfo, "stoppedAt" | "prefetch"> & { prefetch?: number }, ttlMs: number): Promise<{ ok: true } | { ok: false; holder: string }> {
     return this.#transaction(async (client) => {
       const row = (await client.query<{ host: string; pid: number; heartbeat_at: number; stopped_at: number | null }>("SELECT host, pid, heartbeat_at, stopped_at FROM workers WHERE name = $1 FOR UPDATE", [info.name])).rows[0];
       const live = row && row.stopped_at === null && row.heartbeat_at + ttlMs > info.heartbeatAt && !(row.host === info.host && row.pid === info.pid) && !(row.host === hostname() && !processAlive(row.pid));
       if (live) return { ok: false as const, holder: `pid ${row.pid} on ${row.host}, last heartbeat ${iso(row.heartbeat_at)}` };
       await client.query(
-        `INSERT INTO workers (name, host, pid, queues, slots, memory_mb, fingerprint, avoid, started_at, heartbeat_at, stopped_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL)
-         ON CONFLICT (name) DO UPDATE SET host = excluded.host, pid = excluded.pid, queues = excluded.queues, slots = excluded.slots,
+        `INSERT INTO workers (name, host, pid, queues, slots, prefetch, memory_mb, fingerprint, avoid, started_at, heartbeat_at, stopped_at)
+         VALUES ($1, $2, $3, $4, $5, $11, $6, $7, $8, $9, $10, NULL)
+         ON CONFLICT (name) DO UPDATE SET host = excluded.host, pid = excluded.pid, queues = excluded.queues, slots = excluded.slots, prefetch = excluded.prefetch,
            memory_mb = excluded.memory_mb, fingerprint = excluded.fingerprint, avoid = excluded.avoid, started_at = excluded.started_at,
            heartbeat_at = excluded.heartbeat_at, stopped_at = NULL`,
-        [info.name, info.host, info.pid, info.queues, info.slots, info.memoryMb, info.fingerprint, info.avoid, info.startedAt, info.heartbeatAt],
+        [info.name, info.host, info.pid, info.queues, info.slots, info.memoryMb, info.fingerprint, info.avoid, info.startedAt, info.heartbeatAt, info.prefetch ?? 0],
       );
       return { ok: true as const };
     });
@@ -423,7 +423,7 @@ export class PgStore implements Store, WorkerStore, TokenStore {
           RETURNING a.id, a.run_id, a.task),
         stored AS (
           UPDATE task_instances t SET output = c.output FROM ended JOIN c ON c.id = ended.id
-          WHERE c.state = 'success' AND t.run_id = ended.run_id AND t.task = ended.task)
+          WHERE c.state = 'success' AND t.run_id = ended.run_id AND t.task = ended.task AND t.output IS DISTINCT FROM c.output)
         SELECT ended.id FROM ended, (SELECT pg_notify($8, '')) AS n`, [
         items.map((i) => i.attemptId),
         items.map((i) => i.fencingToken),
@@ -457,10 +457,10 @@ export class PgStore implements Store, WorkerStore, TokenStore {
   }
 
   async listWorkers(): Promise<WorkerInfo[]> {
-    const rows = (await this.#query<{ name: string; host: string; pid: number; queues: string[]; slots: number; memory_mb: number | null; fingerprint: string; avoid: string[]; started_at: number; heartbeat_at: number; stopped_at: number | null }>(
+    const rows = (await this.#query<{ name: string; host: string; pid: number; queues: string[]; slots: number; prefetch: number; memory_mb: number | null; fingerprint: string; avoid: string[]; started_at: number; heartbeat_at: number; stopped_at: number | null }>(
       "SELECT * FROM workers ORDER BY name COLLATE \"C\"",
     )).rows;
-    return rows.map((r) => ({ name: r.name, host: r.host, pid: r.pid, queues: r.queues, slots: r.slots, memoryMb: r.memory_mb, fingerprint: r.fingerprint, avoid: r.avoid, startedAt: r.started_at, heartbeatAt: r.heartbeat_at, stoppedAt: r.stopped_at }));
+    return rows.map((r) => ({ name: r.name, host: r.host, pid: r.pid, queues: r.queues, slots: r.slots, prefetch: r.prefetch, memoryMb: r.memory_mb, fingerprint: r.fingerprint, avoid: r.avoid, startedAt: r.started_at, heartbeatAt: r.heartbeat_at, stoppedAt: r.stopped_at }));
   }
 
   async remoteStates(ids: readonly number[]): Promise<RemoteAttemptState[]> {
