@@ -751,7 +751,7 @@ export function queueCapacity(config: ResolvedConfig, live: readonly WorkerInfo[
     for (const q of w.queues) {
       const c = capacity.get(q);
       if (!c) continue;
-      c.slots += w.slots;
+      c.slots += w.slots + (w.prefetch ?? 0);
       c.memoryMb = w.memoryMb === null ? Number.MAX_SAFE_INTEGER : Math.min(Number.MAX_SAFE_INTEGER, c.memoryMb + w.memoryMb);
     }
   }

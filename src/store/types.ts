@@ -74,6 +74,11 @@ export interface WorkerInfo {
   queues: string[];
   /** Attempts it runs at once. */
   slots: number;
+  /**
+   * Attempts it takes ahead of its free slots, waiting in its local queue (`sluice worker
+   * --prefetch`); admission counts them with the slots. 0: it takes only what it can start.
+   */
+  prefetch: number;
   /** Memory budget for tasks' declared `memory`, in MB; `null`: none declared, no limit. */
   memoryMb: number | null;
   /** Fingerprint of the definitions it loaded. */
@@ -114,7 +119,7 @@ export interface RemoteAttemptState {
  */
 export interface WorkerStore {
   /** Record (or re-record, on restart) a worker; refused when a live worker already uses the name. */
-  registerWorker(info: Omit<WorkerInfo, "stoppedAt">, ttlMs: number): Promise<{ ok: true } | { ok: false; holder: string }>;
+  registerWorker(info: Omit<WorkerInfo, "stoppedAt" | "prefetch"> & { prefetch?: number }, ttlMs: number): Promise<{ ok: true } | { ok: false; holder: string }>;
   /**
    * Show the worker lives and renew the leases of its running attempts. Returns the ids among
    * `attempts` that are still its own and running (the others were cancelled, timed out or given

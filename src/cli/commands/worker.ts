@@ -7,6 +7,7 @@ import { onSignals, timeoutGraceFromEnv } from "./run.js";
 interface WorkerOptions extends StoreOption, LogOption {
   queue?: string;
   concurrency?: string;
+  prefetch?: string;
   memoryMb?: string;
   name?: string;
   leaseTtl: string;
@@ -25,6 +26,7 @@ export function registerWorker(program: Command): void {
   withLogLevel(cmd)
     .option("--queue <names>", "queues to serve, comma-separated (default: default)")
     .option("--concurrency <n>", "attempts run at once (default: the config's worker.concurrency)")
+    .option("--prefetch <n>", "attempts taken ahead of free slots, queued here and started the moment a slot frees: for many short tasks (they hold their pools while queued)", "0")
     .option("--memory-mb <mb>", "budget for tasks' declared memory; a task is taken only when it fits (default: the config's worker.memoryMb, else 75% of this host's memory or its cgroup limit)")
     .option("--name <name>", "unique among the store's workers (default: host:pid)")
     .option("--lease-ttl <duration>", "an attempt of a worker silent this long is retried elsewhere; heartbeats every third of it", "15s")
@@ -48,6 +50,7 @@ export function registerWorker(program: Command): void {
       const queues = (opts.queue ?? "default").split(",").map((q) => q.trim()).filter((q) => q !== "");
       if (queues.length === 0) throw new CliError(`--queue: "${opts.queue}" names no queue; e.g. --queue etl,default`);
       const slots = opts.concurrency !== undefined ? intOption(opts.concurrency, "--concurrency") : config.worker.concurrency;
+      const prefetch = intOption(opts.prefetch ?? "0", "--prefetch", 0);
       const memoryMb = opts.memoryMb !== undefined ? intOption(opts.memoryMb, "--memory-mb") : (config.worker.memoryMb ?? (await import("../../worker/memory-budget.js")).defaultMemoryBudgetMb());
       const leaseTtlMs = await durationOption(opts.leaseTtl, "--lease-ttl");
       const shutdownMs = await durationOption(opts.shutdownTimeout, "--shutdown-timeout");
@@ -77,6 +80,7 @@ export function registerWorker(program: Command): void {
         host: hostname(),
         queues,
         slots,
+        prefetch,
         memoryMb,
         fingerprint: stored.fingerprintOf(mine),
         avoid: differ.map((d) => d.task),
@@ -112,7 +116,7 @@ export function registerWorker(program: Command): void {
           logger.info("sluice worker stopped");
         })());
       onSignals(drain);
-      logger.info({ name, queues, slots, memoryMb, config: loaded.path }, "sluice worker started");
+      logger.info({ name, queues, slots, prefetch, memoryMb, config: loaded.path }, "sluice worker started");
       if (runFor !== undefined) setLongTimeout(() => void drain(`--for ${opts.for}`), runFor).unref();
       await new Promise<void>((resolve) => {
         const check = setInterval(() => {
@@ -151,7 +155,7 @@ export function registerWorker(program: Command): void {
       process.stdout.write(
         table([
           ["name", "state", "queues", "slots", "memory", "last heartbeat", "running"],
-          ...rows.map((r) => [r.name, r.state, r.queues.join(","), `${r.running.length}/${r.slots}`, r.memoryMb === null ? "-" : `${r.memoryMb} MB`, `${Math.round((now - r.heartbeatAt) / 1000)}s ago`, r.running.join(", ")]),
+          ...rows.map((r) => [r.name, r.state, r.queues.join(","), `${r.running.length}/${r.slots}${r.prefetch > 0 ? ` +${r.prefetch} prefetch` : ""}`, r.memoryMb === null ? "-" : `${r.memoryMb} MB`, `${Math.round((now - r.heartbeatAt) / 1000)}s ago`, r.running.join(", ")]),
         ]) + "\n",
       );
     } finally {
