@@ -8,7 +8,7 @@
 //
 //   npx tsx bench/distributed.ts      (after npm run build; records its section in BENCHMARKS.md)
 import { fork, spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
@@ -18,7 +18,9 @@ import { machine, recordSection } from "./report.js";
 const PG = process.env.SLUICE_BENCH_DATABASE_URL ?? process.env.SLUICE_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const REDIS = process.env.SLUICE_BENCH_REDIS_URL ?? process.env.SLUICE_TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
 const PROCS = 2;
-const CONCURRENCY = 16;
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
+/** Sluice workers' `--prefetch`, as graphile-worker's `localQueue.size` below. */
+const PREFETCH = Number(process.env.BENCH_PREFETCH ?? 500);
 const JOBS = 20_000;
 const LATENCY_SAMPLES = 200;
 const BIN = fileURLToPath(new URL("../bin/sluice.js", import.meta.url));
@@ -100,7 +102,9 @@ function stopAll(children: ChildProcess[], how: "message" | "signal"): Promise<v
 
 function sluiceProcess(args: string[]): Promise<ChildProcess> {
   // Logs at info: the "started" line is how the bench knows a process is up.
-  const child = spawn(process.execPath, [BIN, ...args, "--db", sluiceUrl], {
+  // BENCH_PROF=dir: every Sluice process writes a CPU profile there when it exits.
+  const prof = process.env.BENCH_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_PROF] : [];
+  const child = spawn(process.execPath, [...prof, BIN, ...args, "--db", sluiceUrl], {
     stdio: ["ignore", "pipe", "pipe", "ipc"],
     env: { ...process.env, BENCH_CONCURRENCY: String(CONCURRENCY) },
   });
@@ -123,7 +127,7 @@ function sluiceProcess(args: string[]): Promise<ChildProcess> {
 
 async function sluiceStart(starts: Starts): Promise<ChildProcess[]> {
   const scheduler = await sluiceProcess(["scheduler", CONFIG]);
-  const workers = await Promise.all(Array.from({ length: PROCS }, (_, i) => sluiceProcess(["worker", CONFIG, "--name", `bench${i}`, "--concurrency", String(CONCURRENCY)])));
+  const workers = await Promise.all(Array.from({ length: PROCS }, (_, i) => sluiceProcess(["worker", CONFIG, "--name", `bench${i}`, "--concurrency", String(CONCURRENCY), "--prefetch", String(PREFETCH)])));
   for (const w of workers) starts.listen(w);
   return [scheduler, ...workers];
 }
@@ -273,6 +277,65 @@ async function sluice(): Promise<{ a: number; b: { p50: number; p99: number }; c
 }
 
 const pgVersion = (await sql<{ v: string }>("SELECT current_setting('server_version') AS v"))[0]?.v ?? "?";
+if (process.argv[2] === "sluice-a") {
+  // (a) only, twice after a warm-up: for quick comparisons while changing Sluice.
+  await sluiceReset();
+  const starts = new Starts();
+  const children = await sluiceStart(starts);
+  await sluiceDrain("noop");
+  const cpu = (): Map<string, number> => {
+    // CPU seconds so far of PostgreSQL's processes and of each Sluice process (utime + stime).
+    const out = new Map<string, number>();
+    const tick = 100;
+    for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+      let stat: string;
+      try {
+        stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      } catch {
+        continue;
+      }
+      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      // PostgreSQL backends serving the bench's database (title "postgres: user db host …"); the
+      // WAL writer and checkpointer are shared with anything else on the server and left out.
+      let title = "";
+      try {
+        title = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      } catch {
+        continue;
+      }
+      if (comm === "postgres" && !title.includes(` ${new URL(PG).pathname.slice(1)} `)) continue;
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const secs = (Number(f[11]) + Number(f[12])) / tick;
+      const child = children.findIndex((c) => c.pid === Number(pid));
+      const key = comm === "postgres" ? "postgres" : child === 0 ? "scheduler" : child > 0 ? "workers" : "";
+      if (key) out.set(key, (out.get(key) ?? 0) + secs);
+    }
+    return out;
+  };
+  const pgStats = async (): Promise<Map<string, number>> => {
+    const m = new Map<string, number>();
+    const rows = await sql<{ relname: string; ins: string; upd: string; hot: string; del: string }>(
+      `SELECT relname, n_tup_ins AS ins, n_tup_upd AS upd, n_tup_hot_upd AS hot, n_tup_del AS del FROM pg_stat_user_tables WHERE schemaname = $1`, [SCHEMA]);
+    for (const r of rows) for (const k of ["ins", "upd", "hot", "del"] as const) m.set(`${r.relname}.${k}`, Number(r[k]));
+    const db = await sql<{ xact_commit: string; calls: string }>(`SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()`);
+    m.set("commits", Number(db[0]?.xact_commit));
+    return m;
+  };
+  for (let i = 0; i < 2; i++) {
+    const before = cpu();
+    await new Promise((r) => setTimeout(r, 800)); // pg_stat views lag by up to 500 ms
+    const pb = await pgStats();
+    const perSecond = await sluiceDrain("noop");
+    const after = cpu();
+    const per = [...after].map(([k, v]) => `${k} ${Math.round(((v - (before.get(k) ?? 0)) / JOBS) * 1e6)} µs`).join(", ");
+    console.log(`sluice (a) ${Math.round(perSecond)}/s; CPU per task: ${per}`);
+    await new Promise((r) => setTimeout(r, 800));
+    const pa = await pgStats();
+    console.log([...pa].map(([k, v]) => [k, (v - (pb.get(k) ?? 0)) / JOBS] as const).filter(([, v]) => v > 0.01).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(", "));
+  }
+  await stopAll(children, "signal");
+  process.exit(0);
+}
 if (process.argv[2] === "sluice") {
   // Sluice alone, nothing recorded: for profiling and quick comparisons.
   console.log("sluice", JSON.stringify(await sluice()));

@@ -16,7 +16,7 @@ one.task("ping", (ctx) => {
 
 export default defineConfig({
   pools: { db: { slots: 4 } },
-  parallelism: 256,
+  parallelism: 2048,
   worker: { concurrency: Number(process.env.BENCH_CONCURRENCY ?? 16) },
   pipelines: [noop, pooled, one],
 });
