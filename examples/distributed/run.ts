@@ -32,7 +32,9 @@ if (migrate.status !== 0) process.exit(migrate.status ?? 1);
 const procs = [
   sluice(["scheduler"], "scheduler"),
   sluice(["scheduler"], "standby"),
-  sluice(["worker", "--name", "worker-a", "--concurrency", "2"], "worker-a"),
+  // --prefetch: worker-a also keeps up to 4 attempts queued beside its 2 slots, started the moment
+  // one frees (for many short tasks; queued attempts hold their pools while they wait).
+  sluice(["worker", "--name", "worker-a", "--concurrency", "2", "--prefetch", "4"], "worker-a"),
   sluice(["worker", "--name", "worker-b", "--queue", "default,heavy", "--memory-mb", "4096"], "worker-b"),
 ];
 setTimeout(() => {
