@@ -4,7 +4,7 @@ import type { StartCommand } from "../core/engine/types.js";
 import type { ResolvedConfig } from "../define/resolved.js";
 import type { DefinitionsJson } from "../define/stored.js";
 import { isTokenStore, isWorkerStore } from "../store/types.js";
-import { closedDefinitions, queueCapacity } from "../scheduler/scheduler.js";
+import { closedDefinitions, queueCapacity, tooBigTasks } from "../scheduler/scheduler.js";
 import { WORKER_DEFAULTS } from "../worker/remote-worker.js";
 import { defaultMemoryBudgetMb } from "../worker/memory-budget.js";
 import { describeLocation, openStore, resolveStoreUrl, type StoreLocation } from "../store/open.js";
@@ -84,7 +84,8 @@ export async function restoredEngine(config: ResolvedConfig, store: Store, now: 
     const live = (await store.listWorkers()).filter((w) => w.stoppedAt === null && now - w.heartbeatAt < WORKER_DEFAULTS.leaseTtlMs);
     for (const [queue, c] of queueCapacity(config, live)) engine.setQueueCapacity(queue, c.slots, c.memoryMb);
     const closed = closedDefinitions(config, live);
-    for (const key of closed) engine.setDefinitionAccepted(key, false);
+    const tooBig = tooBigTasks(config, live);
+    for (const p of config.pipelines) for (const t of p.tasks) if (closed.has(t.key) || tooBig.has(t.key)) engine.setDefinitionAccepted(t.key, !closed.has(t.key), tooBig.get(t.key));
     engine.disableSchedules();
     return engine;
   }

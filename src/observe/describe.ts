@@ -59,6 +59,8 @@ export function describeReason(r: WaitReason, now: number | null = Date.now()): 
       return `${r.task} maxActivePerPipeline: ${r.active} of ${r.limit} running`;
     case "maxActivePerRun":
       return `${r.task} maxActivePerRun in run ${r.run}: ${r.active} of ${r.limit} running`;
+    case "fit":
+      return `needs ${r.needMb} MB, the largest memory budget of a live worker of queue ${r.queue} is ${r.largestMb} MB: it starts when one with room joins (sluice worker --queue ${r.queue} --memory-mb ${r.needMb})`;
     case "definition":
       return `no live worker of its queue runs this definition of ${r.task}${r.workers.length > 0 ? ` (${r.workers.join(", ")} run different code)` : ""}: deploy the scheduler's config to a worker`;
     case "reserved":

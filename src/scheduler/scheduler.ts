@@ -333,13 +333,14 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     };
     const capacity = queueCapacity(this.options.config, workers.filter((w) => alive(w.name)));
     const closed = closedDefinitions(this.options.config, workers.filter((w) => alive(w.name)));
-    const key = JSON.stringify([...capacity, ...closed]);
+    const tooBig = tooBigTasks(this.options.config, workers.filter((w) => alive(w.name)));
+    const key = JSON.stringify([...capacity, ...closed, ...tooBig]);
     let changed = false;
     if (key !== this.lastCapacity) {
       this.lastCapacity = key;
       this.inputs.push(() => {
         for (const [q, c] of capacity) engine.setQueueCapacity(q, c.slots, c.memoryMb);
-        for (const p of this.options.config.pipelines) for (const t of p.tasks) engine.setDefinitionAccepted(t.key, !closed.has(t.key));
+        for (const p of this.options.config.pipelines) for (const t of p.tasks) engine.setDefinitionAccepted(t.key, !closed.has(t.key), tooBig.get(t.key));
       });
       changed = true;
     }
@@ -366,6 +367,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     for (const e of expired) {
       const mine = live.get(e.id);
       if (!mine || mine.draining) continue;
+      if (e.workerId === null && (await this.stillClaimable(e.id, workers.filter((w) => alive(w.name)), now + ttl))) continue;
       this.emit("leaseExpired", { attemptId: e.id, workerId: e.workerId });
       const why =
         e.workerId === null ? "no worker took it before its lease ran out" : dead.has(e.workerId) ? `its worker ${e.workerId} is gone (its process no longer exists)` : `its worker ${e.workerId} stopped renewing its lease`;
@@ -373,6 +375,27 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       changed = true;
     }
     if (changed) this.queueTurn();
+  }
+
+  /**
+   * An attempt nobody claimed within its lease is kept (its lease renewed) while a live worker of
+   * its queue could take it: admission counts the memory of a queue's workers together, so a
+   * task may be admitted while no single worker has room for it yet; it waits for one to free
+   * enough instead of being recorded lost. With no such worker (they died, or none has the
+   * budget), it is lost and retried by its policy.
+   */
+  private async stillClaimable(attemptId: number, live: readonly WorkerInfo[], leaseExpiresAt: number): Promise<boolean> {
+    const engine = this.engine;
+    const remote = this.options.remote;
+    const a = engine?.attemptOf(attemptId);
+    if (!a || !remote) return false;
+    this.taskDefs ??= new Map(this.options.config.pipelines.flatMap((p) => p.tasks.map((t) => [t.key, t] as const)));
+    const t = this.taskDefs.get(a.taskKey);
+    const queue = t?.queue ?? "default";
+    const need = t?.memoryMb ?? 0;
+    const able = live.some((w) => w.queues.includes(queue) && !w.avoid.includes(a.taskKey) && (w.memoryMb === null || w.memoryMb >= need));
+    if (!able) return false;
+    return this.options.store.renewLease(attemptId, a.fencingToken, leaseExpiresAt).catch(() => false);
   }
 
   /** Create a run now (in this process). */
@@ -763,6 +786,26 @@ export function queueCapacity(config: ResolvedConfig, live: readonly WorkerInfo[
  * it differently from the scheduler (a rolling deploy half done). A queue nobody serves closes
  * nothing here: its own reason says so.
  */
+/**
+ * Tasks whose declared memory no live worker of their queue can hold (its budget is smaller than
+ * the task's `memoryMb`; a worker without a budget holds anything). Admission counts a queue's
+ * memory across its workers, so without this a task could be admitted that no worker can take.
+ * A queue nobody serves closes nothing here: its own reason says so.
+ */
+export function tooBigTasks(config: ResolvedConfig, live: readonly WorkerInfo[]): Map<string, { queue: string; needMb: number; largestMb: number }> {
+  const out = new Map<string, { queue: string; needMb: number; largestMb: number }>();
+  for (const p of config.pipelines) {
+    for (const t of p.tasks) {
+      if (t.memoryMb === undefined) continue;
+      const serving = live.filter((w) => w.queues.includes(t.queue) && !w.avoid.includes(t.key));
+      if (serving.length === 0 || serving.some((w) => w.memoryMb === null)) continue;
+      const largestMb = Math.max(...serving.map((w) => w.memoryMb ?? 0));
+      if (largestMb < t.memoryMb) out.set(t.key, { queue: t.queue, needMb: t.memoryMb, largestMb });
+    }
+  }
+  return out;
+}
+
 export function closedDefinitions(config: ResolvedConfig, live: readonly WorkerInfo[]): Set<string> {
   const closed = new Set<string>();
   for (const p of config.pipelines) {

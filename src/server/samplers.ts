@@ -122,6 +122,8 @@ export function causeOf(reason: WaitReason): WaitCause {
       return { kind: reason.kind, name: reason.name };
     case "memory":
       return { kind: "memory", name: reason.queue };
+    case "fit":
+      return { kind: "fit", name: reason.queue };
     case "maxActiveTasks":
       return { kind: reason.kind, name: reason.pipeline };
     case "maxActivePerPipeline":

@@ -117,6 +117,9 @@ export class Admission {
     const existing = this.resources.get(spec.key);
     if (existing) {
       existing.capacity = spec.capacity;
+      // Why a closed gate is closed changes with it.
+      if (spec.tooBig) existing.tooBig = spec.tooBig;
+      else delete existing.tooBig;
       this.wake(spec.key);
       return;
     }

@@ -77,7 +77,7 @@ function shortfall(r: Resource, need: number, run: number): WaitReason {
     case "maxActivePerRun":
       return { kind: "maxActivePerRun", task: r.name, run, limit: r.capacity, active: r.used };
     case "definition":
-      return { kind: "definition", task: r.name, workers: [] };
+      return r.tooBig ? { kind: "fit", task: r.name, ...r.tooBig } : { kind: "definition", task: r.name, workers: [] };
     case "rate":
       return { kind: "rate", name: r.name, need, available: r.rate?.available ?? free, limit: r.rate?.limit ?? 0, perMs: r.rate?.perMs ?? 0, burst: r.rate?.burst ?? 0, nextTokenAt: r.rate?.nextTokenAt };
     default: {

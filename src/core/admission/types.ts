@@ -33,6 +33,11 @@ export interface ResourceSpec {
   adaptive?: AdaptiveInfo;
   /** A rate limit (kind `rate`): its shape, and when its next token comes. */
   rate?: RateInfo;
+  /**
+   * A `definition` gate closed because no live worker of the task's queue has a memory budget
+   * the task fits in (rather than because they run another definition of it).
+   */
+  tooBig?: { queue: string; needMb: number; largestMb: number };
 }
 
 /** What explanations say of a rate limit. */
@@ -148,6 +153,16 @@ export type WaitReason =
       task: string;
       /** The workers of the task's queue that are live, all running code whose definition of the task differs. */
       workers: string[];
+    }
+  | {
+      kind: "fit";
+      /** `pipeline.task` */
+      task: string;
+      queue: string;
+      /** The task's declared memory. */
+      needMb: number;
+      /** The largest memory budget of a live worker of its queue. */
+      largestMb: number;
     }
   | { kind: "behind"; ahead: number; head: string }
   | { kind: "neverFits"; resource: string; need: number; capacity: number }

@@ -551,11 +551,18 @@ export class Engine {
    * With remote workers: whether some live worker of the task's queue runs the task's current
    * definition. Closed, the task waits ("no live worker of its queue runs this definition").
    */
-  setDefinitionAccepted(taskKey: string, accepted: boolean): boolean {
+  setDefinitionAccepted(taskKey: string, accepted: boolean, tooBig?: { queue: string; needMb: number; largestMb: number }): boolean {
     const key = resourceKey.definition(taskKey);
     if (!this.admission.hasResource(key)) return false;
-    this.admission.defineResource({ key, kind: "definition", name: taskKey, capacity: accepted ? DEFINITION_OPEN : 0 });
+    this.admission.defineResource({ key, kind: "definition", name: taskKey, capacity: accepted && !tooBig ? DEFINITION_OPEN : 0, ...(accepted && tooBig ? { tooBig } : {}) });
     return true;
+  }
+
+  /** The task (`pipeline.task`) and fencing token of a running attempt. */
+  attemptOf(attemptId: number): { taskKey: string; fencingToken: number } | undefined {
+    const a = this.attempts.get(attemptId);
+    const def = a?.run.plan.tasks.get(a.task.id)?.def;
+    return a && def ? { taskKey: def.key, fencingToken: a.token } : undefined;
   }
 
   /** Attempts whose resources are held: running, and ended but still draining (their function runs). */

@@ -1,0 +1,89 @@
+// Worker memory on PostgreSQL (issue 8): admission sums a queue's worker budgets, but a task runs
+// on one worker. A task larger than every live worker's budget waits with that reason (it is not
+// admitted, dispatched and lost); one that fits a busy worker's budget waits for it to free room
+// (its lease is kept; it is not recorded lost). Real processes, the local PostgreSQL.
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+import type { AttemptRecord, RunRecord } from "../../src/core/records.js";
+import { dropSchemas, freshSchema, pgUrl } from "../support/pg.js";
+import { disposeSandboxes, sandbox, waitFor, type CliProcess, type Sandbox } from "./helpers.js";
+
+const MEMORY = fileURLToPath(new URL("../fixtures/distributed/memory.config.ts", import.meta.url));
+
+const schemas: string[] = [];
+afterAll(async () => {
+  await disposeSandboxes();
+  await dropSchemas(...schemas);
+});
+
+async function pgSandbox(): Promise<Sandbox> {
+  const schema = freshSchema("mem");
+  schemas.push(schema);
+  const box = await sandbox({ db: pgUrl(schema) });
+  const migrated = await box.cli(["migrate"]);
+  if (migrated.code !== 0) throw new Error(migrated.stderr);
+  return box;
+}
+
+async function started(box: Sandbox, args: string[]): Promise<CliProcess> {
+  const proc = box.start(args);
+  await proc.waitForLog((l) => l.msg === `sluice ${args[0]} started`, `sluice ${args.join(" ")} to start`);
+  return proc;
+}
+
+describe("worker memory across worker processes", () => {
+  it("a task larger than every worker's budget waits with that reason, and runs when a worker with room joins", async () => {
+    const box = await pgSandbox();
+    const scheduler = await started(box, ["scheduler", MEMORY, "--lease-ttl", "2s"]);
+    // 4 GB on the queue in all, but 2 GB on each worker: a 3 GB task fits neither.
+    const a = await started(box, ["worker", MEMORY, "--name", "a", "--queue", "gpu", "--memory-mb", "2048", "--lease-ttl", "2s"]);
+    const b = await started(box, ["worker", MEMORY, "--name", "b", "--queue", "gpu", "--memory-mb", "2048", "--lease-ttl", "2s"]);
+    const runId = (JSON.parse((await box.cli(["trigger", "gpu", "--json"])).stdout) as RunRecord).id;
+    const said = await waitFor(async () => {
+      const r = await box.cli(["explain", String(runId)]);
+      return /largest memory budget/.test(r.stdout) ? r.stdout : undefined;
+    }, "explain to name the largest budget", { describe: () => JSON.stringify(box.observations()) });
+    expect(said).toMatch(/needs 3072 MB, the largest memory budget of a live worker of queue gpu is 2048 MB/);
+    // Well past a lease: never admitted, so never dispatched, lost or retried.
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(await box.json<AttemptRecord[]>(["history"])).toEqual([]);
+    const big = await started(box, ["worker", MEMORY, "--name", "big", "--queue", "gpu", "--memory-mb", "4096", "--lease-ttl", "2s"]);
+    const ran = await box.waitForObservation((o) => o.find((x) => x.task === "train"), "train to run on the big worker", 20_000);
+    expect(ran.pid).toBe(big.pid);
+    const attempts = await waitFor(async () => {
+      const h = await box.json<AttemptRecord[]>(["history"]);
+      return h.length === 1 && h[0]?.state === "success" ? h : undefined;
+    }, "train to succeed");
+    expect(attempts.map((x) => [x.attempt, x.workerId])).toEqual([[1, "big"]]);
+    for (const p of [a, b, big, scheduler]) p.kill("SIGTERM");
+    for (const p of [a, b, big, scheduler]) expect((await p.exited).code, p.describe()).toBe(0);
+  }, 90_000);
+
+  it("a task admitted while the one worker with room for it is busy waits for it, however long, and is not recorded lost", async () => {
+    const box = await pgSandbox();
+    const scheduler = await started(box, ["scheduler", MEMORY, "--lease-ttl", "2s"]);
+    const big = await started(box, ["worker", MEMORY, "--name", "big", "--queue", "gpu", "--memory-mb", "4096", "--lease-ttl", "2s"]);
+    expect((await box.cli(["trigger", "hog"])).code).toBe(0);
+    const hog = await box.waitForObservation((o) => o.find((x) => x.task === "hold" && x.event === "start"), "hold to start on big");
+    expect(hog.pid).toBe(big.pid);
+    const small = await started(box, ["worker", MEMORY, "--name", "small", "--queue", "gpu", "--memory-mb", "2048", "--lease-ttl", "2s"]);
+    // 6 GB on the queue, 2 GB of it used: the 3 GB task is admitted, but only big could hold it,
+    // and big has 2 GB free until hold ends.
+    expect((await box.cli(["trigger", "gpu"])).code).toBe(0);
+    // Three lease TTLs: an unclaimed attempt used to be recorded lost after one.
+    await new Promise((r) => setTimeout(r, 6000));
+    expect(box.observations().some((o) => o.task === "train")).toBe(false);
+    writeFileSync(join(box.dir, "release-hog"), "");
+    const ran = await box.waitForObservation((o) => o.find((x) => x.task === "train"), "train to run once hold ends", 20_000);
+    expect(ran.pid).toBe(big.pid);
+    const attempts = await waitFor(async () => {
+      const h = await box.json<AttemptRecord[]>(["history"]);
+      return h.length === 2 && h.every((x) => x.state === "success") ? h : undefined;
+    }, "both to succeed");
+    expect(attempts.filter((x) => x.task === "train").map((x) => [x.attempt, x.state, x.workerId])).toEqual([[1, "success", "big"]]);
+    for (const p of [big, small, scheduler]) p.kill("SIGTERM");
+    for (const p of [big, small, scheduler]) expect((await p.exited).code, p.describe()).toBe(0);
+  }, 90_000);
+});
