@@ -286,6 +286,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private workersReadAt = 0;
   private expiredReadAt = 0;
   private taskDefs: Map<string, ResolvedConfig["pipelines"][number]["tasks"][number]> | undefined;
+  /** Remote attempts whose end or release was fed to the engine and awaits the next turn. */
+  private readonly remoteFed = new Set<number>();
 
   /**
    * Remote mode: feed the engine what the workers did since the last look — completions, releases
@@ -345,17 +347,24 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       changed = true;
     }
     const live = new Map(engine.liveAttempts().map((a) => [a.id, a]));
+    // Fed earlier and taken in by a turn since: no longer live, so no longer worth remembering.
+    for (const id of this.remoteFed) if (!live.has(id)) this.remoteFed.delete(id);
     const states: RemoteAttemptState[] = await remote.store.remoteStates([...live.keys()]);
     for (const st of states) {
       const mine = live.get(st.id);
-      if (!mine) continue;
+      // Already fed to the engine by an earlier look (taken in by a turn, or about to be): once is
+      // enough. Twice, the engine refused the second as a report for an attempt no longer
+      // running, and logged a warning for each: thousands a minute on a busy store.
+      if (!mine || this.remoteFed.has(st.id)) continue;
       if (mine.draining) {
         // Its function settled on the worker, or nobody will ever report it (never claimed, or the worker is gone).
         if (st.releasedAt !== null || !alive(st.workerId)) {
+          this.remoteFed.add(st.id);
           this.channel.released(st.id);
           changed = true;
         }
       } else if (st.state !== "running" && st.state !== "lost" && st.state !== "cancelled") {
+        this.remoteFed.add(st.id);
         this.complete(st.id, st.fencingToken, outcomeOf(st));
         changed = true;
       }

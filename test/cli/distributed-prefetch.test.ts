@@ -90,6 +90,9 @@ describe("sluice worker --prefetch", () => {
     const { perPid, pool } = peaks(obs);
     for (const [pid, peak] of perPid) expect(peak, `attempts at once in worker ${pid}`).toBeLessThanOrEqual(2);
     expect(pool).toBeLessThanOrEqual(3);
+    // Every completion was taken in once: the scheduler refused no report (it used to refuse, and
+    // warn about, completions it read twice before a turn took them in).
+    expect(scheduler.logs().filter((l) => /refused/.test(String(l.msg)))).toEqual([]);
     for (const p of [w1, w2, scheduler]) p.kill("SIGTERM");
     for (const p of [w1, w2, scheduler]) expect((await p.exited).code, p.describe()).toBe(0);
   }, 120_000);
