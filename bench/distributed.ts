@@ -257,12 +257,13 @@ function versionOf(pkg: string): string {
 
 // ── run ────────────────────────────────────────────────────────────────────────────────────
 
-async function sluice(): Promise<{ a: number; b: { p50: number; p99: number }; c: number; d: number }> {
+async function sluice(): Promise<{ a: number; aCost: DrainCost; b: { p50: number; p99: number }; c: number; d: number }> {
   await sluiceReset();
   let starts = new Starts();
   let children = await sluiceStart(starts);
   await sluiceDrain("noop"); // warm-up: JIT, prepared statements, the first runs' rows
-  const a = await sluiceDrain("noop");
+  const aCost = await sluiceDrainCost(children);
+  const a = aCost.perSecond;
   const b = await latency(starts, (id) => addRequest("one", { id }));
   const c = await sluiceDrain("pooled");
   await stopAll(children, "signal");
@@ -273,66 +274,78 @@ async function sluice(): Promise<{ a: number; b: { p50: number; p99: number }; c
   const d = await sluiceDrain("noop");
   await stopAll(children, "signal");
   await sql(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
-  return { a, b, c, d };
+  return { a, aCost, b, c, d };
 }
 
 const pgVersion = (await sql<{ v: string }>("SELECT current_setting('server_version') AS v"))[0]?.v ?? "?";
-if (process.argv[2] === "sluice-a") {
-  // (a) only, twice after a warm-up: for quick comparisons while changing Sluice.
-  await sluiceReset();
-  const starts = new Starts();
-  const children = await sluiceStart(starts);
-  await sluiceDrain("noop");
-  const cpu = (): Map<string, number> => {
-    // CPU seconds so far of PostgreSQL's processes and of each Sluice process (utime + stime).
-    const out = new Map<string, number>();
-    const tick = 100;
-    for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
-      let stat: string;
-      try {
-        stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      } catch {
-        continue;
-      }
-      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      // PostgreSQL backends serving the bench's database (title "postgres: user db host …"); the
-      // WAL writer and checkpointer are shared with anything else on the server and left out.
-      let title = "";
-      try {
-        title = readFileSync(`/proc/${pid}/cmdline`, "utf8");
-      } catch {
-        continue;
-      }
-      if (comm === "postgres" && !title.includes(` ${new URL(PG).pathname.slice(1)} `)) continue;
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      const secs = (Number(f[11]) + Number(f[12])) / tick;
-      const child = children.findIndex((c) => c.pid === Number(pid));
-      const key = comm === "postgres" ? "postgres" : child === 0 ? "scheduler" : child > 0 ? "workers" : "";
-      if (key) out.set(key, (out.get(key) ?? 0) + secs);
+/** CPU seconds so far (utime + stime) of PostgreSQL's backends for the bench's database, the scheduler and the workers. */
+function cpuSeconds(children: readonly ChildProcess[]): Map<string, number> {
+  const out = new Map<string, number>();
+  const db = ` ${new URL(PG).pathname.slice(1)} `;
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    let stat: string;
+    let title: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      title = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+    } catch {
+      continue;
     }
-    return out;
-  };
-  const pgStats = async (): Promise<Map<string, number>> => {
-    const m = new Map<string, number>();
-    const rows = await sql<{ relname: string; ins: string; upd: string; hot: string; del: string }>(
-      `SELECT relname, n_tup_ins AS ins, n_tup_upd AS upd, n_tup_hot_upd AS hot, n_tup_del AS del FROM pg_stat_user_tables WHERE schemaname = $1`, [SCHEMA]);
-    for (const r of rows) for (const k of ["ins", "upd", "hot", "del"] as const) m.set(`${r.relname}.${k}`, Number(r[k]));
-    const db = await sql<{ xact_commit: string; calls: string }>(`SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()`);
-    m.set("commits", Number(db[0]?.xact_commit));
-    return m;
-  };
-  for (let i = 0; i < 2; i++) {
-    const before = cpu();
-    await new Promise((r) => setTimeout(r, 800)); // pg_stat views lag by up to 500 ms
-    const pb = await pgStats();
-    const perSecond = await sluiceDrain("noop");
-    const after = cpu();
-    const per = [...after].map(([k, v]) => `${k} ${Math.round(((v - (before.get(k) ?? 0)) / JOBS) * 1e6)} µs`).join(", ");
-    console.log(`sluice (a) ${Math.round(perSecond)}/s; CPU per task: ${per}`);
-    await new Promise((r) => setTimeout(r, 800));
-    const pa = await pgStats();
-    console.log([...pa].map(([k, v]) => [k, (v - (pb.get(k) ?? 0)) / JOBS] as const).filter(([, v]) => v > 0.01).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(", "));
+    const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    // A backend's title is "postgres: user db host …"; the WAL writer and checkpointer are shared
+    // with anything else the server does, and left out.
+    if (comm === "postgres" && !title.includes(db)) continue;
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const secs = (Number(f[11]) + Number(f[12])) / 100;
+    const child = children.findIndex((c) => c.pid === Number(pid));
+    const key = comm === "postgres" ? "postgres" : child === 0 ? "scheduler" : child > 0 ? "workers" : "";
+    if (key) out.set(key, (out.get(key) ?? 0) + secs);
   }
+  return out;
+}
+
+/** Rows written per table (inserted, updated, of them HOT) and transactions committed, from pg_stat. */
+async function pgCounters(): Promise<Map<string, number>> {
+  const m = new Map<string, number>();
+  const rows = await sql<{ relname: string; ins: string; upd: string; hot: string; del: string }>(
+    "SELECT relname, n_tup_ins AS ins, n_tup_upd AS upd, n_tup_hot_upd AS hot, n_tup_del AS del FROM pg_stat_user_tables WHERE schemaname = $1",
+    [SCHEMA],
+  );
+  for (const r of rows) for (const k of ["ins", "upd", "hot", "del"] as const) m.set(`${r.relname}.${k}`, Number(r[k]));
+  const db = await sql<{ xact_commit: string }>("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()");
+  m.set("commits", Number(db[0]?.xact_commit));
+  return m;
+}
+
+interface DrainCost {
+  perSecond: number;
+  /** CPU µs per task: PostgreSQL's backends, the scheduler, the workers. */
+  cpu: Record<string, number>;
+  /** Per task: rows written by table and kind, and transactions committed. */
+  rows: Record<string, number>;
+}
+
+/** (a), with what it cost per task. */
+async function sluiceDrainCost(children: readonly ChildProcess[]): Promise<DrainCost> {
+  const settle = () => new Promise((r) => setTimeout(r, 800)); // pg_stat views lag by up to 500 ms
+  await settle();
+  const rowsBefore = await pgCounters();
+  const cpuBefore = cpuSeconds(children);
+  const perSecond = await sluiceDrain("noop");
+  const cpuAfter = cpuSeconds(children);
+  await settle();
+  const rowsAfter = await pgCounters();
+  const per = (after: Map<string, number>, before: Map<string, number>, scale: number) =>
+    Object.fromEntries([...after].map(([k, v]) => [k, ((v - (before.get(k) ?? 0)) / JOBS) * scale] as const).filter(([, v]) => v > 0.01));
+  return { perSecond, cpu: per(cpuAfter, cpuBefore, 1e6), rows: per(rowsAfter, rowsBefore, 1) };
+}
+
+if (process.argv[2] === "sluice-a") {
+  // (a) only, twice after a warm-up, with its cost per task: for quick comparisons while changing Sluice.
+  await sluiceReset();
+  const children = await sluiceStart(new Starts());
+  await sluiceDrain("noop");
+  for (let i = 0; i < 2; i++) console.log(JSON.stringify(await sluiceDrainCost(children)));
   await stopAll(children, "signal");
   process.exit(0);
 }
@@ -353,6 +366,8 @@ console.log("bullmq", JSON.stringify(q));
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
 const ms = (n: number) => `${n.toFixed(0)} ms`;
 const fastestPg = Math.max(g.perSecond, b.perSecond);
+const cost = (r: Record<string, number>, key: string) => (r[key] ?? 0).toFixed(2);
+const cpu = (k: string) => `${Math.round(s.aCost.cpu[k] ?? 0)} µs`;
 const body = `Recorded ${new Date().toISOString().slice(0, 10)} on ${machine()}, PostgreSQL ${pgVersion} and Redis on the same machine (load average ${loadavg()[0]?.toFixed(2)} at the end).
 
 Method: ${PROCS} worker processes × concurrency ${CONCURRENCY} for every system, started before the work is enqueued. (a) ${fmt(JOBS)} no-op
@@ -361,8 +376,8 @@ timed from the first enqueue until the database says all are done (Sluice: every
 its jobs table empty; pg-boss: ${fmt(JOBS)} completed; BullMQ: nothing waiting or active). Sluice gets one warm-up round first.
 (b) ${LATENCY_SAMPLES} single jobs, one at a time, 10 ms apart, after 20 warm-up ones: enqueue to the job function's
 first line, reported over IPC. (c) as (a), every task on one 4-slot pool with priorities 0–9. (d) as (a), with 1,000,000
-finished attempts (10,000 finished runs) inserted first. Peers at their best documented settings
-(\`bench/distributed/peer-worker.mjs\`): graphile-worker ${g.version} with \`localQueue: { size: 500 }\`,
+finished attempts (10,000 finished runs) inserted first. Every system at its best documented settings
+(\`bench/distributed/peer-worker.mjs\`): Sluice workers with \`--prefetch ${PREFETCH}\`; graphile-worker ${g.version} with \`localQueue: { size: 500 }\`,
 \`completeJobBatchDelay: 0\`, \`failJobBatchDelay: 0\`; pg-boss ${b.version} with \`batchSize\` = concurrency and the shortest
 polling interval (0.5 s); BullMQ ${q.version} with \`concurrency\` ${CONCURRENCY} and \`removeOnComplete\`.
 
@@ -377,38 +392,32 @@ polling interval (0.5 s); BullMQ ${q.version} with \`concurrency\` ${CONCURRENCY
 Target: Sluice ≥ the faster of graphile-worker and pg-boss on (a) (${fmt(fastestPg)}/s): ${s.a >= fastestPg ? "**met**" : `**not met** (${Math.round((s.a / fastestPg) * 100)}%)`};
 ≤ on (b)'s p99 (${ms(Math.min(g.p99, b.p99))}): ${s.b.p99 <= Math.min(g.p99, b.p99) ? "**met**" : "**not met**"}.
 
-(d) came out faster than (a) in every run here (e.g. 2,800–2,950/s against 1,450–1,560/s): (d) runs after
-the million rows are inserted and \`VACUUM ANALYZE\`d, while (a) starts on a fresh schema whose planner
-statistics lag its growth. Either way 1,000,000 finished attempts do not slow claiming and completing,
-which read only partial indexes of running work.
+What (a) cost Sluice per task, measured in the same run: CPU ${cpu("postgres")} in PostgreSQL's backends (the bench's
+database only), ${cpu("scheduler")} in the scheduler, ${cpu("workers")} in the two workers (\`/proc/<pid>/stat\` before and after);
+rows written per task (\`pg_stat_user_tables\`): attempts ${cost(s.aCost.rows, "attempts.ins")} inserted + ${cost(s.aCost.rows, "attempts.upd")} updated,
+attempt_resources ${cost(s.aCost.rows, "attempt_resources.ins")}, dispatch ${cost(s.aCost.rows, "dispatch.ins")} + ${cost(s.aCost.rows, "dispatch.upd")},
+task_instances ${cost(s.aCost.rows, "task_instances.ins")} + ${cost(s.aCost.rows, "task_instances.upd")}; ${cost(s.aCost.rows, "commits")} commits per task.
 
-Where Sluice's time goes. CPU profiles of the scheduler and a worker during (a) show them idle 64% and
-77% of the time: the loop is bound by round trips and commits, not by computing. Every task passes
-through the scheduler (that is what admission is): the scheduler commits the start (attempt,
-resources, dispatch, task state) → the worker, woken by NOTIFY, claims → runs → records the result →
-the scheduler, woken by NOTIFY, reads it and commits the end — three WAL flushes and a dozen round
-trips per cycle, and a cycle carries at most the workers' free slots (2 × 16 here). graphile-worker
-with \`localQueue\` has each worker fetch 500 jobs at once and complete them in batches, with no
-central decision in between. What this round changed: a batch is a constant number of statements
-whatever its size (was one per write: 506 → ~2,000 tasks/s), a worker claims in one statement and
-records a tick's results in one with one notification (PostgreSQL commits per task 2.7 → 0.5; per-task
-NOTIFYs had serialised every commit on the notification lock). Timing the scheduler alone (its turns, 5,000 tasks): it spends 93% of the time in turns of
-~7 ms, each starting ~15 attempts and ending as many (~81 writes) in ~12 statements; a round trip to
-this PostgreSQL costs 0.23 ms and a durable commit 0.4–0.6 ms, so the turn is round trips and
-statement execution, and the workers wait on it. Per statement of a turn, timed in the scheduler:
-COMMIT 1.4 ms, ending attempts 1.3, inserting attempts 0.9, their resources 0.8, dispatch 0.7,
-task updates 0.7, BEGIN 0.6, NOTIFY 0.4, the lease fence 0.4 — every statement costs at least
-0.4 ms here. Merging them (all creations in one statement guarded by the lease fence, all updates
-in a second: ~10 statements → 4) took a turn's write from ~7.0 to ~6.1 ms only: what remains is the
-server's own work, ~75 µs per row written (attempts carry eight indexes; a task's start and end
-write its attempt, its resources, its dispatch row and its task instance twice). What would close
-most of the rest: writing fewer rows per task (resources derived from the definitions instead of
-stored per attempt, the task instance's state folded into the attempt), and dispatching
-ahead of free slots so a worker always has the next attempts at hand while the scheduler records the
-last ones (a small local queue per worker, counted against pools as held, so no limit loosens).
-pg-boss is bound by its polling: v10 waits \`pollingIntervalSeconds\` (≥ 0.5 s) between fetches even
-when a fetch returned a full batch, so 2 processes × a batch of 16 take ~64 jobs/s, and a job waits
-for the next poll (p50 ≈ half a second).
+Where Sluice's time goes, and what changed (2026-12-05). Every task passes through the scheduler, which is what
+admission is: it commits the start (attempt, resources, dispatch, task state), a worker claims and runs it and
+records the result, the scheduler reads the result and commits the end. On this 2-core machine the three kinds of
+process and PostgreSQL share two cores, so (a) is bound by CPU per task, above all PostgreSQL's (figures above);
+graphile-worker writes a job once and deletes it once, with no central decision in between. Found and fixed this
+round, with PostgreSQL's statement log (\`log_min_duration_statement = 0\` on the bench's database): a new store's
+prepared statements got generic plans while its tables were empty, which scanned whole tables (remote_states 8–15 ms
+a call, the update statement 9 ms) as they grew, until autovacuum analyzed them — the reason (d), on analyzed
+tables, used to beat (a); the store's connections now price scans, hash and merge joins out (index plans at any
+size; JIT off, which the pricing would otherwise trigger: a 2-row read took 150 ms of compilation). Statement time
+per 40,000 tasks went from 110 s to 43 s. Workers take attempts ahead of free slots (\`--prefetch\`), so a
+scheduler turn carries hundreds of starts and ends instead of ~15 (commits per task 0.55 → ~0.24); the scheduler no
+longer rewrites an attempt its worker already ended, nor a worker an empty output (row versions per task 8 → 6);
+a worker no longer reads /proc at every attempt's start and end (its CPU per task ~220 → ~150 µs); and the
+scheduler no longer reads a completion twice (it logged a warning for most of them). What would close the rest:
+fewer rows per task — resources derived from the definitions instead of stored per attempt (3 rows), the dispatch
+row folded into the attempt (claimed rows are never deleted today), the task instance's state folded into the
+attempt — and fewer indexes on attempts (each non-HOT update of an attempt adds an entry to six). That is a new
+schema for the hot tables, not a tuning. pg-boss is bound by its polling: v10 waits \`pollingIntervalSeconds\`
+(≥ 0.5 s) between fetches even when a fetch returned a full batch, so a job waits for the next poll.
 `;
 recordSection("## Distributed: Sluice vs graphile-worker, pg-boss, BullMQ (bench/distributed.ts)", body);
 console.log(body);
