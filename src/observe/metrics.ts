@@ -307,6 +307,12 @@ export function attachRuntimeMetrics(sluice: MetricsSource): Registry {
     labelNames: ["pipeline"] as const,
     registers: [registry],
   });
+  const slaMissed = new Counter({
+    name: "sluice_sla_misses_total",
+    help: "SLA misses, once per late task (kind task: a task's `sla`) or late run (kind run: a pipeline's `deadline`), by pipeline and task (empty for a run).",
+    labelNames: ["pipeline", "task", "kind"] as const,
+    registers: [registry],
+  });
   const leaseExpired = new Counter({
     name: "sluice_lease_expirations_total",
     help: "Remote attempts whose lease ran out (worker gone or silent, or never taken): recorded lost.",
@@ -417,6 +423,8 @@ export function attachRuntimeMetrics(sluice: MetricsSource): Registry {
         break;
       case "appendEvent":
         if (w.event.type === "run.overran" && w.event.pipeline !== null) overran.inc({ pipeline: w.event.pipeline });
+        else if (w.event.type === "task.sla_missed") slaMissed.inc({ pipeline: w.event.pipeline ?? "", task: w.event.task ?? "", kind: "task" });
+        else if (w.event.type === "run.deadline_missed") slaMissed.inc({ pipeline: w.event.pipeline ?? "", task: "", kind: "run" });
         break;
       default:
         break;

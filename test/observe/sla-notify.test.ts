@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { defineConfig, pipeline, start, type Notification } from "../../src/index.js";
 import { notificationSchema } from "../../src/observe/notify.js";
+import { parsePrometheusText, valueOf } from "../support/prom-text.js";
 
 const dir = mkdtempSync(join(tmpdir(), "sluice-sla-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -31,6 +32,10 @@ it("a late task fires its onSlaMiss and its pipeline's, once each; a run past it
     ]);
     for (const n of [...taskHook, ...pipelineHook]) expect(notificationSchema.parse(n)).toEqual(n);
     expect(taskHook[0]?.message).toContain("report.slow: missed its SLA of 300ms");
+    // And a metric: one miss per late task and per late run, none for the on-time run.
+    const families = parsePrometheusText(await sluice.metrics.metrics());
+    expect(valueOf(families, "sluice_sla_misses_total", { pipeline: "report", task: "slow", kind: "task" })).toBe(1);
+    expect(valueOf(families, "sluice_sla_misses_total", { pipeline: "report", task: "", kind: "run" })).toBe(1);
   } finally {
     await sluice.stop();
   }
