@@ -339,6 +339,7 @@ function RunView({ id, tick }: { id: string; tick: number }) {
           Run {run.id} of {run.pipeline} <State state={run.state} />
         </h2>
         {active && <Action label="Cancel run" kind="danger" testid="cancel-run" run={() => postJson(`/api/runs/${run.id}/cancel`)} />}
+        {(run.state === "failed" || run.state === "cancelled") && <Action label="Retry failed tasks" testid="retry-run" run={() => postJson(`/api/runs/${run.id}/retry`)} />}
       </div>
       <p class="muted">
         {run.trigger} run, scheduled for {when(run.scheduledFor)}; started {when(run.startedAt)}
@@ -371,7 +372,12 @@ function RunView({ id, tick }: { id: string; tick: number }) {
                 <State state={t.state} />
                 {t.sla && (t.sla.missed || t.sla.willMiss) && <span class="error small"> {t.sla.missed ? "SLA missed" : "will miss its SLA"}</span>}
               </td>
-              <td>{t.attempts}</td>
+              <td>
+                {t.attempts}
+                {!active && (t.state === "failed" || t.state === "upstream_failed") && (
+                  <Action label="Mark success" testid={`mark-${t.task}`} run={() => postJson(`/api/runs/${run.id}/mark`, { task: t.task, state: "success" })} />
+                )}
+              </td>
               <td>{t.state === "running" ? <span class="muted">holds {t.holding.map((d) => `${d.key}${d.amount > 1 ? ` ×${d.amount}` : ""}`).join(", ") || "nothing"}</span> : <Reasons reasons={t.reasons} />}</td>
             </tr>
           ))}

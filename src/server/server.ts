@@ -35,6 +35,9 @@ export interface ServedSluice {
   cancel(runId: number, reason?: string): Promise<boolean>;
   pause(pipeline: string): Promise<boolean>;
   resume(pipeline: string): Promise<boolean>;
+  retry(runId: number, options?: { tasks?: string[]; downstream?: boolean }): Promise<void>;
+  mark(runId: number, task: string, state: "success" | "failed"): Promise<void>;
+  backfill(pipeline: string, options: { from: Date | number; to: Date | number; maxActive?: number }): Promise<number[]>;
 }
 
 /** Options of {@link serve}. */
@@ -317,12 +320,15 @@ class Api {
         if (c === undefined) return get(() => this.pipeline(b));
         if (d === undefined && c === "trigger") return post((body) => this.trigger(b, body));
         if (d === undefined && (c === "pause" || c === "resume")) return post(async () => ({ body: { [c === "pause" ? "paused" : "resumed"]: await this.pauseOrResume(b, c) } }));
+        if (d === undefined && c === "backfill") return post((body) => this.backfill(b, body));
         break;
       case "runs":
         if (b === undefined) return get(() => this.runs(q));
         if (c === undefined) return get(() => this.run(idParam(b, "run id")));
         if (d === undefined && c === "explain") return get(() => this.explainRun(idParam(b, "run id"), q.get("task") ?? undefined));
         if (d === undefined && c === "cancel") return post(() => this.cancel(idParam(b, "run id")));
+        if (d === undefined && c === "retry") return post((body) => this.retry(idParam(b, "run id"), body));
+        if (d === undefined && c === "mark") return post((body) => this.mark(idParam(b, "run id"), body));
         break;
       case "attempts":
         if (b === undefined) return get(() => this.attempts(q));
@@ -403,6 +409,47 @@ class Api {
   private async pauseOrResume(pipeline: string, verb: "pause" | "resume"): Promise<boolean> {
     this.pipelineDef(pipeline);
     return verb === "pause" ? this.sluice.pause(pipeline) : this.sluice.resume(pipeline);
+  }
+
+  /** `sluice retry`: the failed (or named) tasks of a finished run run again. */
+  private async retry(runId: number, body: Record<string, unknown>): Promise<Answer> {
+    onlyFields(body, ["tasks", "downstream"], '{ "tasks": ["load"], "downstream": true } (both optional)');
+    const tasks = body.tasks ?? [];
+    if (!Array.isArray(tasks) || !tasks.every((t) => typeof t === "string")) throw new HttpError(400, "tasks must be an array of task ids");
+    if (body.downstream !== undefined && typeof body.downstream !== "boolean") throw new HttpError(400, "downstream must be true or false");
+    await this.existingRun(runId);
+    await this.sluice.retry(runId, { tasks: tasks as string[], downstream: body.downstream === true });
+    return { body: { retried: true, run: await this.sluice.store.getRun(runId) } };
+  }
+
+  /** `sluice mark`: a task of a finished run set to success or failed by hand. */
+  private async mark(runId: number, body: Record<string, unknown>): Promise<Answer> {
+    onlyFields(body, ["task", "state"], '{ "task": "load", "state": "success" }');
+    if (typeof body.task !== "string" || body.task === "") throw new HttpError(400, "task must name a task of the run");
+    if (body.state !== "success" && body.state !== "failed") throw new HttpError(400, 'state must be "success" or "failed"');
+    await this.existingRun(runId);
+    await this.sluice.mark(runId, body.task, body.state);
+    return { body: { marked: true, run: await this.sluice.store.getRun(runId) } };
+  }
+
+  /** `sluice backfill`: runs for the schedule times in [from, to] that have none. */
+  private async backfill(pipeline: string, body: Record<string, unknown>): Promise<Answer> {
+    this.pipelineDef(pipeline);
+    onlyFields(body, ["from", "to", "maxActive"], '{ "from": "2026-01-01T00:00:00Z", "to": "2026-01-07T00:00:00Z", "maxActive": 2 }');
+    const time = (v: unknown, name: string): number => {
+      const t = typeof v === "number" ? v : typeof v === "string" ? Date.parse(v) : Number.NaN;
+      if (!Number.isFinite(t)) throw new HttpError(400, `${name} must be an ISO time or epoch milliseconds (got ${JSON.stringify(v)})`);
+      return t;
+    };
+    const from = time(body.from, "from");
+    const to = time(body.to, "to");
+    if (body.maxActive !== undefined && !(Number.isInteger(body.maxActive) && (body.maxActive as number) >= 1)) throw new HttpError(400, "maxActive must be a whole number ≥ 1");
+    const runIds = await this.sluice.backfill(pipeline, { from, to, ...(body.maxActive !== undefined ? { maxActive: body.maxActive as number } : {}) });
+    return { status: 201, body: { runIds } };
+  }
+
+  private async existingRun(runId: number): Promise<void> {
+    if (!(await this.sluice.store.getRun(runId))) throw new HttpError(404, `run ${runId} does not exist`);
   }
 
   private async cancel(runId: number): Promise<Answer> {
@@ -524,6 +571,9 @@ const ROUTES = [
   "GET /api/runs/:id",
   "GET /api/runs/:id/explain?task=",
   "POST /api/runs/:id/cancel",
+  "POST /api/runs/:id/retry {tasks?, downstream?}",
+  "POST /api/runs/:id/mark {task, state}",
+  "POST /api/pipelines/:id/backfill {from, to, maxActive?}",
   "GET /api/attempts?since=&run=&pipeline=&limit=",
   "GET /api/attempts/:id",
   "GET /api/attempts/:id/logs?after=",
@@ -536,3 +586,9 @@ const ROUTES = [
   "GET /api/stream (server-sent events: event, state)",
   "GET /metrics",
 ];
+
+/** Refuses a body with fields other than `allowed` (a typo would otherwise be ignored). */
+function onlyFields(body: Record<string, unknown>, allowed: readonly string[], shape: string): void {
+  const unknown = Object.keys(body).filter((k) => !allowed.includes(k));
+  if (unknown.length > 0) throw new HttpError(400, `unknown field(s) ${unknown.map((k) => JSON.stringify(k)).join(", ")}: the body is ${shape}`);
+}

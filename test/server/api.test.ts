@@ -96,6 +96,41 @@ describe("reads and actions", () => {
     expect(refused.body.error).toMatch(/not active \(success\)/);
   }, 60_000);
 
+  it("operates like the CLI: pause and resume a pipeline, retry a failed run, mark a task, backfill past ticks; bad bodies are refused", async () => {
+    expect((await post("/api/pipelines/ticking/pause", {})).body).toEqual({ paused: true });
+    expect((await post("/api/pipelines/ticking/resume", {})).body).toEqual({ resumed: true });
+
+    const failed = (await post("/api/pipelines/quick/trigger", { params: { fail: true } })).body.runId as number;
+    const state = async (id: number) => ((await http(`/api/runs/${id}`)).body.run as RunRecord).state;
+    await waitFor(async () => ((await state(failed)) === "failed" ? true : undefined), "the failing run to fail");
+    const retried = await post(`/api/runs/${failed}/retry`, { tasks: ["one"] });
+    expect(retried.status, JSON.stringify(retried.body)).toBe(200);
+    // The same params: it fails again, with a second attempt.
+    await waitFor(async () => ((await state(failed)) === "failed" && ((await http(`/api/runs/${failed}`)).body.attempts as AttemptRecord[]).length === 2 ? true : undefined), "the retry to fail again");
+    const marked = await post(`/api/runs/${failed}/mark`, { task: "one", state: "success" });
+    expect(marked.status, JSON.stringify(marked.body)).toBe(200);
+    expect((marked.body.run as RunRecord).state).toBe("success");
+
+    // Three schedule times of `ticking`, an hour ago: nothing ran then, so three runs.
+    const from = Math.floor((Date.now() - 3_600_000) / 1000) * 1000;
+    const backfill = await post("/api/pipelines/ticking/backfill", { from: new Date(from).toISOString(), to: from + 2000, maxActive: 1 });
+    expect(backfill.status, JSON.stringify(backfill.body)).toBe(201);
+    expect(backfill.body.runIds as number[]).toHaveLength(3);
+    const runs = await Promise.all((backfill.body.runIds as number[]).map(async (id) => (await http(`/api/runs/${id}`)).body.run as RunRecord));
+    expect(runs.map((r) => r.scheduledFor)).toEqual([from, from + 1000, from + 2000]);
+
+    for (const [what, res, status, message] of [
+      ["retry with a misspelt field", await post(`/api/runs/${failed}/retry`, { task: ["one"] }), 400, /unknown field\(s\) "task"/],
+      ["retry of a run that does not exist", await post("/api/runs/99999/retry", {}), 404, /run 99999 does not exist/],
+      ["mark with a bad state", await post(`/api/runs/${failed}/mark`, { task: "one", state: "ok" }), 400, /state must be "success" or "failed"/],
+      ["backfill without a from", await post("/api/pipelines/ticking/backfill", { to: from }), 400, /from must be an ISO time/],
+      ["backfill of a pipeline without a schedule", await post("/api/pipelines/quick/backfill", { from, to: from }), 409, /has no schedule/],
+    ] as const) {
+      expect(res.status, what).toBe(status);
+      expect(res.body.error, what).toMatch(message);
+    }
+  }, 60_000);
+
   it("serves runs, attempts with their ctx.log lines, events, skipped ticks, pool history and workers", async () => {
     const { body } = await post("/api/pipelines/quick/trigger", {});
     const id = body.runId as number;
@@ -216,6 +251,9 @@ function fakeSluice(overrides: Partial<ServedSluice["store"]> = {}): ServedSluic
     cancel: async () => false,
     pause: async () => false,
     resume: async () => false,
+    retry: async () => undefined,
+    mark: async () => undefined,
+    backfill: async () => [],
   };
 }
 

@@ -75,6 +75,23 @@ describe("the dashboard", () => {
     expect(runs.find((r) => r.id === id)?.trigger).toBe("manual");
   }, 30_000);
 
+  it("a failed run's page retries it, and marks its failed task a success", async () => {
+    const { runId } = await post("/api/pipelines/quick/trigger", { params: { fail: true } });
+    await page.goto(`${base}/#/runs/${runId}`);
+    await page.locator('[data-testid="dag-node-one"][data-state="failed"]').waitFor({ timeout: 15_000 });
+    await page.getByTestId("retry-run").click();
+    // The same params: the retry fails too, as a second attempt.
+    const attempts = async () => ((await (await fetch(`${base}/api/runs/${runId}`)).json()) as { attempts: unknown[] }).attempts.length;
+    for (let i = 0; i < 150 && (await attempts()) < 2; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await attempts()).toBe(2);
+    await page.locator('[data-testid="dag-node-one"][data-state="failed"]').waitFor({ timeout: 15_000 });
+    await page.getByTestId("mark-one").click();
+    await page.locator('[data-testid="dag-node-one"][data-state="success"]').waitFor({ timeout: 15_000 });
+    const run = ((await (await fetch(`${base}/api/runs/${runId}`)).json()) as { run: { state: string } }).run;
+    expect(run.state).toBe("success");
+    expect(errors).toEqual([]);
+  }, 60_000);
+
   it("names the pool and its holder in the why-waiting panel, and shows the waiting task starting without a reload", async () => {
     const hold = await post("/api/pipelines/held/trigger");
     const blocked = await post("/api/pipelines/blocked/trigger");
