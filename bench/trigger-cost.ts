@@ -57,7 +57,7 @@ async function measure(active: number): Promise<{ trigger: number; cancel: numbe
 }
 
 const rows: Array<[number, { trigger: number; cancel: number }]> = [];
-for (const n of [100, 10_000]) rows.push([n, await measure(n)]);
+for (const n of [100, 10_000, 100_000]) rows.push([n, await measure(n)]);
 const body = `Recorded ${new Date().toISOString().slice(0, 10)} on ${machine()} (load average ${loadavg()[0]?.toFixed(2)}).
 
 Method: a scheduler (\`start()\`, schedules off) with N active runs — one holds the only slot of a
