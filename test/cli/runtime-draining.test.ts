@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { TaskExplanation } from "../../src/core/engine/types.js";
 import type { RunRecord } from "../../src/core/records.js";
 import { disposeSandboxes, fixture, sandbox } from "./helpers.js";
+import { storeRuns } from "../support/store.js";
 
 afterAll(disposeSandboxes);
 
@@ -41,7 +42,7 @@ describe("a cancelled task that ignores its signal", () => {
     expect(start.t).toBeGreaterThanOrEqual(end.t);
     run.kill("SIGTERM");
     expect((await run.exited).code).toBe(0);
-    const runs = Object.fromEntries((await box.json<RunRecord[]>(["runs"])).map((r) => [r.pipeline, r.state]));
+    const runs = Object.fromEntries((await storeRuns(box.db)).map((r) => [r.pipeline, r.state]));
     expect(runs).toEqual({ deaf: "cancelled", waiter: "success" });
   });
 });

@@ -1,7 +1,8 @@
 // `kill -9` in the middle of a run, then `sluice run` again: the run continues where it stopped.
 import { afterAll, describe, expect, it } from "vitest";
-import type { AttemptRecord, RunRecord } from "../../src/core/records.js";
+import type { RunRecord } from "../../src/core/records.js";
 import { disposeSandboxes, fixture, LEVEL, sandbox, type Observation } from "./helpers.js";
+import { storeAttempts, storeRun } from "../support/store.js";
 
 afterAll(disposeSandboxes);
 
@@ -23,7 +24,7 @@ describe("SIGKILL recovery", () => {
     const killedAt = box.observations().length; // everything after this line was written later
 
     // What the crash left: s2's attempt still recorded as running.
-    const left = await box.json<AttemptRecord[]>(["history"]);
+    const left = await storeAttempts(box.db);
     expect(left.find((a) => a.task === "s2")?.state).toBe("running");
 
     const second = box.start(["run", CONFIG]);
@@ -32,10 +33,10 @@ describe("SIGKILL recovery", () => {
     const stopped = await second.exited;
     expect(stopped.code, second.describe()).toBe(0);
 
-    const run = (await box.json<RunRecord[]>(["runs"])).find((r) => r.id === runId);
+    const run = await storeRun(box.db, runId);
     expect(run?.state).toBe("success");
 
-    const attempts = (await box.json<AttemptRecord[]>(["history"])).sort((a, b) => a.id - b.id);
+    const attempts = (await storeAttempts(box.db)).sort((a, b) => a.id - b.id);
     expect(attempts.map((a) => [a.task, a.attempt, a.state])).toEqual([
       ["s1", 1, "success"],
       ["s2", 1, "lost"],
