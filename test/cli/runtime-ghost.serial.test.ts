@@ -4,7 +4,8 @@
 // takes effect, even when that scheduler comes back.
 import { afterAll, describe, expect, it } from "vitest";
 import type { RunRecord } from "../../src/core/records.js";
-import { disposeSandboxes, fixture, sandbox, sleep, type Sandbox } from "./helpers.js";
+import { storeRuns } from "../support/store.js";
+import { disposeSandboxes, fixture, sandbox, sleep, waitFor, type Sandbox } from "./helpers.js";
 
 afterAll(disposeSandboxes);
 
@@ -21,13 +22,15 @@ describe("trigger never creates a ghost run", () => {
     const box = await sandbox();
     const ids = await parallelTriggers(box, 50);
     expect(new Set(ids).size).toBe(50);
-    const runs = await box.json<RunRecord[]>(["runs", "--limit", "500"]);
+    const runs = await storeRuns(box.db, { limit: 500 });
     expect(runs.filter((r) => r.pipeline === "quick")).toHaveLength(50);
     expect(new Set(runs.map((r) => JSON.stringify(r.params))).size).toBe(50);
-    // The next `sluice run` runs exactly those.
-    const run = box.start(["run", CONFIG, "--for", "4s"]);
-    expect((await run.exited).code).toBe(0);
-    const after = await box.json<RunRecord[]>(["runs", "--limit", "500"]);
+    // The next `sluice run` runs exactly those (stopped once they have ended).
+    const run = box.start(["run", CONFIG]);
+    await waitFor(async () => ((await storeRuns(box.db, { limit: 500 })).every((r) => r.state === "success") ? true : undefined), "the 50 runs to succeed", { timeoutMs: 30_000, intervalMs: 200 });
+    run.kill("SIGTERM");
+    expect((await run.exited).code, run.describe()).toBe(0);
+    const after = await storeRuns(box.db, { limit: 500 });
     expect(after).toHaveLength(50);
     expect(after.every((r) => r.state === "success")).toBe(true);
   }, 120_000);
@@ -43,7 +46,7 @@ describe("trigger never creates a ghost run", () => {
     expect(new Set(ids).size).toBe(20);
     run.kill("SIGTERM");
     expect((await run.exited).code).toBe(0);
-    const runs = await box.json<RunRecord[]>(["runs", "--limit", "500"]);
+    const runs = await storeRuns(box.db, { limit: 500 });
     expect(runs).toHaveLength(20);
   }, 120_000);
 
@@ -62,7 +65,7 @@ describe("trigger never creates a ghost run", () => {
     await sleep(1500);
     run.kill("SIGTERM");
     expect((await run.exited).code).toBe(0);
-    expect(await box.json<RunRecord[]>(["runs"])).toEqual([]);
+    expect(await storeRuns(box.db)).toEqual([]);
     expect(box.observations()).toEqual([]);
   }, 60_000);
 
@@ -86,7 +89,7 @@ describe("trigger never creates a ghost run", () => {
     expect(trig.code, trig.stderr).toBe(0);
     first.kill("SIGTERM");
     expect((await first.exited).code).toBe(0);
-    const runs = await box.json<RunRecord[]>(["runs"]);
+    const runs = await storeRuns(box.db);
     expect(runs.map((r) => [r.pipeline, r.state])).toEqual([["quick", "success"]]);
   }, 60_000);
 });
