@@ -28,9 +28,9 @@ async function pgSandbox() {
 }
 
 /** Starts `sluice <args>` in the sandbox and waits for its "started" line. */
-async function started(box: Sandbox, args: string[], options: CliOptions = {}): Promise<CliProcess> {
+async function started(box: Sandbox, args: string[], options: CliOptions = {}, timeoutMs?: number): Promise<CliProcess> {
   const proc = box.start(args, options);
-  await proc.waitForLog((l) => l.msg === `sluice ${args[0]} started`, `sluice ${args.slice(0, 2).join(" ")} ${args.slice(2).join(" ")} to start`);
+  await proc.waitForLog((l) => l.msg === `sluice ${args[0]} started`, `sluice ${args.slice(0, 2).join(" ")} ${args.slice(2).join(" ")} to start`, timeoutMs);
   return proc;
 }
 
@@ -59,7 +59,8 @@ describe("several worker processes on PostgreSQL", () => {
     // scheduler before the workers compete with them for the machine's two cores.
     const triggers = await Promise.all(Array.from({ length: 10 }, (_, p) => box.cli(["trigger", `many${p}`, "-c", MANY])));
     for (const t of triggers) expect(t.code, t.stderr).toBe(0);
-    const workers = await Promise.all([1, 2, 3].map((n) => started(box, ["worker", MANY, "--name", `w${n}`, "--lease-ttl", "5s"], { killAfterMs: 240_000 })));
+    // Generous: three processes load the config at once while the scheduler dispatches.
+    const workers = await Promise.all([1, 2, 3].map((n) => started(box, ["worker", MANY, "--name", `w${n}`, "--lease-ttl", "5s"], { killAfterMs: 240_000 }, 45_000)));
     const runs = await waitFor(
       async () => {
         const runs = await storeRuns(box.db);

@@ -15,7 +15,8 @@ describe("retention", () => {
     expect(await storeRuns(box.db)).toHaveLength(1);
     await waitFor(async () => ((await storeRuns(box.db)).length === 0 ? true : undefined), "the finished run to be pruned", { timeoutMs: 15_000 });
     expect(await storeAttempts(box.db)).toEqual([]);
-    expect(run.logs().some((l) => l.event === "retention.pruned" && l.runs === 1)).toBe(true);
+    // Logged once the prune has committed (a store read can see it first).
+    await run.waitForLog((l) => l.event === "retention.pruned" && l.runs === 1, "the prune to be logged");
     // Ids keep growing after everything was pruned.
     const next = await box.cli(["trigger", "quick", "-c", fixture("retention"), "--json"]);
     expect((JSON.parse(next.stdout) as RunRecord).id).toBe(2);
