@@ -213,7 +213,11 @@ describe("several worker processes on PostgreSQL", () => {
     expect(await storeAttempts(box.db)).toEqual([]);
     const fresh = box.start(["worker", ROUTING, "--name", "new"], { env });
     const ran = await box.waitForObservation((o) => o.find((x) => x.task === "long" && x.event === "end"), "slow.long to run on the new worker");
-    const attempts = await storeAttempts(box.db);
+    // Its result is recorded just after its function returns.
+    const attempts = await waitFor(async () => {
+      const all = await storeAttempts(box.db);
+      return all.some((a) => a.state === "running") ? undefined : all;
+    }, "slow.long's attempt to be recorded ended");
     expect(attempts.map((a) => [a.attempt, a.state, a.workerId])).toEqual([[1, "success", "new"]]);
     expect(ran.pid).not.toBe(old.pid);
     for (const p of [old, fresh, scheduler]) p.kill("SIGTERM");

@@ -39,7 +39,12 @@ describe("sluice worker metrics", () => {
       { timeoutMs: 40_000, intervalMs: 300 },
     );
     const attempts = await storeAttempts(box.db);
-    const res = await fetch(url);
+    // The worker frees a slot just after its result is recorded, which the store shows first.
+    const res = await waitFor(async () => {
+      const r = await fetch(url);
+      const body = await r.clone().text();
+      return r.status !== 200 || valueOf(parsePrometheusText(body), "sluice_worker_slots", { state: "used" }) === 0 ? r : undefined;
+    }, "the worker's slots to be free");
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toContain("text/plain");
     const families = parsePrometheusText(await res.text());
