@@ -6,12 +6,6 @@
  * - a SIGKILLed holder's permit returns within TTL + renew interval;
  * - every() with `exclusive` across 3 processes: never two cycles anywhere at once;
  * - a rate limiter across 4 processes: in any window, admitted events stay within the budget.
- *
- * Two parts per backend. "contention" (the semaphore, FIFO and rate-limiter tests) holds under any
- * load of the machine: every bound it checks is counted or timed by the backend, never by a
- * process's clock against a deadline, so it runs with the other test files. "timing" (the SIGKILLed
- * holder, whose permit must return within its TTL + renew interval + 300 ms, and every() across
- * processes, whose mutex lease a starved holder could outlive) runs alone (*.serial.test.ts).
  */
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
@@ -23,9 +17,8 @@ import { spawnChild } from "./spawn.js";
 const observer = new Redis(TEST_REDIS_URL, { lazyConnect: true });
 const observed: string[] = [];
 
-/** The cross-process suite for one backend, `part` of it (see above). */
-export function crossProcessSuite(kind: "postgres" | "redis", part: "contention" | "timing"): void {
-  const contention = part === "contention";
+/** The cross-process suite for one backend (one *.serial.test.ts file per backend keeps each under a minute). */
+export function crossProcessSuite(kind: "postgres" | "redis"): void {
   describe(`${kind} backend, several processes`, () => {
     const fixture = backendFixture(kind, "procs");
     const backends: CoordBackend[] = [];
@@ -41,7 +34,7 @@ export function crossProcessSuite(kind: "postgres" | "redis", part: "contention"
       return p;
     };
 
-    if (contention) it("6 processes × 200 acquisitions of a 3-permit semaphore: never more than 3 holders", { timeout: 120_000 }, async () => {
+    it("6 processes × 200 acquisitions of a 3-permit semaphore: never more than 3 holders", { timeout: 120_000 }, async () => {
       const prefix = obs();
       const children = Array.from({ length: 6 }, () => spawnChild(["loop", TEST_REDIS_URL, prefix, ...fixture.where], { iterations: 200, limit: 3, holdMs: 1 }));
       const outputs = await Promise.all(children.map((c) => c.done));
@@ -52,7 +45,7 @@ export function crossProcessSuite(kind: "postgres" | "redis", part: "contention"
       expect(await observer.get(`${prefix}:holders`)).toBe("0");
     });
 
-    if (contention) it("waiters in 5 processes are served in the order they queued (FIFO)", { timeout: 90_000 }, async () => {
+    it("waiters in 5 processes are served in the order they queued (FIFO)", { timeout: 60_000 }, async () => {
       const prefix = obs();
       const backend = fixture.open();
       backends.push(backend);
@@ -63,14 +56,14 @@ export function crossProcessSuite(kind: "postgres" | "redis", part: "contention"
       const children = Array.from({ length: 5 }, (_, index) => spawnChild(["queue", TEST_REDIS_URL, prefix, ...fixture.where], { index }));
       for (let index = 0; index < 5; index++) {
         await observer.rpush(`${prefix}:go:${index}`, "go");
-        await waitFor(async () => (await queueLength(kind, fixture.where, "fifo")) === index + 1, 40_000);
+        await waitFor(async () => (await queueLength(kind, fixture.where, "fifo")) === index + 1);
       }
       await held.release();
       await Promise.all(children.map((c) => c.done));
       expect(await observer.lrange(`${prefix}:order`, 0, -1)).toEqual(["0", "1", "2", "3", "4"]);
     });
 
-    if (!contention) it("a SIGKILLed holder's permit returns within TTL + renew interval", { timeout: 60_000 }, async () => {
+    it("a SIGKILLed holder's permit returns within TTL + renew interval", { timeout: 60_000 }, async () => {
       const leaseMs = 1_500;
       const backend = fixture.open();
       backends.push(backend);
@@ -93,7 +86,7 @@ export function crossProcessSuite(kind: "postgres" | "redis", part: "contention"
       await holder.done.catch(() => {});
     });
 
-    if (!contention) it("every() with `exclusive` across 3 processes: never two cycles anywhere at once", { timeout: 60_000 }, async () => {
+    it("every() with `exclusive` across 3 processes: never two cycles anywhere at once", { timeout: 60_000 }, async () => {
       const prefix = obs();
       const children = Array.from({ length: 3 }, () => spawnChild(["every", TEST_REDIS_URL, prefix, ...fixture.where], { intervalMs: 10, workMs: 30, runMs: 2_000 }));
       const outputs = await Promise.all(children.map((c) => c.done));
@@ -103,7 +96,7 @@ export function crossProcessSuite(kind: "postgres" | "redis", part: "contention"
       expect(cycles.reduce((a, b) => a + b, 0)).toBeGreaterThan(20);
     });
 
-    if (contention) it("a rate limiter across 4 processes keeps every window within the budget", { timeout: 60_000 }, async () => {
+    it("a rate limiter across 4 processes keeps every window within the budget", { timeout: 60_000 }, async () => {
       const prefix = obs();
       const limit = 40;
       const intervalMs = 1_000;

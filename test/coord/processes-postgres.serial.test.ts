@@ -1,4 +1,4 @@
-/** Cross-process guarantees of sluice/coord on postgres with a deadline or a lease a starved process could miss, run alone (see cross-process.ts). */
+/** Cross-process guarantees of sluice/coord on postgres (see cross-process.ts for what each test proves). */
 import { crossProcessSuite } from "./cross-process.js";
 
-crossProcessSuite("postgres", "timing");
+crossProcessSuite("postgres");

@@ -1,4 +1,4 @@
-/** Cross-process guarantees of sluice/coord on redis with a deadline or a lease a starved process could miss, run alone (see cross-process.ts). */
+/** Cross-process guarantees of sluice/coord on redis (see cross-process.ts for what each test proves). */
 import { crossProcessSuite } from "./cross-process.js";
 
-crossProcessSuite("redis", "timing");
+crossProcessSuite("redis");
