@@ -3,6 +3,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { RunRecord } from "../../src/core/records.js";
 import { disposeSandboxes, fixture, LEVEL, sandbox, type Observation } from "./helpers.js";
 import { storeAttempts, storeRun } from "../support/store.js";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 
 afterAll(disposeSandboxes);
 
@@ -16,7 +18,10 @@ describe("SIGKILL recovery", () => {
     expect(trigger.code, trigger.stderr).toBe(0);
     const runId = (JSON.parse(trigger.stdout) as RunRecord).id;
 
-    const first = box.start(["run", CONFIG]);
+    // s2 runs until released, so it is surely running when the process is killed, however slow the
+    // machine; the other steps take 200 ms.
+    const env = { SLUICE_TEST_HOLD: "s2", SLUICE_TEST_STEP_MS: "200" };
+    const first = box.start(["run", CONFIG], { env });
     await box.waitForObservation((obs) => obs.find((o) => o.task === "s2" && o.event === "start"), "s2 to start in the first process");
     first.kill("SIGKILL");
     const killed = await first.exited;
@@ -27,7 +32,8 @@ describe("SIGKILL recovery", () => {
     const left = await storeAttempts(box.db);
     expect(left.find((a) => a.task === "s2")?.state).toBe("running");
 
-    const second = box.start(["run", CONFIG]);
+    writeFileSync(join(box.dir, "release-s2"), "");
+    const second = box.start(["run", CONFIG], { env });
     await box.waitForObservation((obs) => obs.find((o) => o.task === "s4" && o.event === "end"), "s4 to end in the second process", 20_000);
     second.kill("SIGTERM");
     const stopped = await second.exited;
