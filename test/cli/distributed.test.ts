@@ -55,9 +55,10 @@ describe("several worker processes on PostgreSQL", () => {
   it("1 scheduler + 3 workers, 2,000 tasks on shared pools: no pool over capacity, every task succeeds exactly once", async () => {
     const box = await pgSandbox();
     const scheduler = await started(box, ["scheduler", MANY, "--lease-ttl", "5s"], { killAfterMs: 240_000 });
-    // The ten triggers at once (each a process that loads the 2,000-task config), answered by the
-    // scheduler before the workers compete with them for the machine's two cores.
-    const triggers = await Promise.all(Array.from({ length: 10 }, (_, p) => box.cli(["trigger", `many${p}`, "-c", MANY])));
+    // The ten triggers at once, answered by the scheduler before the workers compete with them for
+    // the machine's two cores. Triggers in this file go by the definitions the running scheduler
+    // recorded (no -c: no config to compile per command).
+    const triggers = await Promise.all(Array.from({ length: 10 }, (_, p) => box.cli(["trigger", `many${p}`])));
     for (const t of triggers) expect(t.code, t.stderr).toBe(0);
     // Generous: three processes load the config at once while the scheduler dispatches.
     const workers = await Promise.all([1, 2, 3].map((n) => started(box, ["worker", MANY, "--name", `w${n}`, "--lease-ttl", "5s"], { killAfterMs: 240_000 }, 45_000)));
@@ -93,7 +94,7 @@ describe("several worker processes on PostgreSQL", () => {
     const env = { SLUICE_TEST_LONG_MS: "3000", SLUICE_TEST_HOLD_FIRST: "1" };
     const scheduler = await started(box, ["scheduler", ROUTING, "--lease-ttl", "2s"], { env });
     const a = await started(box, ["worker", ROUTING, "--name", "a", "--lease-ttl", "2s"], { env });
-    const trigger = await box.cli(["trigger", "slow", "-c", ROUTING, "--json"]);
+    const trigger = await box.cli(["trigger", "slow", "--json"]);
     const runId = (JSON.parse(trigger.stdout) as RunRecord).id;
     const first = await box.waitForObservation((o) => o.find((x) => x.task === "long" && x.event === "start"), "the long task to start on a");
     const b = await started(box, ["worker", ROUTING, "--name", "b", "--lease-ttl", "2s"], { env });
@@ -119,7 +120,7 @@ describe("several worker processes on PostgreSQL", () => {
     const box = await pgSandbox();
     const scheduler = await started(box, ["scheduler", ROUTING]);
     const plain = await started(box, ["worker", ROUTING, "--name", "plain"]);
-    const trigger = await box.cli(["trigger", "gpu", "-c", ROUTING, "--json"]);
+    const trigger = await box.cli(["trigger", "gpu", "--json"]);
     const runId = (JSON.parse(trigger.stdout) as RunRecord).id;
     await waitFor(async () => {
       const text = await box.cli(["explain", String(runId), "-c", ROUTING]);
@@ -175,7 +176,7 @@ describe("several worker processes on PostgreSQL", () => {
     const env = { SLUICE_TEST_LONG_MS: "2500" };
     const scheduler = await started(box, ["scheduler", ROUTING, "--lease-ttl", "2s"], { env });
     const a = await started(box, ["worker", ROUTING, "--name", "a", "--lease-ttl", "2s"], { env });
-    const trigger = await box.cli(["trigger", "slow", "-c", ROUTING, "--json"]);
+    const trigger = await box.cli(["trigger", "slow", "--json"]);
     const runId = (JSON.parse(trigger.stdout) as RunRecord).id;
     await box.waitForObservation((o) => o.find((x) => x.task === "long" && x.event === "start"), "the long task to start on a");
     a.kill("SIGSTOP");
@@ -204,7 +205,7 @@ describe("several worker processes on PostgreSQL", () => {
     const warned = await old.waitForLog((l) => typeof l.msg === "string" && l.msg.startsWith("slow.long: not taken"), "the old worker to name the task that differs");
     expect(warned.msg).toMatch(/definition differs from the scheduler's \(retries differs\)/);
     await old.waitForLog((l) => l.msg === "sluice worker started", "the old worker to start");
-    const trigger = await box.cli(["trigger", "slow", "-c", ROUTING, "--json"]);
+    const trigger = await box.cli(["trigger", "slow", "--json"]);
     const runId = (JSON.parse(trigger.stdout) as RunRecord).id;
     await waitFor(async () => {
       const text = await box.cli(["explain", String(runId), "-c", ROUTING]);
@@ -229,7 +230,7 @@ describe("several worker processes on PostgreSQL", () => {
     const env = { SLUICE_TEST_LONG_MS: "30000" };
     const scheduler = await started(box, ["scheduler", ROUTING, "--lease-ttl", "30s"], { env });
     const a = await started(box, ["worker", ROUTING, "--name", "a", "--lease-ttl", "30s", "--shutdown-timeout", "500ms"], { env });
-    await box.cli(["trigger", "slow", "-c", ROUTING]);
+    await box.cli(["trigger", "slow"]);
     await box.waitForObservation((o) => o.find((x) => x.task === "long" && x.event === "start"), "the long task to start on a");
     const b = await started(box, ["worker", ROUTING, "--name", "b", "--lease-ttl", "30s"], { env });
     const stoppedAt = Date.now();

@@ -72,7 +72,7 @@ describe.each(stores)("sluice logs on %s", (_name, dbFor) => {
     const box = await sandbox({ db: dbFor() });
     const run = box.start(["run", CONFIG, "--no-live"], { killAfterMs: 50_000 });
     await run.waitForLog((l) => l.msg === "sluice run started", "sluice run to start");
-    const trig = await box.cli(["trigger", "slow", "-c", CONFIG, "--json"]);
+    const trig = await box.cli(["trigger", "slow", "--json"]); // by the running scheduler's recorded definitions
     const runId = (JSON.parse(trig.stdout) as RunRecord).id;
     const follow = box.start(["logs", `${runId}/drip`, "--follow", "--json"], { killAfterMs: 40_000 });
     const ended = await follow.exited;
