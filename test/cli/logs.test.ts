@@ -1,9 +1,10 @@
 // `sluice logs`: ctx.log lines kept with their attempts, read back through the CLI in child
 // processes, on SQLite and PostgreSQL.
 import { afterAll, describe, expect, it } from "vitest";
-import type { AttemptRecord, RunRecord } from "../../src/core/records.js";
+import type { RunRecord } from "../../src/core/records.js";
 import { bothStores, dropSchemas } from "../support/pg.js";
 import { disposeSandboxes, fixture, sandbox } from "./helpers.js";
+import { storeAttempts } from "../support/store.js";
 
 const CONFIG = fixture("tasklogs");
 const schemas: string[] = [];
@@ -49,7 +50,7 @@ describe.each(stores)("sluice logs on %s", (_name, dbFor) => {
     ]);
     const whole = await box.cli(["logs", String(runId)]);
     expect(whole.stdout.match(/^── /gm)).toHaveLength(4);
-    const attempts = await box.json<AttemptRecord[]>(["history", "--run", String(runId)]);
+    const attempts = await storeAttempts(box.db, { runId });
     const first = attempts.find((a) => a.task === "flaky" && a.attempt === 1);
     expect(jsonLines((await box.cli(["logs", "--attempt-id", String(first?.id), "--json"])).stdout)).toHaveLength(2);
 
@@ -71,7 +72,7 @@ describe.each(stores)("sluice logs on %s", (_name, dbFor) => {
     const box = await sandbox({ db: dbFor() });
     const run = box.start(["run", CONFIG, "--no-live"], { killAfterMs: 50_000 });
     await run.waitForLog((l) => l.msg === "sluice run started", "sluice run to start");
-    const trig = await box.cli(["trigger", "slow", "-c", CONFIG, "--json"]);
+    const trig = await box.cli(["trigger", "slow", "--json"]); // by the running scheduler's recorded definitions
     const runId = (JSON.parse(trig.stdout) as RunRecord).id;
     const follow = box.start(["logs", `${runId}/drip`, "--follow", "--json"], { killAfterMs: 40_000 });
     const ended = await follow.exited;

@@ -6,9 +6,9 @@ import type { RunRecord } from "../../src/core/records.js";
 import { openStore } from "../../src/store/open.js";
 import type { PipelineStatus } from "../../src/cli/commands/operate.js";
 import { bothStores, dropSchemas } from "../support/pg.js";
+import { storeAttempts, storeRun, storeRuns } from "../support/store.js";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { AttemptRecord } from "../../src/core/records.js";
 import { disposeSandboxes, fixture, sandbox, waitFor, type Observation } from "./helpers.js";
 
 const CONFIG = fixture("operate");
@@ -57,7 +57,7 @@ describe.each(stores)("operating pipelines on %s", (name, dbFor) => {
     expect(rest.stderr).toContain("backfill daily: 11/11 done (11 succeeded");
 
     const runs = await waitFor(async () => {
-      const all = (await box.json<RunRecord[]>(["runs", "--pipeline", "daily", "--limit", "100"])).filter((r) => r.trigger === "catchup");
+      const all = (await storeRuns(box.db, { pipeline: "daily", limit: 100 })).filter((r) => r.trigger === "catchup");
       return all.length === 31 && all.every((r) => r.state === "success") ? all : undefined;
     }, "31 backfilled runs to succeed", { timeoutMs: 60_000 });
     const days = runs.map((r) => new Date(r.scheduledFor).toISOString()).sort();
@@ -89,15 +89,16 @@ describe.each(stores)("operating pipelines on %s", (name, dbFor) => {
     expect(list.find((p) => p.pipeline === "daily")).toMatchObject({ state: "active", schedule: "cron 0 2 * * *", timezone: "UTC" });
     expect(list.find((p) => p.pipeline === "daily")?.nextRun).toMatch(/T02:00:00\.000Z$/);
 
-    // Paused for 3 s: no new ticker run (a tick's run created before the answer may still finish).
-    const before = (await box.json<RunRecord[]>(["runs", "--pipeline", "ticker", "--limit", "1000"])).length;
-    await new Promise((r) => setTimeout(r, 3000));
-    const during = (await box.json<RunRecord[]>(["runs", "--pipeline", "ticker", "--limit", "1000"])).length;
+    // Paused for 2 s (two ticks): no new ticker run (a tick's run created before the answer may still finish).
+    const tickerRuns = async () => (await storeRuns(box.db, { pipeline: "ticker", limit: 1000 })).length;
+    const before = await tickerRuns();
+    await new Promise((r) => setTimeout(r, 2000));
+    const during = await tickerRuns();
     expect(during).toBe(before);
 
     const resumed = await box.cli(["resume", "ticker", "-c", CONFIG]);
     expect(resumed.code, resumed.stderr).toBe(0);
-    await waitFor(async () => ((await box.json<RunRecord[]>(["runs", "--pipeline", "ticker", "--limit", "1000"])).length > during ? true : undefined), "a ticker run after resume");
+    await waitFor(async () => ((await tickerRuns()) > during ? true : undefined), "a ticker run after resume");
     const store = await openStore(box.db, { readonly: true });
     try {
       const events = (await store.listEvents({ types: ["pipeline.paused", "pipeline.resumed", "schedule.missed"] })).filter((e) => e.pipeline === "ticker");
@@ -126,7 +127,8 @@ describe.each(stores)("operating pipelines on %s", (name, dbFor) => {
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('unknown pipeline "nope"');
 
-    const run = await box.cli(["run", CONFIG, "--for", "3s"], { killAfterMs: 40_000 });
+    // Two ticks of ticker (every 1 s) come while it runs.
+    const run = await box.cli(["run", CONFIG, "--for", "2s"], { killAfterMs: 40_000 });
     expect(run.code, run.stderr).toBe(0);
     expect(box.observations().filter((o) => o.pipeline === "ticker")).toHaveLength(0);
     // A manual trigger of a paused pipeline is still accepted.
@@ -166,7 +168,7 @@ describe.each(stores)("operating pipelines on %s", (name, dbFor) => {
     // The retried task read the output its upstream task produced in the first go.
     expect(starts("transform").at(-1)?.upstream).toEqual({ extract: 41 });
     expect(starts("load").at(-1)?.upstream).toEqual({ transform: 42 });
-    const attempts = await box.json<AttemptRecord[]>(["history", "--run", String(runId)]);
+    const attempts = await storeAttempts(box.db, { runId });
     expect(attempts.filter((a) => a.task === "transform").map((a) => [a.attempt, a.state]).sort()).toEqual([[1, "failed"], [2, "success"]]);
 
     // A succeeded task named again: alone, or with everything downstream.
@@ -189,7 +191,7 @@ describe.each(stores)("operating pipelines on %s", (name, dbFor) => {
     const whole = await box.cli(["mark", String(runId), "load", "success", "-c", RETRY]);
     expect(whole.code, whole.stderr).toBe(0);
     expect(whole.stdout).toContain(`run ${runId}: load marked success; the run is success`);
-    expect((await box.json<RunRecord[]>(["runs"])).find((r) => r.id === runId)?.state).toBe("success");
+    expect((await storeRun(box.db, runId))?.state).toBe("success");
   });
 
   // Input checks happen before the store is touched: once is enough (SQLite).
@@ -210,6 +212,6 @@ describe.each(stores)("operating pipelines on %s", (name, dbFor) => {
     const dry = await box.cli(["backfill", "daily", "-c", CONFIG, "--from", "2026-10-01", "--to", "2026-10-03", "--dry-run"]);
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.stdout).toContain("would create 3 run(s) of daily");
-    expect((await box.json<RunRecord[]>(["runs"])).length).toBe(0);
+    expect(await storeRuns(box.db)).toEqual([]);
   });
 });

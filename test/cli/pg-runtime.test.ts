@@ -26,8 +26,10 @@ describe("sluice on PostgreSQL", () => {
     expect(migrated.stdout).toMatch(/^migrated postgres:\/\/.*\(schema e2e_/);
 
     const CONFIG = fixture("chain");
-    // s2 runs until released, so it is surely running when the process is killed, however slow the machine.
-    const first = box.start(["run", CONFIG], { env: { SLUICE_TEST_HOLD: "s2" } });
+    // s2 runs until released, so it is surely running when the process is killed, however slow the
+    // machine; the other steps take 200 ms.
+    const env = { SLUICE_TEST_HOLD: "s2", SLUICE_TEST_STEP_MS: "200" };
+    const first = box.start(["run", CONFIG], { env });
     await first.waitForLog((l) => l.msg === "sluice run started", "sluice run to start");
     // An operator's terminal: the URL, no config (the scheduler recorded its definitions).
     const trigger = await box.cli(["trigger", "chain", "--json"]);
@@ -44,7 +46,7 @@ describe("sluice on PostgreSQL", () => {
     expect(left.find((a) => a.task === "s2")?.state).toBe("running");
 
     writeFileSync(join(box.dir, "release-s2"), "");
-    const second = box.start(["run", CONFIG], { env: { SLUICE_TEST_HOLD: "s2" } });
+    const second = box.start(["run", CONFIG], { env });
     await box.waitForObservation((obs) => obs.find((o) => o.task === "s4" && o.event === "end"), "s4 to end after the restart", 20_000);
     second.kill("SIGTERM");
     expect((await second.exited).code, second.describe()).toBe(0);

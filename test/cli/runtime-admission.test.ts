@@ -2,8 +2,9 @@
 // take more slots than a pool has.
 import { afterAll, describe, expect, it } from "vitest";
 import type { ResourceUsage } from "../../src/core/admission/types.js";
-import type { AttemptRecord, RunRecord } from "../../src/core/records.js";
+import type { RunRecord } from "../../src/core/records.js";
 import { disposeSandboxes, fixture, sandbox, type Observation } from "./helpers.js";
+import { storeAttempts } from "../support/store.js";
 
 afterAll(disposeSandboxes);
 
@@ -42,7 +43,7 @@ describe.concurrent("admission end to end", () => {
     expect(peak.running).toBeGreaterThanOrEqual(2);
 
     // What the store says each attempt held is what the task was declared to need.
-    const attempts = await box.json<AttemptRecord[]>(["history"]);
+    const attempts = await storeAttempts(box.db);
     expect(attempts).toHaveLength(20);
     const declared = new Map(obs.filter((o) => o.event === "start").map((o) => [o.task, o.pools]));
     for (const a of attempts) {

@@ -5,6 +5,7 @@ import type { ResourceUsage, WaitReason } from "../../src/core/admission/types.j
 import type { TaskExplanation } from "../../src/core/engine/types.js";
 import type { AttemptRecord, RunRecord } from "../../src/core/records.js";
 import { disposeSandboxes, fixture, sandbox } from "./helpers.js";
+import { storeAttempts, storeRuns } from "../support/store.js";
 
 afterAll(disposeSandboxes);
 
@@ -96,9 +97,9 @@ describe("commands from another terminal while sluice run runs", () => {
     const exit = await run.exited;
     expect(exit.code, run.describe()).toBe(0);
 
-    const finalRuns = Object.fromEntries((await box.json<RunRecord[]>(["runs"])).map((r) => [r.pipeline, r.state]));
+    const finalRuns = Object.fromEntries((await storeRuns(box.db)).map((r) => [r.pipeline, r.state]));
     expect(finalRuns).toEqual({ hog: "cancelled", blocked: "success", quick: "success" });
-    const attempts = await box.json<AttemptRecord[]>(["history"]);
+    const attempts = await storeAttempts(box.db);
     expect(attempts.find((a) => a.task === "hold")?.state).toBe("cancelled");
     expect(attempts.some((a) => a.state === "running")).toBe(false);
   }, 60_000);

@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { TaskExplanation } from "../../src/core/engine/types.js";
 import type { RunRecord } from "../../src/core/records.js";
 import { disposeSandboxes, fixture, sandbox } from "./helpers.js";
+import { storeRuns } from "../support/store.js";
 
 afterAll(disposeSandboxes);
 
@@ -16,9 +17,10 @@ describe("a cancelled task that ignores its signal", () => {
     const box = await sandbox();
     const run = box.start(["run", CONFIG]);
     await run.waitForLog((l) => l.msg === "sluice run started", "sluice run to start");
-    const deaf = JSON.parse((await box.cli(["trigger", "deaf", "-c", CONFIG, "--json"])).stdout) as RunRecord;
+    // Triggers by the running scheduler's recorded definitions (no -c: no config to compile).
+    const deaf = JSON.parse((await box.cli(["trigger", "deaf", "--json"])).stdout) as RunRecord;
     await box.waitForObservation((o) => o.find((x) => x.task === "stubborn" && x.event === "start"), "deaf.stubborn to start");
-    const waiter = JSON.parse((await box.cli(["trigger", "waiter", "-c", CONFIG, "--json"])).stdout) as RunRecord;
+    const waiter = JSON.parse((await box.cli(["trigger", "waiter", "--json"])).stdout) as RunRecord;
     const cancel = await box.cli(["cancel", String(deaf.id), "-c", CONFIG]);
     expect(cancel.code, cancel.stderr).toBe(0);
 
@@ -41,7 +43,7 @@ describe("a cancelled task that ignores its signal", () => {
     expect(start.t).toBeGreaterThanOrEqual(end.t);
     run.kill("SIGTERM");
     expect((await run.exited).code).toBe(0);
-    const runs = Object.fromEntries((await box.json<RunRecord[]>(["runs"])).map((r) => [r.pipeline, r.state]));
+    const runs = Object.fromEntries((await storeRuns(box.db)).map((r) => [r.pipeline, r.state]));
     expect(runs).toEqual({ deaf: "cancelled", waiter: "success" });
   });
 });

@@ -3,8 +3,9 @@ import Database from "better-sqlite3";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { SkippedTick } from "../../src/cli/commands/reads.js";
-import type { AttemptRecord, RunRecord } from "../../src/core/records.js";
+import type { RunRecord } from "../../src/core/records.js";
 import { disposeSandboxes, fixture, LEVEL, sandbox, type Observation } from "./helpers.js";
+import { storeAttempts, storeRuns } from "../support/store.js";
 
 afterAll(disposeSandboxes);
 
@@ -83,8 +84,8 @@ describe.concurrent("overlap policies under sluice run", () => {
       expect(next.t).toBeGreaterThanOrEqual(abort?.t ?? Infinity);
     }
 
-    const runs = (await box.json<RunRecord[]>(["runs"])).sort((a, b) => a.id - b.id);
-    const attempts = await box.json<AttemptRecord[]>(["history"]);
+    const runs = (await storeRuns(box.db)).sort((a, b) => a.id - b.id);
+    const attempts = await storeAttempts(box.db);
     for (const superseded of runs.slice(0, -1)) {
       expect(superseded.state, `run ${superseded.id}`).toBe("cancelled");
       expect(attempts.find((a) => a.runId === superseded.id)?.state).toBe("cancelled");

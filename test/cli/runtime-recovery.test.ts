@@ -1,7 +1,10 @@
 // `kill -9` in the middle of a run, then `sluice run` again: the run continues where it stopped.
 import { afterAll, describe, expect, it } from "vitest";
-import type { AttemptRecord, RunRecord } from "../../src/core/records.js";
+import type { RunRecord } from "../../src/core/records.js";
 import { disposeSandboxes, fixture, LEVEL, sandbox, type Observation } from "./helpers.js";
+import { storeAttempts, storeRun } from "../support/store.js";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 
 afterAll(disposeSandboxes);
 
@@ -15,7 +18,10 @@ describe("SIGKILL recovery", () => {
     expect(trigger.code, trigger.stderr).toBe(0);
     const runId = (JSON.parse(trigger.stdout) as RunRecord).id;
 
-    const first = box.start(["run", CONFIG]);
+    // s2 runs until released, so it is surely running when the process is killed, however slow the
+    // machine; the other steps take 200 ms.
+    const env = { SLUICE_TEST_HOLD: "s2", SLUICE_TEST_STEP_MS: "200" };
+    const first = box.start(["run", CONFIG], { env });
     await box.waitForObservation((obs) => obs.find((o) => o.task === "s2" && o.event === "start"), "s2 to start in the first process");
     first.kill("SIGKILL");
     const killed = await first.exited;
@@ -23,19 +29,20 @@ describe("SIGKILL recovery", () => {
     const killedAt = box.observations().length; // everything after this line was written later
 
     // What the crash left: s2's attempt still recorded as running.
-    const left = await box.json<AttemptRecord[]>(["history"]);
+    const left = await storeAttempts(box.db);
     expect(left.find((a) => a.task === "s2")?.state).toBe("running");
 
-    const second = box.start(["run", CONFIG]);
+    writeFileSync(join(box.dir, "release-s2"), "");
+    const second = box.start(["run", CONFIG], { env });
     await box.waitForObservation((obs) => obs.find((o) => o.task === "s4" && o.event === "end"), "s4 to end in the second process", 20_000);
     second.kill("SIGTERM");
     const stopped = await second.exited;
     expect(stopped.code, second.describe()).toBe(0);
 
-    const run = (await box.json<RunRecord[]>(["runs"])).find((r) => r.id === runId);
+    const run = await storeRun(box.db, runId);
     expect(run?.state).toBe("success");
 
-    const attempts = (await box.json<AttemptRecord[]>(["history"])).sort((a, b) => a.id - b.id);
+    const attempts = (await storeAttempts(box.db)).sort((a, b) => a.id - b.id);
     expect(attempts.map((a) => [a.task, a.attempt, a.state])).toEqual([
       ["s1", 1, "success"],
       ["s2", 1, "lost"],

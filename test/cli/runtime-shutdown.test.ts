@@ -3,6 +3,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import type { AttemptRecord, RunRecord } from "../../src/core/records.js";
 import { disposeSandboxes, fixture, sandbox, type Sandbox } from "./helpers.js";
+import { storeAttempts, storeRuns } from "../support/store.js";
 
 afterAll(disposeSandboxes);
 
@@ -21,7 +22,7 @@ async function runningTask(pipeline: string, task: string, runArgs: string[] = [
 }
 
 async function states(box: Sandbox): Promise<{ run: RunRecord["state"] | undefined; attempts: AttemptRecord["state"][] }> {
-  const [runs, attempts] = await Promise.all([box.json<RunRecord[]>(["runs"]), box.json<AttemptRecord[]>(["history"])]);
+  const [runs, attempts] = await Promise.all([storeRuns(box.db), storeAttempts(box.db)]);
   return { run: runs[0]?.state, attempts: attempts.map((a) => a.state) };
 }
 

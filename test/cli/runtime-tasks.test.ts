@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { AttemptRecord, RunRecord } from "../../src/core/records.js";
 import type { TaskExplanation } from "../../src/core/engine/types.js";
 import { disposeSandboxes, fixture, sandbox } from "./helpers.js";
+import { storeAttempts } from "../support/store.js";
 
 afterAll(disposeSandboxes);
 
@@ -17,7 +18,7 @@ describe.concurrent("sluice trigger --wait: task outcomes", () => {
     expect((JSON.parse(r.stdout) as RunRecord).state).toBe("success");
 
     expect(box.observations().filter((o) => o.event === "start").map((o) => o.attempt)).toEqual([1, 2, 3]);
-    const attempts = (await box.json<AttemptRecord[]>(["history", "--task", "sometimes"])).sort((a, b) => a.attempt - b.attempt);
+    const attempts = (await storeAttempts(box.db, { task: "sometimes" })).sort((a, b) => a.attempt - b.attempt);
     expect(attempts.map((a) => [a.attempt, a.state])).toEqual([
       [1, "failed"],
       [2, "failed"],
@@ -38,7 +39,7 @@ describe.concurrent("sluice trigger --wait: task outcomes", () => {
     expect(r.code, r.stderr).toBe(1);
     expect((JSON.parse(r.stdout) as RunRecord).state).toBe("failed");
 
-    const [attempt] = await box.json<AttemptRecord[]>(["history"]);
+    const [attempt] = await storeAttempts(box.db);
     expect(attempt?.state).toBe("timed_out");
     expect(attempt?.error?.code).toBe("SLUICE_TASK_TIMEOUT");
     const took = (attempt?.endedAt ?? 0) - (attempt?.startedAt ?? 0);

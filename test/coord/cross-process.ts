@@ -51,10 +51,11 @@ export function crossProcessSuite(kind: "postgres" | "redis"): void {
       backends.push(backend);
       const sem = new Semaphore({ backend, name: "fifo", limit: 1 });
       const held = await sem.acquire();
-      const children = [];
+      // All five start at once (a process start is most of this test's time); each joins the queue
+      // when told to, the next one only once the one before is in the queue.
+      const children = Array.from({ length: 5 }, (_, index) => spawnChild(["queue", TEST_REDIS_URL, prefix, ...fixture.where], { index }));
       for (let index = 0; index < 5; index++) {
-        children.push(spawnChild(["queue", TEST_REDIS_URL, prefix, ...fixture.where], { index }));
-        // The next child starts only once this one is in the queue.
+        await observer.rpush(`${prefix}:go:${index}`, "go");
         await waitFor(async () => (await queueLength(kind, fixture.where, "fifo")) === index + 1);
       }
       await held.release();
@@ -87,7 +88,7 @@ export function crossProcessSuite(kind: "postgres" | "redis"): void {
 
     it("every() with `exclusive` across 3 processes: never two cycles anywhere at once", { timeout: 60_000 }, async () => {
       const prefix = obs();
-      const children = Array.from({ length: 3 }, () => spawnChild(["every", TEST_REDIS_URL, prefix, ...fixture.where], { intervalMs: 10, workMs: 30, runMs: 3_000 }));
+      const children = Array.from({ length: 3 }, () => spawnChild(["every", TEST_REDIS_URL, prefix, ...fixture.where], { intervalMs: 10, workMs: 30, runMs: 2_000 }));
       const outputs = await Promise.all(children.map((c) => c.done));
       const cycles = outputs.map((o) => Number(/cycles (\d+)/.exec(o)?.[1]));
       expect(await observer.get(`${prefix}:overlap`)).toBeNull();

@@ -5,10 +5,10 @@
  */
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import type { AttemptRecord, RunRecord } from "../../src/core/records.js";
 import { disposeSandboxes, sandbox, waitFor } from "../cli/helpers.js";
 import { dropSchemas, freshSchema, pgUrl } from "../support/pg.js";
 import { parsePrometheusText, valueOf } from "../support/prom-text.js";
+import { migrateStore, storeAttempts, storeRuns } from "../support/store.js";
 
 const ROUTING = fileURLToPath(new URL("../fixtures/distributed/routing.config.ts", import.meta.url));
 const schema = freshSchema("wmetrics");
@@ -20,8 +20,7 @@ afterAll(async () => {
 describe("sluice worker metrics", () => {
   it("serves its slots and the attempts it ran, matching the store", async () => {
     const box = await sandbox({ db: pgUrl(schema) });
-    const migrated = await box.cli(["migrate"]);
-    expect(migrated.code, migrated.stderr).toBe(0);
+    await migrateStore(box.db);
     const env = { SLUICE_TEST_LONG_MS: "100" };
     const scheduler = box.start(["scheduler", ROUTING], { env, killAfterMs: 60_000 });
     await scheduler.waitForLog((l) => l.msg === "sluice scheduler started", "sluice scheduler to start");
@@ -30,17 +29,23 @@ describe("sluice worker metrics", () => {
     await worker.waitForLog((l) => l.msg === "sluice worker started", "sluice worker to start");
     const url = `http://127.0.0.1:${String(served.metricsPort)}/metrics`;
 
-    for (let i = 0; i < 3; i++) expect((await box.cli(["trigger", "slow", "-c", ROUTING])).code).toBe(0);
+    // By the definitions the scheduler recorded (no -c: no config to compile per command).
+    for (let i = 0; i < 3; i++) expect((await box.cli(["trigger", "slow"])).code).toBe(0);
     await waitFor(
       async () => {
-        const runs = await box.json<RunRecord[]>(["runs"]);
+        const runs = await storeRuns(box.db);
         return runs.length === 3 && runs.every((r) => r.state === "success") ? runs : undefined;
       },
       "3 runs of slow to succeed",
       { timeoutMs: 40_000, intervalMs: 300 },
     );
-    const attempts = await box.json<AttemptRecord[]>(["history"]);
-    const res = await fetch(url);
+    const attempts = await storeAttempts(box.db);
+    // The worker frees a slot just after its result is recorded, which the store shows first.
+    const res = await waitFor(async () => {
+      const r = await fetch(url);
+      const body = await r.clone().text();
+      return r.status !== 200 || valueOf(parsePrometheusText(body), "sluice_worker_slots", { state: "used" }) === 0 ? r : undefined;
+    }, "the worker's slots to be free");
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toContain("text/plain");
     const families = parsePrometheusText(await res.text());

@@ -9,7 +9,7 @@ import { connect, fingerprint, TEST_DATABASE_URL } from "./helpers.js";
 const schema = freshSchema("pgcrash");
 let c: pg.Client;
 const T = (name: string): string => `"${schema}"."${name}"`;
-const LOADER = fileURLToPath(new URL("./fixtures/crash-loader.ts", import.meta.url));
+const LOADER = fileURLToPath(new URL("./fixtures/crash-loader.mjs", import.meta.url));
 
 beforeAll(async () => {
   c = await connect();
@@ -20,10 +20,10 @@ afterAll(async () => {
   await dropSchemas(schema);
 });
 
-/** Starts the loader (node itself, with tsx as a loader hook, so the SIGKILL hits the process holding the connection), waits until it pauses at `step`, SIGKILLs it. */
+/** Starts the loader (node itself, so the SIGKILL hits the process holding the connection), waits until it pauses at `step`, SIGKILLs it. */
 function killAt(table: string, mode: string, step: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", LOADER], { env: { ...process.env, DB: TEST_DATABASE_URL, SCHEMA: schema, TABLE: table, MODE: mode, PAUSE_AT: step }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [LOADER], { env: { ...process.env, DB: TEST_DATABASE_URL, SCHEMA: schema, TABLE: table, MODE: mode, PAUSE_AT: step }, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     let err = "";
     child.stderr.on("data", (d: Buffer) => (err += d.toString()));

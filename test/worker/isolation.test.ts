@@ -5,6 +5,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import type { AttemptRecord, RunRecord } from "../../src/core/records.js";
 import { disposeSandboxes, fixture, sandbox } from "../cli/helpers.js";
+import { storeAttempts } from "../support/store.js";
 
 const CONFIG = fixture("isolation");
 const MB = 1024 * 1024;
@@ -28,7 +29,7 @@ describe("isolation: memory limits and the kill after the grace", () => {
     const r = await box.cli(["trigger", "hog", "-c", CONFIG, "--wait", "--json"], { killAfterMs: 60_000 });
     expect(r.code, r.stderr).toBe(1);
     expect((JSON.parse(r.stdout) as RunRecord).state).toBe("failed");
-    const a = byTask(await box.json<AttemptRecord[]>(["history"]));
+    const a = byTask(await storeAttempts(box.db));
 
     expect(a.process_hog?.state).toBe("failed");
     expect(a.process_hog?.error?.code).toBe("SLUICE_MEMORY_LIMIT");
@@ -54,7 +55,7 @@ describe("isolation: memory limits and the kill after the grace", () => {
     // A grace of 1 s: the child has time to see its signal abort (and ignore it) even on a loaded machine.
     const r = await box.cli(["trigger", "deaf", "-c", CONFIG, "--wait", "--json"], { killAfterMs: 60_000, env: { SLUICE_TIMEOUT_GRACE_MS: "1000" } });
     expect(r.code, r.stderr).toBe(1);
-    const [a] = await box.json<AttemptRecord[]>(["history"]);
+    const [a] = await storeAttempts(box.db);
     expect(a?.state).toBe("timed_out");
     expect(a?.error?.code).toBe("SLUICE_TASK_TIMEOUT");
     expect(a?.error?.message).toBe("timed out after 4000 ms and did not stop within 1000 ms of its signal aborting, so its child process was killed");
@@ -80,7 +81,7 @@ describe("isolation: memory limits and the kill after the grace", () => {
     await run.waitForLog((l) => l.event === "run.success" && l.run === after.id, "the after run to succeed");
     run.kill("SIGTERM");
     expect((await run.exited).code).toBe(0);
-    const [cancelled] = await box.json<AttemptRecord[]>(["history", "--run", String(deaf.id)]);
+    const [cancelled] = await storeAttempts(box.db, { runId: deaf.id });
     expect(cancelled?.state).toBe("cancelled");
     // Measured until the thread was stopped, recorded with its release.
     expect(cancelled?.peakMemoryBytes).toBeGreaterThan(0);

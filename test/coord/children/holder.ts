@@ -3,7 +3,7 @@
  *   node --import tsx holder.ts <mode> <observer-redis-url> <observer-prefix> <backend...>
  * modes (JSON options in SLUICE_COORD_CHILD):
  *   loop      acquire/release `iterations` times; on entry INCR <prefix>:holders (records the value), DECR on exit
- *   queue     acquire once, RPUSH <prefix>:order <index>, release
+ *   queue     once <prefix>:go:<index> is pushed, acquire once, RPUSH <prefix>:order <index>, release
  *   hold      acquire once, print "held <token>", hang
  *   every     every(intervalMs, work workMs, exclusive mutex) for runMs; INCR/DECR <prefix>:cycles around work
  *   rate      take() as fast as possible for runMs; RPUSH <prefix>:rate <at>
@@ -38,6 +38,8 @@ switch (mode) {
   }
   case "queue": {
     const sem = new Semaphore({ backend, name: "fifo", limit: 1 });
+    // Started with the others, it queues only when the test says (so the order is the test's).
+    await observer.blpop(`${prefix}:go:${options.index}`, 0);
     const permit = await sem.acquire({ timeout: 60_000 });
     await observer.rpush(`${prefix}:order`, String(options.index));
     await permit.release();
