@@ -254,7 +254,8 @@ export async function main(): Promise<RunRecord> {
     const tsc = join(ROOT, "node_modules/typescript/bin/tsc");
     const r = await exec(process.execPath, [tsc, "-p", dir]).catch((err: { stdout: string; stderr: string }) => err);
     expect(r.stdout + r.stderr).toBe("");
-  });
+    // A full type check of the package and its type dependencies: ~10 s alone, over 30 s on a loaded CI machine.
+  }, 120_000);
 });
 
 describe("configs load wherever users keep them", () => {
