@@ -118,7 +118,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
         if (!ok) this.emit("refused", { attemptId, reason: "heartbeat refused: the attempt is no longer this worker's" });
         return ok;
       },
-      released: (attemptId, peakMemoryBytes) => void this.released(attemptId, peakMemoryBytes),
+      released: (attemptId, peakMemoryBytes) => this.track(this.released(attemptId, peakMemoryBytes)),
     };
     this.local = new LocalWorker({
       config: options.config,
@@ -183,6 +183,15 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
       await this.local.idle(Date.now() + abortGraceMs);
       await this.options.store.releaseLeases(this.options.name, ids, this.now()).catch((err: unknown) => this.emit("error", asError(err)));
     }
+    // The last results and releases are recorded before the store closes: a completion still in
+    // flight when the caller closed the store was lost, and its task ran again after the lease.
+    // Bounded: a store that cannot be reached keeps them retrying (their leases then run out and
+    // the scheduler retries the attempts, as for a worker that died).
+    await new Promise((resolve) => setImmediate(resolve));
+    const until = Math.max(deadline, Date.now()) + abortGraceMs;
+    while ((this.flushing || this.reporting.size > 0) && Date.now() < until) {
+      await Promise.race([Promise.all([this.flushing, ...this.reporting]), new Promise((r) => setTimeout(r, Math.max(1, until - Date.now())).unref())]);
+    }
     clearInterval(this.heartbeatTimer);
     await this.local.databases.close();
     await this.options.taskLogs?.flush();
@@ -240,6 +249,14 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     } catch (err) {
       this.emit("error", asError(err));
     }
+  }
+
+  /** Reports in flight (releases), awaited by {@link stop}. */
+  private readonly reporting = new Set<Promise<void>>();
+
+  private track(p: Promise<void>): void {
+    this.reporting.add(p);
+    void p.finally(() => this.reporting.delete(p));
   }
 
   private begin(cmd: StartCommand): void {
