@@ -236,8 +236,16 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
     if (this.options.remote) {
       const remote = this.options.remote;
-      this.unwatchDone = await remote.store.watch("done", () => void this.syncRemote());
-      this.remoteTimer = setInterval(() => void this.syncRemote(), remote.pollMs ?? 500);
+      this.unwatchDone = await remote.store.watch("done", (ids) => {
+        if (ids) for (const id of ids) this.doneHints.add(id);
+        else this.fullSync = true;
+        void this.syncRemote();
+      });
+      // The fallback for a missed notification: look at every attempt it waits for.
+      this.remoteTimer = setInterval(() => {
+        this.fullSync = true;
+        void this.syncRemote();
+      }, remote.pollMs ?? 500);
       await this.syncRemote();
     }
     await this.poll();
@@ -286,8 +294,18 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private workersReadAt = 0;
   private expiredReadAt = 0;
   private taskDefs: Map<string, ResolvedConfig["pipelines"][number]["tasks"][number]> | undefined;
-  /** Remote attempts whose end or release was fed to the engine and awaits the next turn. */
-  private readonly remoteFed = new Set<number>();
+  /**
+   * Remote attempts whose end or release was fed to the engine and awaits the next turn, and which
+   * of the two: an end the engine refuses (it cancelled the attempt meanwhile, which now drains)
+   * must not hide the release that follows.
+   */
+  private readonly remoteFed = new Map<number, "end" | "release">();
+  /** Attempts a worker said it ended (the "done" notification), to read at the next look. */
+  private doneHints = new Set<number>();
+  /** The next look reads every attempt the engine waits for, not only the hinted ones. */
+  private fullSync = true;
+  /** The alive workers the queue capacity and definition gates were last computed for. */
+  private lastAlive = "";
 
   /**
    * Remote mode: feed the engine what the workers did since the last look — completions, releases
@@ -304,6 +322,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         try {
           await this.syncRemoteOnce();
         } catch (err) {
+          this.fullSync = true; // the hints taken by the failed look are gone with it
           this.emit("error", err instanceof Error ? err : new Error(String(err)));
         }
       } while (this.syncAgain && !this.stopped);
@@ -333,38 +352,56 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       const w = name === null ? undefined : workers.find((x) => x.name === name);
       return w !== undefined && w.stoppedAt === null && w.heartbeatAt + ttl > now && !dead.has(w.name);
     };
-    const capacity = queueCapacity(this.options.config, workers.filter((w) => alive(w.name)));
-    const closed = closedDefinitions(this.options.config, workers.filter((w) => alive(w.name)));
-    const tooBig = tooBigTasks(this.options.config, workers.filter((w) => alive(w.name)));
-    const key = JSON.stringify([...capacity, ...closed, ...tooBig]);
     let changed = false;
-    if (key !== this.lastCapacity) {
-      this.lastCapacity = key;
-      this.inputs.push(() => {
-        for (const [q, c] of capacity) engine.setQueueCapacity(q, c.slots, c.memoryMb);
-        for (const p of this.options.config.pipelines) for (const t of p.tasks) engine.setDefinitionAccepted(t.key, !closed.has(t.key), tooBig.get(t.key));
-      });
-      changed = true;
+    // The gates follow the set of live workers (read at most every second): recomputed when it
+    // changed, not at every look (they walk every task definition).
+    const aliveKey = `${this.workersReadAt} ${workers.filter((w) => alive(w.name)).map((w) => w.name).join(",")}`;
+    if (aliveKey !== this.lastAlive) {
+      this.lastAlive = aliveKey;
+      const capacity = queueCapacity(this.options.config, workers.filter((w) => alive(w.name)));
+      const closed = closedDefinitions(this.options.config, workers.filter((w) => alive(w.name)));
+      const tooBig = tooBigTasks(this.options.config, workers.filter((w) => alive(w.name)));
+      const key = JSON.stringify([...capacity, ...closed, ...tooBig]);
+      if (key !== this.lastCapacity) {
+        this.lastCapacity = key;
+        this.inputs.push(() => {
+          for (const [q, c] of capacity) engine.setQueueCapacity(q, c.slots, c.memoryMb);
+          for (const p of this.options.config.pipelines) for (const t of p.tasks) engine.setDefinitionAccepted(t.key, !closed.has(t.key), tooBig.get(t.key));
+        });
+        changed = true;
+      }
     }
-    const live = new Map(engine.liveAttempts().map((a) => [a.id, a]));
     // Fed earlier and taken in by a turn since: no longer live, so no longer worth remembering.
-    for (const id of this.remoteFed) if (!live.has(id)) this.remoteFed.delete(id);
-    const states: RemoteAttemptState[] = await remote.store.remoteStates([...live.keys()]);
+    for (const id of this.remoteFed.keys()) if (!engine.liveAttempt(id)) this.remoteFed.delete(id);
+    // Already fed to the engine by an earlier look (taken in by a turn, or about to be): once is
+    // enough, and not worth reading again. Twice, the engine refused the second as a report for
+    // an attempt no longer running, and logged a warning for each: thousands a minute on a busy
+    // store; and each read of a finished attempt costs the store a row and this process a parse.
+    const fed = (id: number, draining: boolean): boolean => {
+      const f = this.remoteFed.get(id);
+      return f === "release" || (f === "end" && !draining);
+    };
+    // Usually only the attempts the workers' notifications named; every one it waits for when a
+    // notification may have been missed (the timer, a reconnect, a release).
+    const full = this.fullSync;
+    const hinted = this.doneHints;
+    this.fullSync = false;
+    this.doneHints = new Set();
+    const wanted = full ? engine.liveAttempts() : [...hinted].flatMap((id) => engine.liveAttempt(id) ?? []);
+    const ids = wanted.filter((a) => !fed(a.id, a.draining)).map((a) => a.id);
+    const states: RemoteAttemptState[] = ids.length > 0 ? await remote.store.remoteStates(ids) : [];
     for (const st of states) {
-      const mine = live.get(st.id);
-      // Already fed to the engine by an earlier look (taken in by a turn, or about to be): once is
-      // enough. Twice, the engine refused the second as a report for an attempt no longer
-      // running, and logged a warning for each: thousands a minute on a busy store.
-      if (!mine || this.remoteFed.has(st.id)) continue;
+      const mine = engine.liveAttempt(st.id);
+      if (!mine || fed(st.id, mine.draining)) continue;
       if (mine.draining) {
         // Its function settled on the worker, or nobody will ever report it (never claimed, or the worker is gone).
         if (st.releasedAt !== null || !alive(st.workerId)) {
-          this.remoteFed.add(st.id);
+          this.remoteFed.set(st.id, "release");
           this.channel.released(st.id);
           changed = true;
         }
       } else if (st.state !== "running" && st.state !== "lost" && st.state !== "cancelled") {
-        this.remoteFed.add(st.id);
+        this.remoteFed.set(st.id, "end");
         this.complete(st.id, st.fencingToken, outcomeOf(st));
         changed = true;
       }
@@ -374,7 +411,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const expired = now - this.expiredReadAt >= 250 || dead.size > 0 ? await remote.store.expiredAttempts(now, [...dead]) : [];
     if (expired.length > 0 || now - this.expiredReadAt >= 250) this.expiredReadAt = now;
     for (const e of expired) {
-      const mine = live.get(e.id);
+      const mine = engine.liveAttempt(e.id);
       if (!mine || mine.draining) continue;
       if (e.workerId === null && (await this.stillClaimable(e.id, workers.filter((w) => alive(w.name)), now + ttl))) continue;
       this.emit("leaseExpired", { attemptId: e.id, workerId: e.workerId });

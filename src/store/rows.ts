@@ -106,6 +106,30 @@ export interface ResourceRow {
   amount: number;
 }
 
+/** Byte order of UTF-8 (SQLite's and PostgreSQL's `COLLATE "C"`), so both stores list resources alike. */
+function byteOrder(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+/**
+ * An attempt's resources as the PostgreSQL store keeps them, in a column of the attempt: JSON
+ * `[[key, amount], …]` in byte order of the keys; `null` when it holds none.
+ */
+export function resourcesJson(resources: readonly HeldResource[]): string | null {
+  if (resources.length === 0) return null;
+  return JSON.stringify([...resources].sort((x, y) => byteOrder(x.key, y.key)).map((r) => [r.key, r.amount]));
+}
+
+/** The rows of {@link toAttemptRecords} from attempts that carry their resources as {@link resourcesJson}. */
+export function resourceRowsOf(rows: ReadonlyArray<{ id: number; resources: string | null }>): ResourceRow[] {
+  const out: ResourceRow[] = [];
+  for (const row of rows) {
+    if (row.resources === null) continue;
+    for (const [key, amount] of JSON.parse(row.resources) as Array<[string, number]>) out.push({ attemptId: row.id, key, amount });
+  }
+  return out;
+}
+
 /** Joins attempts with their resources (rows for other attempts are ignored). */
 export function toAttemptRecords(rows: readonly AttemptRow[], resources: readonly ResourceRow[]): AttemptRecord[] {
   const held = new Map<number, HeldResource[]>();

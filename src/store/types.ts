@@ -152,8 +152,13 @@ export interface WorkerStore {
    * host that no longer exists).
    */
   expiredAttempts(now: EpochMs, deadWorkers?: readonly string[]): Promise<Array<{ id: number; workerId: string | null }>>;
-  /** Calls `listener` when work is dispatched (workers) or an attempt ends (scheduler), soon after commit. */
-  watch(channel: "work" | "done", listener: () => void): Promise<() => Promise<void>>;
+  /**
+   * Calls `listener` when work is dispatched (workers) or an attempt ends (scheduler), soon after
+   * commit. On `done`, `attemptIds` names the attempts whose end a worker just recorded, when the
+   * notification could carry them; `undefined` means "something changed: look at everything"
+   * (a release, a lease handed back, a reconnect after which notifications may have been missed).
+   */
+  watch(channel: "work" | "done", listener: (attemptIds?: readonly number[]) => void): Promise<() => Promise<void>>;
 }
 
 /**

@@ -1,5 +1,11 @@
 // The PostgreSQL store: the conformance suite unchanged, plus what only PostgreSQL has.
+import { copyFileSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
+import { applyPgMigrations, PG_MIGRATIONS } from "../../src/store/pg/migrations.js";
 import { PgStore } from "../../src/store/pg/pg-store.js";
 import { parsePgUrl } from "../../src/store/pg/connect.js";
 import type { Store } from "../../src/store/types.js";
@@ -52,5 +58,43 @@ describe("PgStore", () => {
 
   it("refuses a schema name that is not a plain identifier", () => {
     expect(() => parsePgUrl(`${TEST_DATABASE_URL}?schema=a;drop`)).toThrow(/not a plain PostgreSQL identifier/);
+  });
+
+  it("migration 10 moves each attempt's resources into the attempt and drops claimed work, keeping what unclaimed work waits", async () => {
+    const schema = freshSchema("m10");
+    schemas.push(schema);
+    // A store as Sluice left it before migration 10: resources in their own table, claimed work marked.
+    const upTo9 = mkdtempSync(join(tmpdir(), "sluice-m9-"));
+    for (const f of readdirSync(PG_MIGRATIONS).filter((f) => Number(f.slice(0, 4)) <= 9)) copyFileSync(new URL(f, PG_MIGRATIONS), join(upTo9, f));
+    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 1 });
+    try {
+      await applyPgMigrations(pool, schema, pathToFileURL(`${upTo9}/`));
+      await pool.query(`SET search_path TO "${schema}"`);
+      await pool.query(`INSERT INTO runs (id, pipeline, scheduled_for, trigger, state, created_at) VALUES (1, 'p', 0, 'manual', 'running', 0)`);
+      await pool.query(`INSERT INTO task_instances (run_id, task, state) VALUES (1, 'a', 'running'), (1, 'b', 'running'), (1, 'c', 'success')`);
+      await pool.query(`INSERT INTO attempts (id, run_id, pipeline, task, attempt, state, fencing_token, queued_at, started_at, ended_at, released_at) VALUES
+        (1, 1, 'p', 'a', 1, 'running', 1, 0, 0, NULL, NULL), (2, 1, 'p', 'b', 1, 'running', 2, 0, 0, NULL, NULL), (3, 1, 'p', 'c', 1, 'success', 3, 0, 0, 5, 5)`);
+      await pool.query(`INSERT INTO attempt_resources (attempt_id, key, amount) VALUES (1, 'pool:wh', 2), (1, 'parallelism', 1), (1, 'pool:Z', 0.5), (3, 'parallelism', 1)`);
+      await pool.query(`INSERT INTO dispatch (attempt_id, queue, task_key, command, created_at, claimed_by, claimed_at) VALUES (1, 'default', 'p.a', '{}', 0, 'w1', 1), (2, 'default', 'p.b', '{}', 0, NULL, NULL)`);
+      await pool.query("RESET search_path");
+      await applyPgMigrations(pool, schema);
+    } finally {
+      await pool.end();
+      rmSync(upTo9, { recursive: true, force: true });
+    }
+    const store = await PgStore.open(parsePgUrl(pgUrl(schema)), { migrate: false });
+    try {
+      const byId = new Map((await store.listAttempts({ runId: 1 })).map((a) => [a.id, a.resources]));
+      expect(byId.get(1)).toEqual([{ key: "parallelism", amount: 1 }, { key: "pool:Z", amount: 0.5 }, { key: "pool:wh", amount: 2 }]);
+      expect(byId.get(2)).toEqual([]);
+      expect(byId.get(3)).toEqual([{ key: "parallelism", amount: 1 }]);
+      // Running attempts come back with what they hold, so a restarted scheduler counts it.
+      expect((await store.loadActiveState()).attempts.find((a) => a.id === 1)?.resources).toHaveLength(3);
+      // The claimed row is gone; the unclaimed one is still there for a worker to claim.
+      const claimed = await store.claimWork("w2", ["default"], 10, null, [], 10, 20_000);
+      expect(claimed.map((c) => c.attemptId)).toEqual([2]);
+    } finally {
+      await store.close();
+    }
   });
 });

@@ -565,6 +565,13 @@ export class Engine {
     return a && def ? { taskKey: def.key, fencingToken: a.token } : undefined;
   }
 
+  /** One attempt of {@link liveAttempts}, or `undefined` when its resources are no longer held. */
+  liveAttempt(id: number): { id: number; fencingToken: number; draining: boolean } | undefined {
+    const a = this.attempts.get(id);
+    if (a) return { id, fencingToken: a.token, draining: false };
+    return this.draining.has(id) ? { id, fencingToken: 0, draining: true } : undefined;
+  }
+
   /** Attempts whose resources are held: running, and ended but still draining (their function runs). */
   liveAttempts(): Array<{ id: number; fencingToken: number; draining: boolean }> {
     const out: Array<{ id: number; fencingToken: number; draining: boolean }> = [];

@@ -5,7 +5,7 @@
  * made the scheduler, not PostgreSQL, the bottleneck of a busy deployment.
  *
  * Grouping reorders writes, which is safe because the order that matters is kept: rows are created
- * (runs and their tasks, then attempts and their resources, then dispatch) before anything updates
+ * (runs and their tasks, then attempts, then dispatch) before anything updates
  * them; several updates of one row are merged field by field in batch order (a field a later write
  * leaves out keeps the earlier write's value, as it would row by row); events are inserted in batch
  * order. When a group's statement fails or misses a row, {@link BatchMismatch} is thrown and the
@@ -13,7 +13,7 @@
  */
 import type pg from "pg";
 import type { LeaseFence, StoreWrite } from "../types.js";
-import { toJson } from "../rows.js";
+import { resourcesJson, toJson } from "../rows.js";
 
 /** A group did not find every row it updates, or a constraint failed: replay write by write. */
 export class BatchMismatch extends Error {
@@ -100,8 +100,8 @@ export async function applyBatched(client: pg.PoolClient, batch: readonly StoreW
     if ((result.rowCount ?? 0) !== n) throw new BatchMismatch(`${what}: ${result.rowCount} of ${n} rows`);
   };
 
-  // Every creation in one statement (one round trip): runs, their tasks, attempts, their
-  // resources and dispatch, each an INSERT over arrays in its own CTE. Foreign keys between them
+  // Every creation in one statement (one round trip): runs, their tasks, attempts (with their
+  // resources) and dispatch, each an INSERT over arrays in its own CTE. Foreign keys between them
   // are checked at the end of the statement, when all are in. With a fence, every insert is
   // guarded by the lease row (read FOR SHARE): a deposed scheduler inserts nothing.
   const ctes: string[] = [];
@@ -132,18 +132,12 @@ export async function applyBatched(client: pg.PoolClient, batch: readonly StoreW
   if (attempts.length > 0) {
     const a = attempts.map((w) => w.attempt);
     shape.push("a");
-    ctes.push(`new_attempts AS (INSERT INTO attempts (id, run_id, pipeline, task, attempt, state, fencing_token, worker_id, queued_at, started_at, ended_at, lease_expires_at, error, progress)
+    ctes.push(`new_attempts AS (INSERT INTO attempts (id, run_id, pipeline, task, attempt, state, fencing_token, worker_id, queued_at, started_at, ended_at, lease_expires_at, error, progress, resources)
       SELECT * FROM unnest(${param(a.map((x) => x.id), "bigint[]")}, ${param(a.map((x) => x.runId), "bigint[]")}, ${param(a.map((x) => x.pipeline), "text[]")},
         ${param(a.map((x) => x.task), "text[]")}, ${param(a.map((x) => x.attempt), "int[]")}, ${param(a.map((x) => x.state), "text[]")},
         ${param(a.map((x) => x.fencingToken), "bigint[]")}, ${param(a.map((x) => x.workerId), "text[]")}, ${param(a.map((x) => x.queuedAt), "bigint[]")},
         ${param(a.map((x) => x.startedAt), "bigint[]")}, ${param(a.map((x) => x.endedAt), "bigint[]")}, ${param(a.map((x) => x.leaseExpiresAt), "bigint[]")},
-        ${param(a.map((x) => toJson(x.error)), "text[]")}, ${param(a.map((x) => toJson(x.progress)), "text[]")})${guard})`);
-    const res = a.flatMap((x) => x.resources.map((r) => ({ id: x.id, key: r.key, amount: r.amount })));
-    if (res.length > 0) {
-      shape.push("s");
-      ctes.push(`new_resources AS (INSERT INTO attempt_resources (attempt_id, key, amount)
-        SELECT * FROM unnest(${param(res.map((r) => r.id), "bigint[]")}, ${param(res.map((r) => r.key), "text[]")}, ${param(res.map((r) => r.amount), "float8[]")})${guard})`);
-    }
+        ${param(a.map((x) => toJson(x.error)), "text[]")}, ${param(a.map((x) => toJson(x.progress)), "text[]")}, ${param(a.map((x) => resourcesJson(x.resources)), "text[]")})${guard})`);
   }
   if (dispatch.length > 0) {
     shape.push("d");
@@ -209,8 +203,9 @@ export async function applyBatched(client: pg.PoolClient, batch: readonly StoreW
         ${up(u.map((x) => x.error !== undefined), "bool[]")}, ${up(u.map((x) => toJson(x.error)), "text[]")}, ${up(u.map((x) => x.stillRunning === true), "bool[]")},
         ${up(u.map((x) => x.peakMemoryBytes ?? null), "bigint[]")})
         AS u (id, state, ended_at, set_error, error, still_running, peak))`);
-    // Work nobody claimed goes with its attempt; a draining attempt keeps released_at as it is.
-    uctes.push(`unclaimed AS (DELETE FROM dispatch d USING ends WHERE d.attempt_id = ends.id AND d.claimed_by IS NULL)`);
+    // Work nobody claimed goes with its attempt (claimed work is deleted when it is claimed); a
+    // draining attempt keeps released_at as it is.
+    uctes.push(`unclaimed AS (DELETE FROM dispatch d USING ends WHERE d.attempt_id = ends.id)`);
     // An attempt its worker already recorded as ended this way (the usual case on worker
     // processes) is left as the worker wrote it, times included: rewriting it would add a row
     // version, and an entry in each of its indexes, per task for nothing.

@@ -13,8 +13,8 @@ import type {
 } from "../types.js";
 import { StoreConflictError, StoreLeaseLostError, StoreMigrationError, StoreNotFoundError, StoreWriteError, isStoreUnavailable } from "../errors.js";
 import {
-  ATTEMPT_COLUMNS, EVENT_COLUMNS, RUN_COLUMNS, TASK_COLUMNS, toAttemptRecords, toEventRecord, toJson, toRequest, toRunRecord, toTaskRecord,
-  type AttemptRow, type EventRow, type RequestRow, type ResourceRow, type RunRow, type TaskRow,
+  ATTEMPT_COLUMNS, EVENT_COLUMNS, RUN_COLUMNS, TASK_COLUMNS, resourceRowsOf, resourcesJson, toAttemptRecords, toEventRecord, toJson, toRequest, toRunRecord, toTaskRecord,
+  type AttemptRow, type EventRow, type RequestRow, type RunRow, type TaskRow,
 } from "../rows.js";
 import { describeWrite, iso } from "../writes.js";
 import { createPool, describeConnectError, redactUrl, sqlState, type PgLocation, type PoolOptions } from "./connect.js";
@@ -310,7 +310,7 @@ export class PgStore implements Store, WorkerStore, TokenStore {
    * re-opened with backoff, and `listener` is called once it is back (what was notified meanwhile
    * was missed); callers also poll, less often.
    */
-  async watch(name: "requests" | "work" | "done", listener: () => void): Promise<() => Promise<void>> {
+  async watch(name: "requests" | "work" | "done", listener: (attemptIds?: readonly number[]) => void): Promise<() => Promise<void>> {
     const channel = this.#channel(name);
     let stopped = false;
     let client: pg.Client | undefined;
@@ -329,7 +329,10 @@ export class PgStore implements Store, WorkerStore, TokenStore {
       c.on("error", again);
       c.on("end", again);
       c.on("notification", (n) => {
-        if (n.channel === channel) listener();
+        if (n.channel !== channel) return;
+        // "done" carries the ids of the attempts a worker just ended ("12,13,…"), else nothing.
+        const ids = name === "done" && n.payload ? n.payload.split(",").map(Number) : undefined;
+        listener(ids && ids.every(Number.isSafeInteger) ? ids : undefined);
       });
       try {
         await c.connect();
@@ -387,24 +390,25 @@ export class PgStore implements Store, WorkerStore, TokenStore {
     await this.#query("UPDATE workers SET stopped_at = $2, heartbeat_at = $2 WHERE name = $1", [name, now]);
   }
 
-  async claimWork(name: string, queues: readonly string[], limit: number, memoryMb: number | null, avoid: readonly string[], now: EpochMs, leaseExpiresAt: EpochMs): Promise<ClaimedWork[]> {
+  async claimWork(name: string, queues: readonly string[], limit: number, memoryMb: number | null, avoid: readonly string[], _now: EpochMs, leaseExpiresAt: EpochMs): Promise<ClaimedWork[]> {
     if (limit <= 0) return [];
     // One statement (one round trip, one commit): pick the oldest unclaimed work of these queues
-    // that fits the memory budget, mark it taken, and give its attempts to this worker.
+    // that fits the memory budget, take it off the dispatch table, and give its attempts to this
+    // worker (the attempt records who took it; its claim and lease renewals are HOT updates).
     const rows = (await this.#query<{ attempt_id: number; task_key: string; memory_mb: number | null; command: string; fencing_token: number }>(
       q("claim", `WITH picked AS (
           SELECT attempt_id, task_key, memory_mb, command FROM dispatch
-          WHERE claimed_by IS NULL AND queue = ANY($1::text[]) AND NOT (task_key = ANY($3::text[]))
+          WHERE queue = ANY($1::text[]) AND NOT (task_key = ANY($3::text[]))
           ORDER BY attempt_id LIMIT $2 FOR UPDATE SKIP LOCKED),
         chosen AS (
           SELECT * FROM (SELECT *, sum(coalesce(memory_mb, 0)) OVER (ORDER BY attempt_id) AS used FROM picked) f
           WHERE $4::bigint IS NULL OR used <= $4::bigint),
-        marked AS (UPDATE dispatch d SET claimed_by = $5, claimed_at = $6 FROM chosen WHERE d.attempt_id = chosen.attempt_id),
+        gone AS (DELETE FROM dispatch d USING chosen WHERE d.attempt_id = chosen.attempt_id),
         taken AS (
-          UPDATE attempts a SET worker_id = $5, lease_expires_at = $7 FROM chosen
+          UPDATE attempts a SET worker_id = $5, lease_expires_at = $6 FROM chosen
           WHERE a.id = chosen.attempt_id AND a.state = 'running' RETURNING a.id, a.fencing_token)
         SELECT chosen.attempt_id, chosen.task_key, chosen.memory_mb, chosen.command, taken.fencing_token
-        FROM chosen JOIN taken ON taken.id = chosen.attempt_id ORDER BY chosen.attempt_id`, [queues, limit, avoid, memoryMb, name, now, leaseExpiresAt]),
+        FROM chosen JOIN taken ON taken.id = chosen.attempt_id ORDER BY chosen.attempt_id`, [queues, limit, avoid, memoryMb, name, leaseExpiresAt]),
     )).rows;
     return rows.map((w) => ({ attemptId: w.attempt_id, fencingToken: w.fencing_token, taskKey: w.task_key, memoryMb: w.memory_mb, command: JSON.parse(w.command) as unknown }));
   }
@@ -424,7 +428,10 @@ export class PgStore implements Store, WorkerStore, TokenStore {
         stored AS (
           UPDATE task_instances t SET output = c.output FROM ended JOIN c ON c.id = ended.id
           WHERE c.state = 'success' AND t.run_id = ended.run_id AND t.task = ended.task AND t.output IS DISTINCT FROM c.output)
-        SELECT ended.id FROM ended, (SELECT pg_notify($8, '')) AS n`, [
+        -- The scheduler reads just these attempts; a payload too long for NOTIFY (8000 bytes)
+        -- says nothing, and the scheduler looks at all it waits for.
+        SELECT ended.id FROM ended, (SELECT pg_notify($8, CASE WHEN length(s) < 7900 THEN s ELSE '' END)
+          FROM (SELECT string_agg(id::text, ',') AS s FROM ended) ids WHERE s IS NOT NULL) AS n`, [
         items.map((i) => i.attemptId),
         items.map((i) => i.fencingToken),
         items.map((i) => i.outcome.state),
@@ -567,9 +574,9 @@ export class PgStore implements Store, WorkerStore, TokenStore {
       const active = "state IN ('queued', 'running')";
       const runs = (await client.query<RunRow>(`SELECT ${RUN_COLUMNS} FROM runs WHERE ${active} ORDER BY id`)).rows;
       const tasks = (await client.query<TaskRow>(`SELECT ${TASK_COLUMNS} FROM task_instances WHERE run_id IN (SELECT id FROM runs WHERE ${active}) ORDER BY run_id, task`)).rows;
-      const attempts = (await client.query<AttemptRow>(`SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE state = 'running' ORDER BY id`)).rows;
-      const draining = (await client.query<AttemptRow>(`SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE released_at IS NULL AND state <> 'running' ORDER BY id`)).rows;
-      const resources = await resourcesOf(client, [...attempts, ...draining].map((a) => a.id));
+      const attempts = (await client.query<PgAttemptRow>(`SELECT ${PG_ATTEMPT_COLUMNS} FROM attempts WHERE state = 'running' ORDER BY id`)).rows;
+      const draining = (await client.query<PgAttemptRow>(`SELECT ${PG_ATTEMPT_COLUMNS} FROM attempts WHERE released_at IS NULL AND state <> 'running' ORDER BY id`)).rows;
+      const resources = resourceRowsOf([...attempts, ...draining]);
       const schedules = (await client.query<ActiveState["schedules"][number]>(`SELECT pipeline, last_scheduled_for AS "lastScheduledFor", skipped, paused_at AS "pausedAt", backfill_max_active AS "backfillMaxActive" FROM schedule_state ORDER BY pipeline`)).rows;
       return {
         runs: runs.map(toRunRecord),
@@ -604,8 +611,8 @@ export class PgStore implements Store, WorkerStore, TokenStore {
   }
 
   async getAttempt(id: number): Promise<AttemptRecord | undefined> {
-    const rows = (await this.#query<AttemptRow>(q("get_attempt", `SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE id = $1`, [id]))).rows;
-    return (await this.#withResources(rows))[0];
+    const rows = (await this.#query<PgAttemptRow>(q("get_attempt", `SELECT ${PG_ATTEMPT_COLUMNS} FROM attempts WHERE id = $1`, [id]))).rows;
+    return withResources(rows)[0];
   }
 
   async listAttempts({ runId, pipeline, task, since, limit }: AttemptQuery = {}): Promise<AttemptRecord[]> {
@@ -614,8 +621,8 @@ export class PgStore implements Store, WorkerStore, TokenStore {
     where.add("pipeline = ?", pipeline);
     where.add("task = ?", task);
     where.add("(ended_at IS NULL OR ended_at >= ?)", since);
-    const rows = (await this.#query<AttemptRow>(`SELECT ${ATTEMPT_COLUMNS} FROM attempts${where.sql()} ORDER BY id DESC LIMIT ${limitOf(limit, LIMITS.attempts)}`, where.values)).rows;
-    return this.#withResources(rows);
+    const rows = (await this.#query<PgAttemptRow>(`SELECT ${PG_ATTEMPT_COLUMNS} FROM attempts${where.sql()} ORDER BY id DESC LIMIT ${limitOf(limit, LIMITS.attempts)}`, where.values)).rows;
+    return withResources(rows);
   }
 
   async listEvents({ afterId, runId, pipeline, types, newestFirst, limit }: EventQuery = {}): Promise<EventRecord[]> {
@@ -651,11 +658,6 @@ export class PgStore implements Store, WorkerStore, TokenStore {
   async listSchedules(): Promise<ScheduleStateRecord[]> {
     return (await this.#query<ScheduleStateRecord>(`SELECT pipeline, last_scheduled_for AS "lastScheduledFor", skipped, paused_at AS "pausedAt", backfill_max_active AS "backfillMaxActive" FROM schedule_state ORDER BY pipeline COLLATE "C"`)).rows;
   }
-
-  async #withResources(rows: AttemptRow[]): Promise<AttemptRecord[]> {
-    if (rows.length === 0) return [];
-    return this.#transaction(async (client) => toAttemptRecords(rows, await resourcesOf(client, rows.map((r) => r.id))), "BEGIN READ ONLY");
-  }
 }
 
 /** WHERE terms with `?` placeholders numbered as they are added; a filter whose value is undefined is left out. */
@@ -674,12 +676,12 @@ class Where {
   }
 }
 
-async function resourcesOf(client: pg.PoolClient, ids: readonly number[]): Promise<ResourceRow[]> {
-  if (ids.length === 0) return [];
-  const result = await client.query<ResourceRow>(
-    q("resources_of", `SELECT attempt_id AS "attemptId", key, amount FROM attempt_resources WHERE attempt_id = ANY($1::bigint[]) ORDER BY attempt_id, key COLLATE "C"`, [ids]),
-  );
-  return result.rows;
+/** Attempts' columns as PostgreSQL keeps them: their resources are a column of their own (JSON). */
+const PG_ATTEMPT_COLUMNS = `${ATTEMPT_COLUMNS}, resources`;
+type PgAttemptRow = AttemptRow & { resources: string | null };
+
+function withResources(rows: readonly PgAttemptRow[]): AttemptRecord[] {
+  return toAttemptRecords(rows, resourceRowsOf(rows));
 }
 
 /** Throws `StoreLeaseLostError` unless `owner` holds the lease, unexpired at `now`; holds the row until commit. */
@@ -739,15 +741,11 @@ async function applyOne(client: pg.PoolClient, write: StoreWrite, index: number)
       const a = write.attempt;
       await client.query(
         q("insert_attempt", `INSERT INTO attempts (id, run_id, pipeline, task, attempt, state, fencing_token, worker_id, queued_at,
-          started_at, ended_at, lease_expires_at, error, progress) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`, [
+          started_at, ended_at, lease_expires_at, error, progress, resources) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`, [
           a.id, a.runId, a.pipeline, a.task, a.attempt, a.state, a.fencingToken, a.workerId, a.queuedAt, a.startedAt, a.endedAt, a.leaseExpiresAt, toJson(a.error), toJson(a.progress),
+          resourcesJson(a.resources),
         ]),
       );
-      if (a.resources.length > 0) {
-        await client.query(
-          q("insert_resources", "INSERT INTO attempt_resources (attempt_id, key, amount) SELECT $1, * FROM unnest($2::text[], $3::float8[])", [a.id, a.resources.map((r) => r.key), a.resources.map((r) => r.amount)]),
-        );
-      }
       return;
     }
     case "endAttempt": {
@@ -755,7 +753,7 @@ async function applyOne(client: pg.PoolClient, write: StoreWrite, index: number)
       return mustChange(await client.query(
         // Work nobody claimed goes with it. A draining attempt keeps released_at as it is: a
         // worker may have reported the release already.
-        q("end_attempt", `WITH unclaimed AS (DELETE FROM dispatch WHERE attempt_id = $1 AND claimed_by IS NULL)
+        q("end_attempt", `WITH unclaimed AS (DELETE FROM dispatch WHERE attempt_id = $1)
           UPDATE attempts SET state = $2, ended_at = $3::bigint,
           error = CASE WHEN $4 THEN $5::text ELSE error END,
           released_at = CASE WHEN $6 THEN released_at ELSE $3::bigint END,
