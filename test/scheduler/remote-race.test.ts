@@ -35,14 +35,14 @@ it("a worker's end read while the run is being cancelled: the end is refused, an
   // takes the report in: the turn cancels the run first, so the report is for an attempt that no
   // longer runs (it drains until its worker says the function settled, which it already has).
   let cancelAtRead: number | undefined;
-  let scheduler: Scheduler | undefined;
+  const late: { scheduler?: Scheduler } = {};
   const remote = new Proxy(store, {
     get(target, key) {
       if (key === "remoteStates") {
         return async (ids: readonly number[]) => {
           const states = await target.remoteStates(ids);
           if (cancelAtRead !== undefined && states.some((s) => s.state === "success")) {
-            void scheduler?.cancel(cancelAtRead);
+            void late.scheduler?.cancel(cancelAtRead);
             cancelAtRead = undefined;
           }
           return states;
@@ -52,7 +52,8 @@ it("a worker's end read while the run is being cancelled: the end is refused, an
       return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
   }) as WorkerStore;
-  scheduler = new Scheduler({ config: cfg, store, schedules: false, pollMs: 20, remote: { store: remote, leaseTtlMs: 60_000, pollMs: 100 } });
+  const scheduler = new Scheduler({ config: cfg, store, schedules: false, pollMs: 20, remote: { store: remote, leaseTtlMs: 60_000, pollMs: 100 } });
+  late.scheduler = scheduler;
   const refused: string[] = [];
   scheduler.on("refused", (r) => refused.push(r.reason));
   await scheduler.start();
