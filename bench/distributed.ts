@@ -192,22 +192,25 @@ async function peerStart(system: string, connection: string, starts: Starts): Pr
   );
 }
 
-async function graphile(): Promise<{ perSecond: number; p50: number; p99: number; version: string }> {
+async function graphile(): Promise<{ perSecond: number; p50: number; p99: number; cpu: Record<string, number>; version: string }> {
   const gw = await import("graphile-worker");
   await sql("DROP SCHEMA IF EXISTS graphile_worker CASCADE");
   const utils = await gw.makeWorkerUtils({ connectionString: PG });
   await utils.migrate();
   const starts = new Starts();
   const children = await peerStart("graphile", PG, starts);
+  const cpuBefore = cpuSeconds(undefined, children);
   const t0 = performance.now();
   for (let i = 0; i < JOBS; i += 1000) await utils.addJobs(Array.from({ length: 1000 }, () => ({ identifier: "noop", payload: {} })));
   await until(async () => Number((await sql<{ n: string }>("SELECT count(*) AS n FROM graphile_worker._private_jobs"))[0]?.n) === 0, "graphile-worker to drain", 600_000, 20);
   const perSecond = (JOBS / (performance.now() - t0)) * 1000;
+  const cpuAfter = cpuSeconds(undefined, children);
+  const cpu = Object.fromEntries([...cpuAfter].map(([k, v]) => [k, ((v - (cpuBefore.get(k) ?? 0)) / JOBS) * 1e6] as const));
   const lat = await latency(starts, async (id) => void (await utils.addJob("noop", { id })));
   await stopAll(children, "message");
   await utils.release();
   await sql("DROP SCHEMA IF EXISTS graphile_worker CASCADE");
-  return { perSecond, ...lat, version: versionOf("graphile-worker") };
+  return { perSecond, ...lat, cpu, version: versionOf("graphile-worker") };
 }
 
 async function pgboss(): Promise<{ perSecond: number; p50: number; p99: number; version: string }> {
@@ -279,7 +282,7 @@ async function sluice(): Promise<{ a: number; aCost: DrainCost; b: { p50: number
 
 const pgVersion = (await sql<{ v: string }>("SELECT current_setting('server_version') AS v"))[0]?.v ?? "?";
 /** CPU seconds so far (utime + stime) of PostgreSQL's backends for the bench's database, the scheduler and the workers. */
-function cpuSeconds(children: readonly ChildProcess[]): Map<string, number> {
+function cpuSeconds(scheduler: ChildProcess | undefined, workers: readonly ChildProcess[]): Map<string, number> {
   const out = new Map<string, number>();
   const db = ` ${new URL(PG).pathname.slice(1)} `;
   for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
@@ -297,8 +300,7 @@ function cpuSeconds(children: readonly ChildProcess[]): Map<string, number> {
     if (comm === "postgres" && !title.includes(db)) continue;
     const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     const secs = (Number(f[11]) + Number(f[12])) / 100;
-    const child = children.findIndex((c) => c.pid === Number(pid));
-    const key = comm === "postgres" ? "postgres" : child === 0 ? "scheduler" : child > 0 ? "workers" : "";
+    const key = comm === "postgres" ? "postgres" : scheduler?.pid === Number(pid) ? "scheduler" : workers.some((w) => w.pid === Number(pid)) ? "workers" : "";
     if (key) out.set(key, (out.get(key) ?? 0) + secs);
   }
   return out;
@@ -330,9 +332,9 @@ async function sluiceDrainCost(children: readonly ChildProcess[]): Promise<Drain
   const settle = () => new Promise((r) => setTimeout(r, 800)); // pg_stat views lag by up to 500 ms
   await settle();
   const rowsBefore = await pgCounters();
-  const cpuBefore = cpuSeconds(children);
+  const cpuBefore = cpuSeconds(children[0], children.slice(1));
   const perSecond = await sluiceDrain("noop");
-  const cpuAfter = cpuSeconds(children);
+  const cpuAfter = cpuSeconds(children[0], children.slice(1));
   await settle();
   const rowsAfter = await pgCounters();
   const per = (after: Map<string, number>, before: Map<string, number>, scale: number) =>
@@ -394,29 +396,37 @@ Target: Sluice ≥ the faster of graphile-worker and pg-boss on (a) (${fmt(faste
 
 What (a) cost Sluice per task, measured in the same run: CPU ${cpu("postgres")} in PostgreSQL's backends (the bench's
 database only), ${cpu("scheduler")} in the scheduler, ${cpu("workers")} in the two workers (\`/proc/<pid>/stat\` before and after);
-rows written per task (\`pg_stat_user_tables\`): attempts ${cost(s.aCost.rows, "attempts.ins")} inserted + ${cost(s.aCost.rows, "attempts.upd")} updated,
-attempt_resources ${cost(s.aCost.rows, "attempt_resources.ins")}, dispatch ${cost(s.aCost.rows, "dispatch.ins")} + ${cost(s.aCost.rows, "dispatch.upd")},
-task_instances ${cost(s.aCost.rows, "task_instances.ins")} + ${cost(s.aCost.rows, "task_instances.upd")}; ${cost(s.aCost.rows, "commits")} commits per task.
+rows written per task (\`pg_stat_user_tables\`): attempts ${cost(s.aCost.rows, "attempts.ins")} inserted + ${cost(s.aCost.rows, "attempts.upd")} updated
+(${cost(s.aCost.rows, "attempts.hot")} of them HOT), dispatch ${cost(s.aCost.rows, "dispatch.ins")} inserted + ${cost(s.aCost.rows, "dispatch.del")} deleted,
+task_instances ${cost(s.aCost.rows, "task_instances.ins")} + ${cost(s.aCost.rows, "task_instances.upd")} (${cost(s.aCost.rows, "task_instances.hot")} HOT); ${cost(s.aCost.rows, "commits")} commits per task.
+graphile-worker's (a), measured the same way: CPU ${Math.round(g.cpu.postgres ?? 0)} µs in PostgreSQL's backends and ${Math.round(g.cpu.workers ?? 0)} µs in its two
+workers per job (its enqueueing, by the bench, included in PostgreSQL's).
 
-Where Sluice's time goes, and what changed (2026-12-05). Every task passes through the scheduler, which is what
-admission is: it commits the start (attempt, resources, dispatch, task state), a worker claims and runs it and
-records the result, the scheduler reads the result and commits the end. On this 2-core machine the three kinds of
-process and PostgreSQL share two cores, so (a) is bound by CPU per task, above all PostgreSQL's (figures above);
-graphile-worker writes a job once and deletes it once, with no central decision in between. Found and fixed this
-round, with PostgreSQL's statement log (\`log_min_duration_statement = 0\` on the bench's database): a new store's
-prepared statements got generic plans while its tables were empty, which scanned whole tables (remote_states 8–15 ms
-a call, the update statement 9 ms) as they grew, until autovacuum analyzed them — the reason (d), on analyzed
-tables, used to beat (a); the store's connections now price scans, hash and merge joins out (index plans at any
-size; JIT off, which the pricing would otherwise trigger: a 2-row read took 150 ms of compilation). Statement time
-per 40,000 tasks went from 110 s to 43 s. Workers take attempts ahead of free slots (\`--prefetch\`), so a
-scheduler turn carries hundreds of starts and ends instead of ~15 (commits per task 0.55 → ~0.24); the scheduler no
-longer rewrites an attempt its worker already ended, nor a worker an empty output (row versions per task 8 → 6);
-a worker no longer reads /proc at every attempt's start and end (its CPU per task ~220 → ~150 µs); and the
-scheduler no longer reads a completion twice (it logged a warning for most of them). What would close the rest:
-fewer rows per task — resources derived from the definitions instead of stored per attempt (3 rows), the dispatch
-row folded into the attempt (claimed rows are never deleted today), the task instance's state folded into the
-attempt — and fewer indexes on attempts (each non-HOT update of an attempt adds an entry to six). That is a new
-schema for the hot tables, not a tuning. pg-boss is bound by its polling: v10 waits \`pollingIntervalSeconds\`
+Where Sluice's time goes. Every task passes through the scheduler, which is what admission is: it commits the
+start (the attempt with what it holds, the dispatch row, the task's state), a worker claims and runs it and records
+the result, the scheduler reads the result and commits the end. The scheduler, the workers and PostgreSQL share the
+two cores, so (a) is bound by CPU per task (figures above); graphile-worker writes a job once and deletes it once,
+with no central decision in between, and spends a fraction of that per job.
+
+What changed on 2026-12-05, found with PostgreSQL's statement log, \`pg_stat_statements\` and \`auto_explain\`
+(before → after on the same machine): (1) a new store's generic plans, made while its tables were empty, scanned
+whole tables; the store's connections now price scans, hash and merge joins out (JIT off) — statement time per
+40,000 tasks 110 s → 43 s. (2) Workers take attempts ahead of free slots (\`--prefetch\`) and refill that queue
+once half of it has room, so a scheduler turn carries hundreds of starts and ends (commits per task 0.55 → ~0.2).
+(3) The workers' statements (completion, claim, heartbeat) found their attempts by reading every running attempt
+whenever the planner underestimated how many run (~1,000 with prefetch: a 4-row completion read 706 index
+entries, 5 ms); they now look them up by id, and the completion statement no longer probes the task table once
+per pair of rows: completion 3.7 → 0.7 ms, PostgreSQL CPU per task ~450 → ~200 µs, (a) ~2,000 → ~3,500/s.
+(4) Migration 10 writes fewer rows and index entries per task — resources in a column of the attempt (not 3
+rows), claimed dispatch rows deleted instead of updated, no index on lease expiry so a claim is a HOT update
+(fillfactor 50): WAL records per task 42 → ~24. (5) The scheduler reads only the attempts the workers'
+notifications name (rows read per task 5 → 1), and a worker no longer reads /proc around every attempt.
+What would close the rest is a different design, not tuning: a task's start and end are three transactions in
+three processes (scheduler, worker, scheduler) and write about six row versions with the attempt's five indexes,
+where graphile-worker's job is one row written once and deleted once by the process that runs it. Keeping
+Sluice's limits while deciding in the worker — workers taking admission decisions against pool counters in the
+database, the scheduler only ordering the queue — is the direction; it is not started. pg-boss is bound by its
+polling: v10 waits \`pollingIntervalSeconds\`
 (≥ 0.5 s) between fetches even when a fetch returned a full batch, so a job waits for the next poll.
 `;
 recordSection("## Distributed: Sluice vs graphile-worker, pg-boss, BullMQ (bench/distributed.ts)", body);
