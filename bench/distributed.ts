@@ -351,6 +351,16 @@ if (process.argv[2] === "sluice-a") {
   await stopAll(children, "signal");
   process.exit(0);
 }
+if (process.argv[2] === "sluice-d") {
+  // (d) only: (a) with 1,000,000 finished attempts in the store, twice after a warm-up, with its cost.
+  await sluiceReset();
+  await sluiceFill(1_000_000);
+  const children = await sluiceStart(new Starts());
+  await sluiceDrain("noop");
+  for (let i = 0; i < 2; i++) console.log(JSON.stringify(await sluiceDrainCost(children)));
+  await stopAll(children, "signal");
+  process.exit(0);
+}
 if (process.argv[2] === "sluice") {
   // Sluice alone, nothing recorded: for profiling and quick comparisons.
   console.log("sluice", JSON.stringify(await sluice()));
