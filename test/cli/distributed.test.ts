@@ -2,9 +2,10 @@
 // loses nothing, queues route, memory budgets hold. Real processes, the local PostgreSQL.
 import { afterAll, describe, expect, it } from "vitest";
 import type { RunRecord } from "../../src/core/records.js";
-import { dropSchemas, freshSchema, pgUrl, TEST_DATABASE_URL } from "../support/pg.js";
-import { migrateStore, storeAttempts, storeRun, storeRuns, storeWorkers } from "../support/store.js";
-import { disposeSandboxes, sandbox, waitFor, type CliOptions, type CliProcess, type Observation, type Sandbox } from "./helpers.js";
+import { TEST_DATABASE_URL } from "../support/pg.js";
+import { pgSandboxes } from "../support/pg-sandbox.js";
+import { storeAttempts, storeRun, storeRuns, storeWorkers } from "../support/store.js";
+import { waitFor, type Observation } from "./helpers.js";
 import { fileURLToPath } from "node:url";
 
 const MANY = fileURLToPath(new URL("../fixtures/distributed/many.config.ts", import.meta.url));
@@ -12,27 +13,9 @@ const TICKS = fileURLToPath(new URL("../fixtures/distributed/ticks.config.ts", i
 const ROUTING = fileURLToPath(new URL("../fixtures/distributed/routing.config.ts", import.meta.url));
 const ROUTING_V2 = fileURLToPath(new URL("../fixtures/distributed/routing-v2.config.ts", import.meta.url));
 
-const schemas: string[] = [];
-afterAll(async () => {
-  await disposeSandboxes();
-  await dropSchemas(...schemas);
-});
-
-async function pgSandbox() {
-  const schema = freshSchema("dist");
-  schemas.push(schema);
-  const box = await sandbox({ db: pgUrl(schema) });
-  // As `sluice migrate` does (the last test runs that command itself).
-  await migrateStore(box.db);
-  return box;
-}
-
-/** Starts `sluice <args>` in the sandbox and waits for its "started" line. */
-async function started(box: Sandbox, args: string[], options: CliOptions = {}, timeoutMs?: number): Promise<CliProcess> {
-  const proc = box.start(args, options);
-  await proc.waitForLog((l) => l.msg === `sluice ${args[0]} started`, `sluice ${args.slice(0, 2).join(" ")} ${args.slice(2).join(" ")} to start`, timeoutMs);
-  return proc;
-}
+// Each test's store is migrated as `sluice migrate` does, without a child (the last test runs that command itself).
+const pgBoxes = pgSandboxes("dist");
+afterAll(pgBoxes.dispose);
 
 /** The most each pool was ever used, from start/end observations (an end at the same ms as a start counts first). */
 function peaks(obs: readonly Observation[]): Record<string, number> {
@@ -53,15 +36,15 @@ function peaks(obs: readonly Observation[]): Record<string, number> {
 
 describe("several worker processes on PostgreSQL", () => {
   it("1 scheduler + 3 workers, 2,000 tasks on shared pools: no pool over capacity, every task succeeds exactly once", async () => {
-    const box = await pgSandbox();
-    const scheduler = await started(box, ["scheduler", MANY, "--lease-ttl", "5s"], { killAfterMs: 240_000 });
+    const box = await pgBoxes.create();
+    const scheduler = await box.started(["scheduler", MANY, "--lease-ttl", "5s"], { killAfterMs: 240_000 });
     // The ten triggers at once, answered by the scheduler before the workers compete with them for
     // the machine's two cores. Triggers in this file go by the definitions the running scheduler
     // recorded (no -c: no config to compile per command).
     const triggers = await Promise.all(Array.from({ length: 10 }, (_, p) => box.cli(["trigger", `many${p}`])));
     for (const t of triggers) expect(t.code, t.stderr).toBe(0);
     // Generous: three processes load the config at once while the scheduler dispatches.
-    const workers = await Promise.all([1, 2, 3].map((n) => started(box, ["worker", MANY, "--name", `w${n}`, "--lease-ttl", "5s"], { killAfterMs: 240_000 }, 45_000)));
+    const workers = await Promise.all([1, 2, 3].map((n) => box.started(["worker", MANY, "--name", `w${n}`, "--lease-ttl", "5s"], { killAfterMs: 240_000 }, 45_000)));
     const runs = await waitFor(
       async () => {
         const runs = await storeRuns(box.db);
@@ -90,14 +73,14 @@ describe("several worker processes on PostgreSQL", () => {
   }, 300_000);
 
   it("SIGKILL a worker mid-task: the attempt is lost and retried on another worker; the killed one's late report could not land", async () => {
-    const box = await pgSandbox();
+    const box = await pgBoxes.create();
     const env = { SLUICE_TEST_LONG_MS: "3000", SLUICE_TEST_HOLD_FIRST: "1" };
-    const scheduler = await started(box, ["scheduler", ROUTING, "--lease-ttl", "2s"], { env });
-    const a = await started(box, ["worker", ROUTING, "--name", "a", "--lease-ttl", "2s"], { env });
+    const scheduler = await box.started(["scheduler", ROUTING, "--lease-ttl", "2s"], { env });
+    const a = await box.started(["worker", ROUTING, "--name", "a", "--lease-ttl", "2s"], { env });
     const trigger = await box.cli(["trigger", "slow", "--json"]);
     const runId = (JSON.parse(trigger.stdout) as RunRecord).id;
     const first = await box.waitForObservation((o) => o.find((x) => x.task === "long" && x.event === "start"), "the long task to start on a");
-    const b = await started(box, ["worker", ROUTING, "--name", "b", "--lease-ttl", "2s"], { env });
+    const b = await box.started(["worker", ROUTING, "--name", "b", "--lease-ttl", "2s"], { env });
     a.kill("SIGKILL");
     const killedAt = Date.now();
     const second = await box.waitForObservation((o) => o.find((x) => x.task === "long" && x.event === "start" && x.attempt === 2), "the retry to start on b", 20_000);
@@ -117,9 +100,9 @@ describe("several worker processes on PostgreSQL", () => {
   }, 60_000);
 
   it("a task for a queue nobody serves waits with that reason and runs once such a worker joins; memory budgets hold", async () => {
-    const box = await pgSandbox();
-    const scheduler = await started(box, ["scheduler", ROUTING]);
-    const plain = await started(box, ["worker", ROUTING, "--name", "plain"]);
+    const box = await pgBoxes.create();
+    const scheduler = await box.started(["scheduler", ROUTING]);
+    const plain = await box.started(["worker", ROUTING, "--name", "plain"]);
     const trigger = await box.cli(["trigger", "gpu", "--json"]);
     const runId = (JSON.parse(trigger.stdout) as RunRecord).id;
     await waitFor(async () => {
@@ -127,7 +110,7 @@ describe("several worker processes on PostgreSQL", () => {
       return /no worker serves queue gpu/.test(text.stdout) ? true : undefined;
     }, "explain to say no worker serves queue gpu");
     // A gpu worker without room for 3 GB takes nothing...
-    const small = await started(box, ["worker", ROUTING, "--name", "small", "--queue", "gpu", "--memory-mb", "1024"]);
+    const small = await box.started(["worker", ROUTING, "--name", "small", "--queue", "gpu", "--memory-mb", "1024"]);
     await new Promise((r) => setTimeout(r, 1500));
     expect(box.observations().some((o) => o.task === "train")).toBe(false);
     // ...one with room does.
@@ -141,12 +124,12 @@ describe("several worker processes on PostgreSQL", () => {
 
   for (const how of ["SIGKILL", "SIGSTOP"] as const) {
     it(`${how} the active scheduler: a standby takes over within the lease TTL + 2 s; no tick makes two runs, the pool is never over capacity${how === "SIGSTOP" ? "; the resumed old one stops" : ""}`, async () => {
-      const box = await pgSandbox();
+      const box = await pgBoxes.create();
       const ttl = 3000;
-      const a = await started(box, ["scheduler", TICKS, "--lease-ttl", "3s"]);
+      const a = await box.started(["scheduler", TICKS, "--lease-ttl", "3s"]);
       const b = box.start(["scheduler", TICKS, "--lease-ttl", "3s"]);
       await b.waitForLog((l) => typeof l.msg === "string" && l.msg.startsWith("standing by"), "scheduler b to stand by");
-      const w = await started(box, ["worker", TICKS, "--name", "w", "--lease-ttl", "3s"]);
+      const w = await box.started(["worker", TICKS, "--name", "w", "--lease-ttl", "3s"]);
       await box.waitForObservation((o) => o.filter((x) => x.event === "end").length >= 3 || undefined, "three ticks to run");
       a.kill(how);
       const stoppedAt = Date.now();
@@ -172,10 +155,10 @@ describe("several worker processes on PostgreSQL", () => {
   }
 
   it("a worker whose heartbeats stall past its TTL (SIGSTOP) loses its attempt cleanly: retried elsewhere, its late completion refused", async () => {
-    const box = await pgSandbox();
+    const box = await pgBoxes.create();
     const env = { SLUICE_TEST_LONG_MS: "2500" };
-    const scheduler = await started(box, ["scheduler", ROUTING, "--lease-ttl", "2s"], { env });
-    const a = await started(box, ["worker", ROUTING, "--name", "a", "--lease-ttl", "2s"], { env });
+    const scheduler = await box.started(["scheduler", ROUTING, "--lease-ttl", "2s"], { env });
+    const a = await box.started(["worker", ROUTING, "--name", "a", "--lease-ttl", "2s"], { env });
     const trigger = await box.cli(["trigger", "slow", "--json"]);
     const runId = (JSON.parse(trigger.stdout) as RunRecord).id;
     await box.waitForObservation((o) => o.find((x) => x.task === "long" && x.event === "start"), "the long task to start on a");
@@ -198,9 +181,9 @@ describe("several worker processes on PostgreSQL", () => {
   }, 60_000);
 
   it("rolling deploy: a worker whose code defines a task differently is told which and why, and is never given it", async () => {
-    const box = await pgSandbox();
+    const box = await pgBoxes.create();
     const env = { SLUICE_TEST_LONG_MS: "200" };
-    const scheduler = await started(box, ["scheduler", ROUTING], { env });
+    const scheduler = await box.started(["scheduler", ROUTING], { env });
     const old = box.start(["worker", ROUTING_V2, "--name", "old"], { env });
     const warned = await old.waitForLog((l) => typeof l.msg === "string" && l.msg.startsWith("slow.long: not taken"), "the old worker to name the task that differs");
     expect(warned.msg).toMatch(/definition differs from the scheduler's \(retries differs\)/);
@@ -226,13 +209,13 @@ describe("several worker processes on PostgreSQL", () => {
   }, 60_000);
 
   it("SIGTERM on a worker: running attempts get --shutdown-timeout, then are aborted and handed back at once (retried now, not after the TTL)", async () => {
-    const box = await pgSandbox();
+    const box = await pgBoxes.create();
     const env = { SLUICE_TEST_LONG_MS: "30000" };
-    const scheduler = await started(box, ["scheduler", ROUTING, "--lease-ttl", "30s"], { env });
-    const a = await started(box, ["worker", ROUTING, "--name", "a", "--lease-ttl", "30s", "--shutdown-timeout", "500ms"], { env });
+    const scheduler = await box.started(["scheduler", ROUTING, "--lease-ttl", "30s"], { env });
+    const a = await box.started(["worker", ROUTING, "--name", "a", "--lease-ttl", "30s", "--shutdown-timeout", "500ms"], { env });
     await box.cli(["trigger", "slow"]);
     await box.waitForObservation((o) => o.find((x) => x.task === "long" && x.event === "start"), "the long task to start on a");
-    const b = await started(box, ["worker", ROUTING, "--name", "b", "--lease-ttl", "30s"], { env });
+    const b = await box.started(["worker", ROUTING, "--name", "b", "--lease-ttl", "30s"], { env });
     const stoppedAt = Date.now();
     a.kill("SIGTERM");
     expect((await a.exited).code, a.describe()).toBe(0);
@@ -249,8 +232,8 @@ describe("several worker processes on PostgreSQL", () => {
   }, 60_000);
 
   it("a schema migrated by a newer Sluice is refused with one line, exit 2", async () => {
-    const box = await pgSandbox();
-    const schema = new URL(box.db).searchParams.get("schema") as string;
+    const box = await pgBoxes.create();
+    const schema = box.schema;
     const { default: pgModule } = await import("pg");
     const c = new pgModule.Client({ connectionString: TEST_DATABASE_URL });
     await c.connect();
