@@ -97,7 +97,10 @@ afterAll(() => {
   if (base) rmSync(base, { recursive: true, force: true });
 });
 
-describe("the packed package", () => {
+// The packed package's tests, each in a folder (or file) of its own, run side by side, and beside
+// them sluice init's (which mostly waits for its template's first tick). The config-loading tests
+// change the project's package.json: one at a time, after these.
+describe("the packed package", { concurrent: true }, () => {
   it("ships compiled JavaScript, types and source maps, and no tests, benchmarks or TypeScript source", () => {
     const files = JSON.parse(readFileSync(join(base, "files.json"), "utf8")) as string[];
     expect(files).toEqual(expect.arrayContaining(["package.json", "README.md", "LICENSE", "bin/sluice.js", "dist/index.js", "dist/index.d.ts", "dist/index.js.map", "dist/cli/main.js"]));
@@ -258,6 +261,37 @@ export async function main(): Promise<RunRecord> {
   }, 120_000);
 });
 
+describe("sluice init", { concurrent: true }, () => {
+  it("scaffolds a project that runs at once, and never overwrites a config", async () => {
+    const dir = join(project, "fresh");
+    mkdirSync(dir);
+    const r = await npxSluice(["init"], dir, 60_000, true);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readdirSync(dir).sort()).toEqual([".gitignore", "package.json", "sluice.config.ts"]);
+    expect(readFileSync(join(dir, ".gitignore"), "utf8")).toMatch(/^\.sluice\/$/m);
+    expect(JSON.parse(readFileSync(join(dir, "package.json"), "utf8")).scripts).toMatchObject({ sluice: "sluice run", "sluice:simulate": "sluice simulate --until 1h" });
+
+    const inspect = await npxSluice(["inspect"], dir);
+    expect(inspect.code, inspect.stderr).toBe(0);
+    // The template runs every 10 s (ticks aligned to the clock): its first run comes within 10 s;
+    // stopped (SIGTERM, as Ctrl-C) once it has succeeded.
+    const started = startSluice(["run", "--no-live"], dir);
+    const succeeded = (): boolean => started.output().split("\n").some((l) => l.includes('"run.success"'));
+    for (const end = Date.now() + 30_000; !succeeded() && started.child.exitCode === null && Date.now() < end; ) await new Promise((r) => setTimeout(r, 100));
+    started.child.kill("SIGTERM");
+    const run = await started.done;
+    expect(run.code, run.stderr).toBe(0);
+    const lines = run.stdout.trim().split("\n").map((l) => JSON.parse(l) as { msg: string; event?: string });
+    expect(lines.map((l) => l.msg)).toContain("sluice run started");
+    expect(lines.some((l) => l.event === "run.success")).toBe(true);
+
+    const again = await npxSluice(["init"], dir);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/^sluice: .*sluice\.config\.ts already exists; sluice init never overwrites a config/);
+    // Up to 10 s for the first tick, plus npx and a cold config load: more than the default 30 s on a loaded machine.
+  }, 90_000);
+});
+
 describe("configs load wherever users keep them", () => {
   const ESM = (ext: string) => `import { defineConfig, pipeline } from "sluice";
 import { rows } from "./lib/jobs${ext}";
@@ -295,11 +329,10 @@ module.exports = defineConfig({ pools: { db: { slots: lib.slots } }, pipelines: 
     const cjs = ext === "cts" || ext === "cjs";
     writeFileSync(join(dir, `sluice.config.${ext}`), cjs ? CJS : ESM(".js"));
     try {
-      // Found from the folder itself, and named with -c from the project root.
-      const here = await npxSluice(["inspect", "--json"], dir);
+      // Found from the folder itself, and named with -c from the project root: both at once.
+      const [here, named] = await Promise.all([npxSluice(["inspect", "--json"], dir), npxSluice(["inspect", "-c", `cfg-${type ?? "none"}-${ext}/sluice.config.${ext}`, "--json"])]);
       expect(here.stderr).toBe("");
       expect(JSON.parse(here.stdout)).toMatchObject({ ok: true, pools: [{ name: "db", slots: 2 }] });
-      const named = await npxSluice(["inspect", "-c", `cfg-${type ?? "none"}-${ext}/sluice.config.${ext}`, "--json"]);
       expect(named.code, named.stderr).toBe(0);
     } finally {
       setType("commonjs");
@@ -354,35 +387,4 @@ module.exports = defineConfig({ pools: { db: { slots: lib.slots } }, pipelines: 
     expect(file.stderr.trim().split("\n")).toHaveLength(1);
     expect(file.stderr).toMatch(/^sluice: could not load sluice\.config\.ts: it imports "\.\/nope" that does not exist/);
   });
-});
-
-describe("sluice init", () => {
-  it("scaffolds a project that runs at once, and never overwrites a config", async () => {
-    const dir = join(project, "fresh");
-    mkdirSync(dir);
-    const r = await npxSluice(["init"], dir, 60_000, true);
-    expect(r.code, r.stderr).toBe(0);
-    expect(readdirSync(dir).sort()).toEqual([".gitignore", "package.json", "sluice.config.ts"]);
-    expect(readFileSync(join(dir, ".gitignore"), "utf8")).toMatch(/^\.sluice\/$/m);
-    expect(JSON.parse(readFileSync(join(dir, "package.json"), "utf8")).scripts).toMatchObject({ sluice: "sluice run", "sluice:simulate": "sluice simulate --until 1h" });
-
-    const inspect = await npxSluice(["inspect"], dir);
-    expect(inspect.code, inspect.stderr).toBe(0);
-    // The template runs every 10 s (ticks aligned to the clock): its first run comes within 10 s;
-    // stopped (SIGTERM, as Ctrl-C) once it has succeeded.
-    const started = startSluice(["run", "--no-live"], dir);
-    const succeeded = (): boolean => started.output().split("\n").some((l) => l.includes('"run.success"'));
-    for (const end = Date.now() + 30_000; !succeeded() && started.child.exitCode === null && Date.now() < end; ) await new Promise((r) => setTimeout(r, 100));
-    started.child.kill("SIGTERM");
-    const run = await started.done;
-    expect(run.code, run.stderr).toBe(0);
-    const lines = run.stdout.trim().split("\n").map((l) => JSON.parse(l) as { msg: string; event?: string });
-    expect(lines.map((l) => l.msg)).toContain("sluice run started");
-    expect(lines.some((l) => l.event === "run.success")).toBe(true);
-
-    const again = await npxSluice(["init"], dir);
-    expect(again.code).toBe(2);
-    expect(again.stderr).toMatch(/^sluice: .*sluice\.config\.ts already exists; sluice init never overwrites a config/);
-    // Up to 10 s for the first tick, plus npx and a cold config load: more than the default 30 s on a loaded machine.
-  }, 90_000);
 });
