@@ -6,12 +6,14 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import type { AttemptRecord, RunRecord } from "../../src/core/records.js";
+import type { RunRecord } from "../../src/core/records.js";
 import { pgSandboxes } from "../support/pg-sandbox.js";
+import { storeAttempts } from "../support/store.js";
 import { waitFor } from "./helpers.js";
 
 const MEMORY = fileURLToPath(new URL("../fixtures/distributed/memory.config.ts", import.meta.url));
 
+// Attempts are read from the store: a `sluice history` process per look cost ~0.4 s of CPU.
 const pgBoxes = pgSandboxes("mem");
 afterAll(pgBoxes.dispose);
 
@@ -30,12 +32,12 @@ describe("worker memory across worker processes", () => {
     expect(said).toMatch(/needs 3072 MB, the largest memory budget of a live worker of queue gpu is 2048 MB/);
     // Well past a lease: never admitted, so never dispatched, lost or retried.
     await new Promise((r) => setTimeout(r, 3000));
-    expect(await box.json<AttemptRecord[]>(["history"])).toEqual([]);
+    expect(await storeAttempts(box.db)).toEqual([]);
     const big = await box.started(["worker", MEMORY, "--name", "big", "--queue", "gpu", "--memory-mb", "4096", "--lease-ttl", "2s"]);
     const ran = await box.waitForObservation((o) => o.find((x) => x.task === "train"), "train to run on the big worker", 20_000);
     expect(ran.pid).toBe(big.pid);
     const attempts = await waitFor(async () => {
-      const h = await box.json<AttemptRecord[]>(["history"]);
+      const h = await storeAttempts(box.db);
       return h.length === 1 && h[0]?.state === "success" ? h : undefined;
     }, "train to succeed");
     expect(attempts.map((x) => [x.attempt, x.workerId])).toEqual([[1, "big"]]);
@@ -61,7 +63,7 @@ describe("worker memory across worker processes", () => {
     const ran = await box.waitForObservation((o) => o.find((x) => x.task === "train"), "train to run once hold ends", 20_000);
     expect(ran.pid).toBe(big.pid);
     const attempts = await waitFor(async () => {
-      const h = await box.json<AttemptRecord[]>(["history"]);
+      const h = await storeAttempts(box.db);
       return h.length === 2 && h.every((x) => x.state === "success") ? h : undefined;
     }, "both to succeed");
     expect(attempts.filter((x) => x.task === "train").map((x) => [x.attempt, x.state, x.workerId])).toEqual([[1, "success", "big"]]);

@@ -6,15 +6,17 @@ import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import type { AttemptRecord, RunRecord } from "../../src/core/records.js";
+import type { RunRecord } from "../../src/core/records.js";
 import type { WorkerInfo } from "../../src/store/types.js";
 import pg from "pg";
 import { TEST_DATABASE_URL } from "../support/pg.js";
 import { pgSandboxes } from "../support/pg-sandbox.js";
+import { storeAttempts, storeRuns } from "../support/store.js";
 import { waitFor, type Observation } from "./helpers.js";
 
 const PREFETCH = fileURLToPath(new URL("../fixtures/distributed/prefetch.config.ts", import.meta.url));
 
+// Runs and attempts are read from the store: a `sluice runs`/`history` process per look cost ~0.4 s of CPU.
 const pgBoxes = pgSandboxes("prefetch");
 afterAll(pgBoxes.dispose);
 
@@ -62,7 +64,7 @@ describe("sluice worker --prefetch", () => {
     ]);
     for (let i = 0; i < 3; i++) expect((await box.cli(["trigger", "short"])).code).toBe(0);
     const runs = await waitFor(async () => {
-      const r = await box.json<RunRecord[]>(["runs"]);
+      const r = await storeRuns(box.db);
       return r.length === 3 && ended(r) ? r : undefined;
     }, "the three runs to end", { timeoutMs: 60_000, intervalMs: 500 });
     expect(runs.map((r) => r.state)).toEqual(["success", "success", "success"]);
@@ -89,7 +91,7 @@ describe("sluice worker --prefetch", () => {
     // Two run on a, four wait in its queue.
     await box.waitForObservation((o) => (o.filter((x) => x.event === "start").length === 2 ? true : undefined), "two held tasks to start on a");
     await waitFor(async () => {
-      const held = (await box.json<AttemptRecord[]>(["history"])).filter((x) => x.state === "running" && x.workerId === "a");
+      const held = (await storeAttempts(box.db)).filter((x) => x.state === "running" && x.workerId === "a");
       return held.length === 6 ? held : undefined;
     }, "a to hold all six attempts");
     const b = await box.started(["worker", PREFETCH, "--name", "b", "--lease-ttl", "30s"]);
@@ -98,12 +100,12 @@ describe("sluice worker --prefetch", () => {
     await box.waitForObservation((o) => (o.filter((x) => x.event === "start" && x.pid !== o[0]?.pid).length === 2 ? true : undefined), "two handed-back tasks to start on b", 25_000);
     writeFileSync(join(box.dir, "go"), "");
     const runs = await waitFor(async () => {
-      const r = await box.json<RunRecord[]>(["runs"]);
+      const r = await storeRuns(box.db);
       return ended(r) ? r : undefined;
     }, "the run to end", { timeoutMs: 30_000 });
     expect(runs.map((r) => r.state)).toEqual(["success"]);
     expect((await a.exited).code, a.describe()).toBe(0);
-    const attempts = await box.json<AttemptRecord[]>(["history"]);
+    const attempts = await storeAttempts(box.db);
     // The two that ran on a finished there; the four handed back ran on b (the first try lost, never started).
     expect(attempts.filter((x) => x.state === "success" && x.workerId === "a")).toHaveLength(2);
     expect(attempts.filter((x) => x.state === "success" && x.workerId === "b")).toHaveLength(4);
@@ -127,11 +129,11 @@ describe("sluice worker --prefetch", () => {
     await waitFor(async () => ((await unreleased(box.schema)) === 2 ? true : undefined), "the four queued attempts to be released", { timeoutMs: 20_000 });
     writeFileSync(join(box.dir, "go"), "");
     const runs = await waitFor(async () => {
-      const r = await box.json<RunRecord[]>(["runs"]);
+      const r = await storeRuns(box.db);
       return ended(r) ? r : undefined;
     }, "the run to end", { timeoutMs: 30_000 });
     expect(runs[0]?.state).toBe("cancelled");
-    const att = await box.json<AttemptRecord[]>(["history"]);
+    const att = await storeAttempts(box.db);
     expect(att.map((x) => x.state)).toEqual(Array(6).fill("cancelled"));
     // The four that waited on the worker were reported released without running (the scheduler
     // holds a cancelled attempt's resources until its worker says it let go), and only the two

@@ -69,14 +69,15 @@ describe("rate limits and bandwidth across 1 scheduler + 3 worker processes on P
     const quotaRun = (JSON.parse(q.stdout) as RunRecord).id;
     expect(t.code, t.stderr).toBe(0);
     const runId = (JSON.parse(t.stdout) as RunRecord).id;
-    // A task waiting for a token: explain (another process, reading the store's bucket) names
+    // A task waiting for a token: explain (another process, reading the store's bucket, by the
+    // recorded definitions) names
     // the limit and roughly when its next token comes.
     const explained = await waitFor(async () => {
-      const text = await box.cli(["explain", String(quotaRun), "-c", RATE]);
+      const text = await box.cli(["explain", String(quotaRun)]);
       return /rate limit quota: needs 1 token\(s\), 0 available \(1 per 1m, burst 1\); next token in ~\d+s/.test(text.stdout) ? text.stdout : undefined;
     }, "explain to show a quota task waiting for its token", { timeoutMs: 30_000, intervalMs: 100 });
     expect(explained).toMatch(/q\d: ready/);
-    const cancelling = box.cli(["cancel", String(quotaRun), "-c", RATE]);
+    const cancelling = box.cli(["cancel", String(quotaRun)]);
     await waitFor(async () => ((await runState(box.schema, runId)) === "success" ? true : undefined), "the calls run to succeed", { timeoutMs: 40_000, intervalMs: 100 });
 
     const cancelled = await cancelling;
