@@ -80,8 +80,7 @@ describe.each(stores)("sluice logs on %s", { concurrent: true }, (_name, dbFor) 
 
     it("--follow prints lines as a running task writes them and ends with the attempt", { timeout: 60_000 }, async () => {
       const box = await sandbox({ db: dbFor() });
-      const run = box.start(["run", CONFIG, "--no-live"], { killAfterMs: 50_000 });
-      await run.waitForLog((l) => l.msg === "sluice run started", "sluice run to start");
+      const run = await box.started(["run", CONFIG, "--no-live"], { killAfterMs: 50_000 });
       const trig = await box.cli(["trigger", "slow", "--json"]); // by the running scheduler's recorded definitions
       const runId = (JSON.parse(trig.stdout) as RunRecord).id;
       const follow = box.start(["logs", `${runId}/drip`, "--follow", "--json"], { killAfterMs: 40_000 });

@@ -51,8 +51,7 @@ describe.each(stores)("operating pipelines on %s", { concurrent: true }, (name, 
       expect(again.code, again.stderr).toBe(0);
       expect(again.stdout).toContain("nothing to backfill: all 20 schedule time(s)");
 
-      const run = box.start(["run", CONFIG], { killAfterMs: 80_000 });
-      await run.waitForLog((l) => l.msg === "sluice run started", "sluice run to start");
+      const run = await box.started(["run", CONFIG], { killAfterMs: 80_000 });
       // With a scheduler: the rest of the month (overlapping the first part), followed to its end.
       const rest = await box.cli(["backfill", "daily", "--from", "2026-10-15", "--to", "2026-10-31", "--max-active", "3", "--wait"], { killAfterMs: 70_000 });
       expect(rest.code, rest.stderr).toBe(0);
@@ -77,8 +76,7 @@ describe.each(stores)("operating pipelines on %s", { concurrent: true }, (name, 
 
     it("pauses and resumes a pipeline while the scheduler runs, and shows it in `pipelines`", { timeout: 60_000 }, async () => {
       const box = await sandbox({ db: dbFor() });
-      const run = box.start(["run", CONFIG], { killAfterMs: 50_000 });
-      await run.waitForLog((l) => l.msg === "sluice run started", "sluice run to start");
+      const run = await box.started(["run", CONFIG], { killAfterMs: 50_000 });
       await box.waitForObservation((obs) => obs.filter((o) => o.pipeline === "ticker").length >= 2 || undefined, "the ticker to tick twice");
 
       const paused = await box.cli(["pause", "ticker"]);
@@ -162,8 +160,7 @@ describe.each(stores)("operating pipelines on %s", { concurrent: true }, (name, 
 
       // The operator fixes the data; with a scheduler running, retry --wait re-runs transform and load only.
       writeFileSync(join(box.dir, "fixed"), "");
-      const run = box.start(["run", RETRY, "--no-live"], { killAfterMs: 80_000 });
-      await run.waitForLog((l) => l.msg === "sluice run started", "sluice run to start");
+      const run = await box.started(["run", RETRY, "--no-live"], { killAfterMs: 80_000 });
       const retried = await box.cli(["retry", String(runId), "--wait"]);
       expect(retried.code, retried.stderr).toBe(0);
       expect(retried.stdout).toContain(`run ${runId} of flaky: success`);

@@ -21,8 +21,7 @@ describe("sluice on PostgreSQL", () => {
     // s2 runs until released, so it is surely running when the process is killed, however slow the
     // machine; the other steps take 200 ms.
     const env = { SLUICE_TEST_HOLD: "s2", SLUICE_TEST_STEP_MS: "200" };
-    const first = box.start(["run", CONFIG], { env });
-    await first.waitForLog((l) => l.msg === "sluice run started", "sluice run to start");
+    const first = await box.started(["run", CONFIG], { env });
     // An operator's terminal: the URL, no config (the scheduler recorded its definitions).
     const trigger = await box.cli(["trigger", "chain", "--json"]);
     expect(trigger.code, trigger.stderr).toBe(0);
@@ -58,8 +57,7 @@ describe("sluice on PostgreSQL", () => {
   it("a second scheduler on the same schema is refused while the first lives", async () => {
     const box = await pgBoxes.create({ migrate: false });
     const CONFIG = fixture("chain");
-    const first = box.start(["run", CONFIG]);
-    await first.waitForLog((l) => l.msg === "sluice run started", "sluice run to start");
+    const first = await box.started(["run", CONFIG]);
     const second = await box.cli(["run", CONFIG, "--for", "2s"]);
     expect(second.code).toBe(2);
     expect(second.stderr).toMatch(/another scheduler is running on this store/);

@@ -14,8 +14,7 @@ const CONFIG = fixture("control");
 describe("commands from another terminal while sluice run runs", () => {
   it("triggers through the inbox, reads live state, explains a pool wait with its holders, and cancels a run", async () => {
     const box = await sandbox();
-    const run = box.start(["run", CONFIG]);
-    await run.waitForLog((l) => l.msg === "sluice run started", "sluice run to start");
+    const run = await box.started(["run", CONFIG]);
 
     // trigger: the running scheduler creates the run and answers through the store. The two
     // triggers that set the scene go by the definitions it recorded (no -c: no config to compile).

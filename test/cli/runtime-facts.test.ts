@@ -48,8 +48,7 @@ describe("facts, not predictions", () => {
 describe("commands that name a run need only --db", () => {
   it("explain, pools, cancel and trigger work from a folder with no config, with and without a scheduler", async () => {
     const box = await sandbox();
-    const run = box.start(["run", CONTROL]);
-    await run.waitForLog((l) => l.msg === "sluice run started", "sluice run to start");
+    const run = await box.started(["run", CONTROL]);
     // The sandbox folder has no config: everything below comes from the store.
     const hog = await box.cli(["trigger", "hog", "--json"]);
     expect(hog.code, hog.stderr).toBe(0);

@@ -78,8 +78,7 @@ describe("read commands", () => {
 describe("the store file", () => {
   it("deleted under a running scheduler: it stops within seconds with exit 1, and no second scheduler runs beside it", async () => {
     const box = await sandbox();
-    const first = box.start(["run", SKIP, "--lease-ttl", "3s"]);
-    await first.waitForLog((l) => l.msg === "sluice run started", "the first scheduler to start");
+    const first = await box.started(["run", SKIP, "--lease-ttl", "3s"]);
     await box.waitForObservation((o) => o.find((x) => x.event === "start"), "a run to start");
     for (const f of readdirSync(box.dir)) if (f.startsWith("s.db")) rmSync(join(box.dir, f));
     const deletedAt = Date.now();
@@ -102,8 +101,7 @@ describe("the store file", () => {
 
   it("damaged: sluice run refuses it and says how to recover; sluice backup copies a live store", async () => {
     const box = await sandbox();
-    const run = box.start(["run", CONTROL]);
-    await run.waitForLog((l) => l.msg === "sluice run started", "sluice run to start");
+    const run = await box.started(["run", CONTROL]);
     // Three at once, by the running scheduler's recorded definitions.
     for (const t of await Promise.all([1, 2, 3].map(() => box.cli(["trigger", "quick"])))) expect(t.code, t.stderr).toBe(0);
     const backup = join(box.dir, "backup.db");
