@@ -20,10 +20,13 @@ afterAll(pgBoxes.dispose);
 describe("worker memory across worker processes", () => {
   it("a task larger than every worker's budget waits with that reason, and runs when a worker with room joins", async () => {
     const box = await pgBoxes.create();
-    const scheduler = await box.started(["scheduler", MEMORY, "--lease-ttl", "2s"]);
-    // 4 GB on the queue in all, but 2 GB on each worker: a 3 GB task fits neither.
-    const a = await box.started(["worker", MEMORY, "--name", "a", "--queue", "gpu", "--memory-mb", "2048", "--lease-ttl", "2s"]);
-    const b = await box.started(["worker", MEMORY, "--name", "b", "--queue", "gpu", "--memory-mb", "2048", "--lease-ttl", "2s"]);
+    // 4 GB on the queue in all, but 2 GB on each worker: a 3 GB task fits neither. The scheduler
+    // and both workers start at once (a worker may come before its scheduler).
+    const [scheduler, a, b] = await Promise.all([
+      box.started(["scheduler", MEMORY, "--lease-ttl", "2s"]),
+      box.started(["worker", MEMORY, "--name", "a", "--queue", "gpu", "--memory-mb", "2048", "--lease-ttl", "2s"]),
+      box.started(["worker", MEMORY, "--name", "b", "--queue", "gpu", "--memory-mb", "2048", "--lease-ttl", "2s"]),
+    ]);
     const runId = (JSON.parse((await box.cli(["trigger", "gpu", "--json"])).stdout) as RunRecord).id;
     const said = await waitFor(async () => {
       const r = await box.cli(["explain", String(runId)]);
@@ -47,8 +50,10 @@ describe("worker memory across worker processes", () => {
 
   it("a task admitted while the one worker with room for it is busy waits for it, however long, and is not recorded lost", async () => {
     const box = await pgBoxes.create();
-    const scheduler = await box.started(["scheduler", MEMORY, "--lease-ttl", "2s"]);
-    const big = await box.started(["worker", MEMORY, "--name", "big", "--queue", "gpu", "--memory-mb", "4096", "--lease-ttl", "2s"]);
+    const [scheduler, big] = await Promise.all([
+      box.started(["scheduler", MEMORY, "--lease-ttl", "2s"]),
+      box.started(["worker", MEMORY, "--name", "big", "--queue", "gpu", "--memory-mb", "4096", "--lease-ttl", "2s"]),
+    ]);
     expect((await box.cli(["trigger", "hog"])).code).toBe(0);
     const hog = await box.waitForObservation((o) => o.find((x) => x.task === "hold" && x.event === "start"), "hold to start on big");
     expect(hog.pid).toBe(big.pid);

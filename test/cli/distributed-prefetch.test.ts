@@ -54,15 +54,18 @@ const ended = (runs: RunRecord[]) => runs.length > 0 && runs.every((r) => r.stat
 describe("sluice worker --prefetch", () => {
   it("runs at most --concurrency at once, keeps the pool's limit, runs every task once; sluice workers shows the prefetch", async () => {
     const box = await pgBoxes.create();
-    const scheduler = await box.started(["scheduler", PREFETCH]);
-    const w1 = await box.started(["worker", PREFETCH, "--name", "w1", "--prefetch", "4"]);
-    const w2 = await box.started(["worker", PREFETCH, "--name", "w2", "--prefetch", "4"]);
+    // The scheduler and both workers start at once (a worker may come before its scheduler).
+    const [scheduler, w1, w2] = await Promise.all([
+      box.started(["scheduler", PREFETCH]),
+      box.started(["worker", PREFETCH, "--name", "w1", "--prefetch", "4"]),
+      box.started(["worker", PREFETCH, "--name", "w2", "--prefetch", "4"]),
+    ]);
     const workers = await box.json<WorkerInfo[]>(["workers"]);
     expect(workers.map((w) => [w.name, w.slots, w.prefetch])).toEqual([
       ["w1", 2, 4],
       ["w2", 2, 4],
     ]);
-    for (let i = 0; i < 3; i++) expect((await box.cli(["trigger", "short"])).code).toBe(0);
+    for (const t of await Promise.all([1, 2, 3].map(() => box.cli(["trigger", "short"])))) expect(t.code, t.stderr).toBe(0);
     const runs = await waitFor(async () => {
       const r = await storeRuns(box.db);
       return r.length === 3 && ended(r) ? r : undefined;
@@ -84,9 +87,11 @@ describe("sluice worker --prefetch", () => {
 
   it("SIGTERM hands the attempts a worker holds but has not started back at once: they run on another worker", async () => {
     const box = await pgBoxes.create();
-    const scheduler = await box.started(["scheduler", PREFETCH, "--lease-ttl", "30s"]);
     // A shutdown timeout past anything this test waits for: a's two running tasks must end on a.
-    const a = await box.started(["worker", PREFETCH, "--name", "a", "--prefetch", "4", "--lease-ttl", "30s", "--shutdown-timeout", "80s"]);
+    const [scheduler, a] = await Promise.all([
+      box.started(["scheduler", PREFETCH, "--lease-ttl", "30s"]),
+      box.started(["worker", PREFETCH, "--name", "a", "--prefetch", "4", "--lease-ttl", "30s", "--shutdown-timeout", "80s"]),
+    ]);
     expect((await box.cli(["trigger", "held"])).code).toBe(0);
     // Two run on a, four wait in its queue.
     await box.waitForObservation((o) => (o.filter((x) => x.event === "start").length === 2 ? true : undefined), "two held tasks to start on a");
@@ -118,8 +123,7 @@ describe("sluice worker --prefetch", () => {
 
   it("cancelling a run drops its queued attempts: they never start, and their pools come back", async () => {
     const box = await pgBoxes.create();
-    const scheduler = await box.started(["scheduler", PREFETCH]);
-    const w = await box.started(["worker", PREFETCH, "--name", "w", "--prefetch", "4", "--lease-ttl", "3s"]);
+    const [scheduler, w] = await Promise.all([box.started(["scheduler", PREFETCH]), box.started(["worker", PREFETCH, "--name", "w", "--prefetch", "4", "--lease-ttl", "3s"])]);
     const t = await box.cli(["trigger", "held", "--json"]);
     const runId = (JSON.parse(t.stdout) as RunRecord).id;
     await box.waitForObservation((o) => (o.filter((x) => x.event === "start").length === 2 ? true : undefined), "two held tasks to start");
