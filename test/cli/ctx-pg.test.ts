@@ -8,28 +8,22 @@ import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import type { RunRecord } from "../../src/core/records.js";
-import { dropSchemas, freshSchema, pgUrl, TEST_DATABASE_URL } from "../support/pg.js";
-import { disposeSandboxes, sandbox, waitFor, type CliProcess, type Sandbox } from "./helpers.js";
+import { TEST_DATABASE_URL } from "../support/pg.js";
+import { pgSandboxes } from "../support/pg-sandbox.js";
+import { waitFor } from "./helpers.js";
 
 const CONFIG = fileURLToPath(new URL("../fixtures/distributed/ctx-pg.config.ts", import.meta.url));
-const schemas: string[] = [];
+const pgBoxes = pgSandboxes("ctxpgcli");
 let side: pg.Client | undefined;
 afterAll(async () => {
   await side?.end();
-  await disposeSandboxes();
-  await dropSchemas(...schemas);
+  await pgBoxes.dispose();
 });
-
-async function started(box: Sandbox, args: string[], env: Record<string, string>): Promise<CliProcess> {
-  const proc = box.start(args, { env, killAfterMs: 60_000 });
-  await proc.waitForLog((l) => l.msg === `sluice ${args[0]} started`, `sluice ${args[0]} to start`, 30_000);
-  return proc;
-}
 
 describe("ctx.pg in sluice run + sluice worker", () => {
   it("keeps the connections of 11 concurrent tasks (two of them in a thread and a child process) in two worker processes within the pool's 3 slots, gives them all back, and shows the lock holder in sluice pg blockers", { timeout: 90_000 }, async () => {
-    const schema = freshSchema("ctxpgcli");
-    schemas.push(schema);
+    const box = await pgBoxes.create({ migrate: false });
+    const schema = box.schema;
     const name = `ctxpg_${process.pid}_${Date.now().toString(36)}`;
     const table = `"${schema}".locked`;
     side = new pg.Client({ connectionString: TEST_DATABASE_URL, application_name: "ctx-pg cli test observer" });
@@ -37,10 +31,9 @@ describe("ctx.pg in sluice run + sluice worker", () => {
     await side.query(`CREATE SCHEMA "${schema}"`);
     await side.query(`CREATE TABLE ${table} (id int)`);
     const env = { SLUICE_TEST_CTXPG: name, SLUICE_TEST_CTXPG_TABLE: table, SLUICE_TEST_DATABASE_URL: TEST_DATABASE_URL };
-    const box = await sandbox({ db: pgUrl(schema) });
     const migrated = await box.cli(["migrate"]);
     expect(migrated.code, migrated.stderr).toBe(0);
-    const [run, worker] = await Promise.all([started(box, ["run", CONFIG], env), started(box, ["worker", CONFIG, "--name", "w1"], env)]);
+    const [run, worker] = await Promise.all([box.started(["run", CONFIG], { env, killAfterMs: 60_000 }, 30_000), box.started(["worker", CONFIG, "--name", "w1"], { env, killAfterMs: 60_000 }, 30_000)]);
 
     // Every session of both pipelines (`sluice:<name>/…` and `sluice:<name>_lock/…`), sampled
     // from the start until the end.

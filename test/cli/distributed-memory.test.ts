@@ -6,40 +6,27 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import type { AttemptRecord, RunRecord } from "../../src/core/records.js";
-import { dropSchemas, freshSchema, pgUrl } from "../support/pg.js";
-import { disposeSandboxes, sandbox, waitFor, type CliProcess, type Sandbox } from "./helpers.js";
+import type { RunRecord } from "../../src/core/records.js";
+import { pgSandboxes } from "../support/pg-sandbox.js";
+import { storeAttempts } from "../support/store.js";
+import { waitFor } from "./helpers.js";
 
 const MEMORY = fileURLToPath(new URL("../fixtures/distributed/memory.config.ts", import.meta.url));
 
-const schemas: string[] = [];
-afterAll(async () => {
-  await disposeSandboxes();
-  await dropSchemas(...schemas);
-});
-
-async function pgSandbox(): Promise<Sandbox> {
-  const schema = freshSchema("mem");
-  schemas.push(schema);
-  const box = await sandbox({ db: pgUrl(schema) });
-  const migrated = await box.cli(["migrate"]);
-  if (migrated.code !== 0) throw new Error(migrated.stderr);
-  return box;
-}
-
-async function started(box: Sandbox, args: string[]): Promise<CliProcess> {
-  const proc = box.start(args);
-  await proc.waitForLog((l) => l.msg === `sluice ${args[0]} started`, `sluice ${args.join(" ")} to start`);
-  return proc;
-}
+// Attempts are read from the store: a `sluice history` process per look cost ~0.4 s of CPU.
+const pgBoxes = pgSandboxes("mem");
+afterAll(pgBoxes.dispose);
 
 describe("worker memory across worker processes", () => {
   it("a task larger than every worker's budget waits with that reason, and runs when a worker with room joins", async () => {
-    const box = await pgSandbox();
-    const scheduler = await started(box, ["scheduler", MEMORY, "--lease-ttl", "2s"]);
-    // 4 GB on the queue in all, but 2 GB on each worker: a 3 GB task fits neither.
-    const a = await started(box, ["worker", MEMORY, "--name", "a", "--queue", "gpu", "--memory-mb", "2048", "--lease-ttl", "2s"]);
-    const b = await started(box, ["worker", MEMORY, "--name", "b", "--queue", "gpu", "--memory-mb", "2048", "--lease-ttl", "2s"]);
+    const box = await pgBoxes.create();
+    // 4 GB on the queue in all, but 2 GB on each worker: a 3 GB task fits neither. The scheduler
+    // and both workers start at once (a worker may come before its scheduler).
+    const [scheduler, a, b] = await Promise.all([
+      box.started(["scheduler", MEMORY, "--lease-ttl", "2s"]),
+      box.started(["worker", MEMORY, "--name", "a", "--queue", "gpu", "--memory-mb", "2048", "--lease-ttl", "2s"]),
+      box.started(["worker", MEMORY, "--name", "b", "--queue", "gpu", "--memory-mb", "2048", "--lease-ttl", "2s"]),
+    ]);
     const runId = (JSON.parse((await box.cli(["trigger", "gpu", "--json"])).stdout) as RunRecord).id;
     const said = await waitFor(async () => {
       const r = await box.cli(["explain", String(runId)]);
@@ -48,12 +35,12 @@ describe("worker memory across worker processes", () => {
     expect(said).toMatch(/needs 3072 MB, the largest memory budget of a live worker of queue gpu is 2048 MB/);
     // Well past a lease: never admitted, so never dispatched, lost or retried.
     await new Promise((r) => setTimeout(r, 3000));
-    expect(await box.json<AttemptRecord[]>(["history"])).toEqual([]);
-    const big = await started(box, ["worker", MEMORY, "--name", "big", "--queue", "gpu", "--memory-mb", "4096", "--lease-ttl", "2s"]);
+    expect(await storeAttempts(box.db)).toEqual([]);
+    const big = await box.started(["worker", MEMORY, "--name", "big", "--queue", "gpu", "--memory-mb", "4096", "--lease-ttl", "2s"]);
     const ran = await box.waitForObservation((o) => o.find((x) => x.task === "train"), "train to run on the big worker", 20_000);
     expect(ran.pid).toBe(big.pid);
     const attempts = await waitFor(async () => {
-      const h = await box.json<AttemptRecord[]>(["history"]);
+      const h = await storeAttempts(box.db);
       return h.length === 1 && h[0]?.state === "success" ? h : undefined;
     }, "train to succeed");
     expect(attempts.map((x) => [x.attempt, x.workerId])).toEqual([[1, "big"]]);
@@ -62,13 +49,15 @@ describe("worker memory across worker processes", () => {
   }, 90_000);
 
   it("a task admitted while the one worker with room for it is busy waits for it, however long, and is not recorded lost", async () => {
-    const box = await pgSandbox();
-    const scheduler = await started(box, ["scheduler", MEMORY, "--lease-ttl", "2s"]);
-    const big = await started(box, ["worker", MEMORY, "--name", "big", "--queue", "gpu", "--memory-mb", "4096", "--lease-ttl", "2s"]);
+    const box = await pgBoxes.create();
+    const [scheduler, big] = await Promise.all([
+      box.started(["scheduler", MEMORY, "--lease-ttl", "2s"]),
+      box.started(["worker", MEMORY, "--name", "big", "--queue", "gpu", "--memory-mb", "4096", "--lease-ttl", "2s"]),
+    ]);
     expect((await box.cli(["trigger", "hog"])).code).toBe(0);
     const hog = await box.waitForObservation((o) => o.find((x) => x.task === "hold" && x.event === "start"), "hold to start on big");
     expect(hog.pid).toBe(big.pid);
-    const small = await started(box, ["worker", MEMORY, "--name", "small", "--queue", "gpu", "--memory-mb", "2048", "--lease-ttl", "2s"]);
+    const small = await box.started(["worker", MEMORY, "--name", "small", "--queue", "gpu", "--memory-mb", "2048", "--lease-ttl", "2s"]);
     // 6 GB on the queue, 2 GB of it used: the 3 GB task is admitted, but only big could hold it,
     // and big has 2 GB free until hold ends.
     expect((await box.cli(["trigger", "gpu"])).code).toBe(0);
@@ -79,7 +68,7 @@ describe("worker memory across worker processes", () => {
     const ran = await box.waitForObservation((o) => o.find((x) => x.task === "train"), "train to run once hold ends", 20_000);
     expect(ran.pid).toBe(big.pid);
     const attempts = await waitFor(async () => {
-      const h = await box.json<AttemptRecord[]>(["history"]);
+      const h = await storeAttempts(box.db);
       return h.length === 2 && h.every((x) => x.state === "success") ? h : undefined;
     }, "both to succeed");
     expect(attempts.filter((x) => x.task === "train").map((x) => [x.attempt, x.state, x.workerId])).toEqual([[1, "success", "big"]]);

@@ -6,28 +6,19 @@ import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import type { AttemptRecord, RunRecord } from "../../src/core/records.js";
+import type { RunRecord } from "../../src/core/records.js";
 import type { WorkerInfo } from "../../src/store/types.js";
 import pg from "pg";
-import { dropSchemas, freshSchema, pgUrl, TEST_DATABASE_URL } from "../support/pg.js";
-import { disposeSandboxes, sandbox, waitFor, type CliProcess, type Observation, type Sandbox } from "./helpers.js";
+import { TEST_DATABASE_URL } from "../support/pg.js";
+import { pgSandboxes } from "../support/pg-sandbox.js";
+import { storeAttempts, storeRuns } from "../support/store.js";
+import { waitFor, type Observation } from "./helpers.js";
 
 const PREFETCH = fileURLToPath(new URL("../fixtures/distributed/prefetch.config.ts", import.meta.url));
 
-const schemas: string[] = [];
-afterAll(async () => {
-  await disposeSandboxes();
-  await dropSchemas(...schemas);
-});
-
-async function pgSandbox(): Promise<Sandbox & { schema: string }> {
-  const schema = freshSchema("prefetch");
-  schemas.push(schema);
-  const box = await sandbox({ db: pgUrl(schema) });
-  const migrated = await box.cli(["migrate"]);
-  if (migrated.code !== 0) throw new Error(migrated.stderr);
-  return Object.assign(box, { schema });
-}
+// Runs and attempts are read from the store: a `sluice runs`/`history` process per look cost ~0.4 s of CPU.
+const pgBoxes = pgSandboxes("prefetch");
+afterAll(pgBoxes.dispose);
 
 async function unreleased(schema: string): Promise<number> {
   const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
@@ -37,12 +28,6 @@ async function unreleased(schema: string): Promise<number> {
   } finally {
     await c.end();
   }
-}
-
-async function started(box: Sandbox, args: string[]): Promise<CliProcess> {
-  const proc = box.start(args);
-  await proc.waitForLog((l) => l.msg === `sluice ${args[0]} started`, `sluice ${args.join(" ")} to start`);
-  return proc;
 }
 
 /** Most attempts running at once per process, and on the pool, from the observations. */
@@ -68,18 +53,21 @@ const ended = (runs: RunRecord[]) => runs.length > 0 && runs.every((r) => r.stat
 
 describe("sluice worker --prefetch", () => {
   it("runs at most --concurrency at once, keeps the pool's limit, runs every task once; sluice workers shows the prefetch", async () => {
-    const box = await pgSandbox();
-    const scheduler = await started(box, ["scheduler", PREFETCH]);
-    const w1 = await started(box, ["worker", PREFETCH, "--name", "w1", "--prefetch", "4"]);
-    const w2 = await started(box, ["worker", PREFETCH, "--name", "w2", "--prefetch", "4"]);
+    const box = await pgBoxes.create();
+    // The scheduler and both workers start at once (a worker may come before its scheduler).
+    const [scheduler, w1, w2] = await Promise.all([
+      box.started(["scheduler", PREFETCH]),
+      box.started(["worker", PREFETCH, "--name", "w1", "--prefetch", "4"]),
+      box.started(["worker", PREFETCH, "--name", "w2", "--prefetch", "4"]),
+    ]);
     const workers = await box.json<WorkerInfo[]>(["workers"]);
     expect(workers.map((w) => [w.name, w.slots, w.prefetch])).toEqual([
       ["w1", 2, 4],
       ["w2", 2, 4],
     ]);
-    for (let i = 0; i < 3; i++) expect((await box.cli(["trigger", "short"])).code).toBe(0);
+    for (const t of await Promise.all([1, 2, 3].map(() => box.cli(["trigger", "short"])))) expect(t.code, t.stderr).toBe(0);
     const runs = await waitFor(async () => {
-      const r = await box.json<RunRecord[]>(["runs"]);
+      const r = await storeRuns(box.db);
       return r.length === 3 && ended(r) ? r : undefined;
     }, "the three runs to end", { timeoutMs: 60_000, intervalMs: 500 });
     expect(runs.map((r) => r.state)).toEqual(["success", "success", "success"]);
@@ -98,29 +86,31 @@ describe("sluice worker --prefetch", () => {
   }, 120_000);
 
   it("SIGTERM hands the attempts a worker holds but has not started back at once: they run on another worker", async () => {
-    const box = await pgSandbox();
-    const scheduler = await started(box, ["scheduler", PREFETCH, "--lease-ttl", "30s"]);
+    const box = await pgBoxes.create();
     // A shutdown timeout past anything this test waits for: a's two running tasks must end on a.
-    const a = await started(box, ["worker", PREFETCH, "--name", "a", "--prefetch", "4", "--lease-ttl", "30s", "--shutdown-timeout", "80s"]);
+    const [scheduler, a] = await Promise.all([
+      box.started(["scheduler", PREFETCH, "--lease-ttl", "30s"]),
+      box.started(["worker", PREFETCH, "--name", "a", "--prefetch", "4", "--lease-ttl", "30s", "--shutdown-timeout", "80s"]),
+    ]);
     expect((await box.cli(["trigger", "held"])).code).toBe(0);
     // Two run on a, four wait in its queue.
     await box.waitForObservation((o) => (o.filter((x) => x.event === "start").length === 2 ? true : undefined), "two held tasks to start on a");
     await waitFor(async () => {
-      const held = (await box.json<AttemptRecord[]>(["history"])).filter((x) => x.state === "running" && x.workerId === "a");
+      const held = (await storeAttempts(box.db)).filter((x) => x.state === "running" && x.workerId === "a");
       return held.length === 6 ? held : undefined;
     }, "a to hold all six attempts");
-    const b = await started(box, ["worker", PREFETCH, "--name", "b", "--lease-ttl", "30s"]);
+    const b = await box.started(["worker", PREFETCH, "--name", "b", "--lease-ttl", "30s"]);
     a.kill("SIGTERM");
     // Long before the 30 s lease (within 25 s of the signal, a loaded machine included): the four queued ones move to b (two start, two wait for its slots).
     await box.waitForObservation((o) => (o.filter((x) => x.event === "start" && x.pid !== o[0]?.pid).length === 2 ? true : undefined), "two handed-back tasks to start on b", 25_000);
     writeFileSync(join(box.dir, "go"), "");
     const runs = await waitFor(async () => {
-      const r = await box.json<RunRecord[]>(["runs"]);
+      const r = await storeRuns(box.db);
       return ended(r) ? r : undefined;
     }, "the run to end", { timeoutMs: 30_000 });
     expect(runs.map((r) => r.state)).toEqual(["success"]);
     expect((await a.exited).code, a.describe()).toBe(0);
-    const attempts = await box.json<AttemptRecord[]>(["history"]);
+    const attempts = await storeAttempts(box.db);
     // The two that ran on a finished there; the four handed back ran on b (the first try lost, never started).
     expect(attempts.filter((x) => x.state === "success" && x.workerId === "a")).toHaveLength(2);
     expect(attempts.filter((x) => x.state === "success" && x.workerId === "b")).toHaveLength(4);
@@ -132,9 +122,8 @@ describe("sluice worker --prefetch", () => {
   }, 120_000);
 
   it("cancelling a run drops its queued attempts: they never start, and their pools come back", async () => {
-    const box = await pgSandbox();
-    const scheduler = await started(box, ["scheduler", PREFETCH]);
-    const w = await started(box, ["worker", PREFETCH, "--name", "w", "--prefetch", "4", "--lease-ttl", "3s"]);
+    const box = await pgBoxes.create();
+    const [scheduler, w] = await Promise.all([box.started(["scheduler", PREFETCH]), box.started(["worker", PREFETCH, "--name", "w", "--prefetch", "4", "--lease-ttl", "3s"])]);
     const t = await box.cli(["trigger", "held", "--json"]);
     const runId = (JSON.parse(t.stdout) as RunRecord).id;
     await box.waitForObservation((o) => (o.filter((x) => x.event === "start").length === 2 ? true : undefined), "two held tasks to start");
@@ -144,11 +133,11 @@ describe("sluice worker --prefetch", () => {
     await waitFor(async () => ((await unreleased(box.schema)) === 2 ? true : undefined), "the four queued attempts to be released", { timeoutMs: 20_000 });
     writeFileSync(join(box.dir, "go"), "");
     const runs = await waitFor(async () => {
-      const r = await box.json<RunRecord[]>(["runs"]);
+      const r = await storeRuns(box.db);
       return ended(r) ? r : undefined;
     }, "the run to end", { timeoutMs: 30_000 });
     expect(runs[0]?.state).toBe("cancelled");
-    const att = await box.json<AttemptRecord[]>(["history"]);
+    const att = await storeAttempts(box.db);
     expect(att.map((x) => x.state)).toEqual(Array(6).fill("cancelled"));
     // The four that waited on the worker were reported released without running (the scheduler
     // holds a cancelled attempt's resources until its worker says it let go), and only the two

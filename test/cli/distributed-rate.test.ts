@@ -4,8 +4,9 @@
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import type { RunRecord } from "../../src/core/records.js";
-import { dropSchemas, freshSchema, pgUrl, TEST_DATABASE_URL } from "../support/pg.js";
-import { disposeSandboxes, sandbox, waitFor, type CliOptions, type CliProcess, type Sandbox } from "./helpers.js";
+import { TEST_DATABASE_URL } from "../support/pg.js";
+import { pgSandboxes, type PgSandbox } from "../support/pg-sandbox.js";
+import { waitFor, type CliOptions, type CliProcess } from "./helpers.js";
 import { fileURLToPath } from "node:url";
 import { BODY_TAKES, CALL_TASKS, COPY_BYTES, COPY_TASKS } from "../fixtures/distributed/rate.config.js";
 
@@ -17,25 +18,20 @@ const BURST = 3;
 const BYTES_PER_SECOND = 200_000;
 const BYTE_BURST = 20_000;
 
-const schemas: string[] = [];
+const pgBoxes = pgSandboxes("rate");
 /** Reads the store's tables directly: polling through the CLI costs a process (~1–2 s here) per look. */
 const db = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 2 });
 afterAll(async () => {
-  await disposeSandboxes();
   await db.end();
-  await dropSchemas(...schemas);
+  await pgBoxes.dispose();
 });
 
 async function runState(schema: string, runId: number): Promise<string | undefined> {
   return (await db.query<{ state: string }>(`SELECT state FROM "${schema}".runs WHERE id = $1`, [runId])).rows[0]?.state;
 }
 
-async function started(box: Sandbox, args: string[], options: CliOptions = {}): Promise<CliProcess> {
-  const proc = box.start(args, options);
-  // Generous: four processes start at once on a shared 2-core machine.
-  await proc.waitForLog((l) => l.msg === `sluice ${args[0]} started`, `sluice ${args.slice(0, 2).join(" ")} to start`, 45_000);
-  return proc;
-}
+/** Generous: four processes start at once on a shared 2-core machine. */
+const started = (box: PgSandbox, args: string[], options: CliOptions = {}): Promise<CliProcess> => box.started(args, options, 45_000);
 
 /** The largest excess over `burst + window / emission` of any window [t_i, t_j] of the grants. */
 function worstExcess(grants: ReadonlyArray<{ at: number; n: number }>, emissionMs: number, burst: number): { excess: number; window: string } {
@@ -53,15 +49,12 @@ function worstExcess(grants: ReadonlyArray<{ at: number; n: number }>, emissionM
 }
 
 describe("rate limits and bandwidth across 1 scheduler + 3 worker processes on PostgreSQL", () => {
-  let box: Sandbox;
-  let schema: string;
+  let box: PgSandbox;
   let procs: CliProcess[] = [];
 
   it("starts", async () => {
-    schema = freshSchema("rate");
-    schemas.push(schema);
-    box = await sandbox({ db: pgUrl(schema) });
-    // All four at once: each migrates the schema under an advisory lock (the others wait).
+    // Not migrated: all four start at once, and each migrates the schema under an advisory lock (the others wait).
+    box = await pgBoxes.create({ migrate: false });
     const [scheduler, ...workers] = await Promise.all([
       started(box, ["scheduler", RATE], { killAfterMs: 120_000 }),
       ...[1, 2, 3].map((n) => started(box, ["worker", RATE, "--name", `w${n}`, "--concurrency", "2"], { killAfterMs: 120_000 })),
@@ -76,15 +69,16 @@ describe("rate limits and bandwidth across 1 scheduler + 3 worker processes on P
     const quotaRun = (JSON.parse(q.stdout) as RunRecord).id;
     expect(t.code, t.stderr).toBe(0);
     const runId = (JSON.parse(t.stdout) as RunRecord).id;
-    // A task waiting for a token: explain (another process, reading the store's bucket) names
+    // A task waiting for a token: explain (another process, reading the store's bucket, by the
+    // recorded definitions) names
     // the limit and roughly when its next token comes.
     const explained = await waitFor(async () => {
-      const text = await box.cli(["explain", String(quotaRun), "-c", RATE]);
+      const text = await box.cli(["explain", String(quotaRun)]);
       return /rate limit quota: needs 1 token\(s\), 0 available \(1 per 1m, burst 1\); next token in ~\d+s/.test(text.stdout) ? text.stdout : undefined;
     }, "explain to show a quota task waiting for its token", { timeoutMs: 30_000, intervalMs: 100 });
     expect(explained).toMatch(/q\d: ready/);
-    const cancelling = box.cli(["cancel", String(quotaRun), "-c", RATE]);
-    await waitFor(async () => ((await runState(schema, runId)) === "success" ? true : undefined), "the calls run to succeed", { timeoutMs: 40_000, intervalMs: 100 });
+    const cancelling = box.cli(["cancel", String(quotaRun)]);
+    await waitFor(async () => ((await runState(box.schema, runId)) === "success" ? true : undefined), "the calls run to succeed", { timeoutMs: 40_000, intervalMs: 100 });
 
     const cancelled = await cancelling;
     expect(cancelled.code, cancelled.stderr).toBe(0);
@@ -95,7 +89,7 @@ describe("rate limits and bandwidth across 1 scheduler + 3 worker processes on P
     expect(new Set(obs.filter((o) => o.event === "start").map((o) => o.pid)).size).toBeGreaterThanOrEqual(2);
     // Admission's tokens count at the attempt's start, recorded by the scheduler just before its
     // take (a few ms early at most): in-body takes are on the database's clock.
-    const attempts = (await db.query<{ started_at: string }>(`SELECT started_at FROM "${schema}".attempts WHERE run_id = $1 AND state = 'success'`, [runId])).rows;
+    const attempts = (await db.query<{ started_at: string }>(`SELECT started_at FROM "${box.schema}".attempts WHERE run_id = $1 AND state = 'success'`, [runId])).rows;
     expect(attempts).toHaveLength(CALL_TASKS);
     const admitted = attempts.map((a) => ({ at: Number(a.started_at), n: 1 }));
     const all = [...admitted, ...takes];
@@ -111,7 +105,7 @@ describe("rate limits and bandwidth across 1 scheduler + 3 worker processes on P
     const t = await box.cli(["trigger", "copies", "--json"]);
     expect(t.code, t.stderr).toBe(0);
     const runId = (JSON.parse(t.stdout) as RunRecord).id;
-    await waitFor(async () => ((await runState(schema, runId)) === "success" ? true : undefined), "the copies run to succeed", { timeoutMs: 40_000, intervalMs: 100 });
+    await waitFor(async () => ((await runState(box.schema, runId)) === "success" ? true : undefined), "the copies run to succeed", { timeoutMs: 40_000, intervalMs: 100 });
     const bytes = box.observations().filter((o) => o.run === runId && o.event === "bytes");
     const total = bytes.reduce((s, o) => s + (o.bytes as number), 0);
     expect(total).toBe(COPY_TASKS * COPY_BYTES);

@@ -219,6 +219,16 @@ export class Sandbox {
     return proc;
   }
 
+  /**
+   * Start `sluice <command> …` (run, scheduler, worker) and wait for its "sluice <command> started"
+   * line; `timeoutMs` for that wait (default 15 s).
+   */
+  async started(args: readonly string[], options: CliOptions = {}, timeoutMs?: number): Promise<CliProcess> {
+    const proc = this.start(args, options);
+    await proc.waitForLog((l) => l.msg === `sluice ${args[0]} started`, `sluice ${args.join(" ")} to start`, timeoutMs);
+    return proc;
+  }
+
   /** Run `sluice <args>` to its end. */
   cli(args: readonly string[], options: CliOptions = {}): Promise<CliResult> {
     return this.start(args, options).exited;

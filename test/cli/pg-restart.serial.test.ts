@@ -6,16 +6,14 @@ import { readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
-import { dropSchemas, freshSchema, pgUrl, TEST_DATABASE_URL } from "../support/pg.js";
-import { migrateStore, storeRuns } from "../support/store.js";
-import { disposeSandboxes, sandbox, waitFor, type Observation } from "./helpers.js";
+import { TEST_DATABASE_URL } from "../support/pg.js";
+import { pgSandboxes } from "../support/pg-sandbox.js";
+import { storeRuns } from "../support/store.js";
+import { waitFor, type Observation } from "./helpers.js";
 
 const MANY = fileURLToPath(new URL("../fixtures/distributed/many.config.ts", import.meta.url));
-const schemas: string[] = [];
-afterAll(async () => {
-  await disposeSandboxes();
-  await dropSchemas(...schemas);
-});
+const pgBoxes = pgSandboxes("restart");
+afterAll(pgBoxes.dispose);
 
 /** `pg_ctlcluster <version> main restart`, when this machine runs PostgreSQL that way. */
 function restartCommand(): string[] | undefined {
@@ -44,13 +42,9 @@ const restart = restartCommand();
 
 describe.skipIf(restart === undefined)("PostgreSQL restarted mid-run", () => {
   it("scheduler and two workers reconnect; every task succeeds once, none twice at once, no pool over capacity", async () => {
-    const schema = freshSchema("restart");
-    schemas.push(schema);
-    const box = await sandbox({ db: pgUrl(schema) });
+    const box = await pgBoxes.create();
     const env = { SLUICE_TEST_TASKS: "400" };
-    await migrateStore(box.db);
-    const scheduler = box.start(["scheduler", MANY], { env, killAfterMs: 120_000 });
-    await scheduler.waitForLog((l) => l.msg === "sluice scheduler started", "the scheduler to start");
+    const scheduler = await box.started(["scheduler", MANY], { env, killAfterMs: 120_000 });
     const workers = [1, 2].map((n) => box.start(["worker", MANY, "--name", `w${n}`], { env, killAfterMs: 120_000 }));
     for (const w of workers) await w.waitForLog((l) => l.msg === "sluice worker started", "a worker to start");
     // By the definitions the scheduler recorded (no -c: none compiles the config).

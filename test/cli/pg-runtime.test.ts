@@ -3,24 +3,16 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { AttemptRecord, RunRecord } from "../../src/core/records.js";
-import { dropSchemas, freshSchema, pgUrl } from "../support/pg.js";
-import { disposeSandboxes, fixture, sandbox } from "./helpers.js";
+import { freshSchema, pgUrl } from "../support/pg.js";
+import { pgSandboxes } from "../support/pg-sandbox.js";
+import { fixture, sandbox } from "./helpers.js";
 
-const schemas: string[] = [];
-afterAll(async () => {
-  await disposeSandboxes();
-  await dropSchemas(...schemas);
-});
-
-async function pgSandbox() {
-  const schema = freshSchema("e2e");
-  schemas.push(schema);
-  return sandbox({ db: pgUrl(schema) });
-}
+const pgBoxes = pgSandboxes("e2e");
+afterAll(pgBoxes.dispose);
 
 describe("sluice on PostgreSQL", () => {
   it("migrate, run, and trigger/runs/history/explain with --db alone (no config file); kill -9 and restart loses nothing", async () => {
-    const box = await pgSandbox();
+    const box = await pgBoxes.create({ migrate: false });
     const migrated = await box.cli(["migrate"]);
     expect(migrated.code, migrated.stderr).toBe(0);
     expect(migrated.stdout).toMatch(/^migrated postgres:\/\/.*\(schema e2e_/);
@@ -29,8 +21,7 @@ describe("sluice on PostgreSQL", () => {
     // s2 runs until released, so it is surely running when the process is killed, however slow the
     // machine; the other steps take 200 ms.
     const env = { SLUICE_TEST_HOLD: "s2", SLUICE_TEST_STEP_MS: "200" };
-    const first = box.start(["run", CONFIG], { env });
-    await first.waitForLog((l) => l.msg === "sluice run started", "sluice run to start");
+    const first = await box.started(["run", CONFIG], { env });
     // An operator's terminal: the URL, no config (the scheduler recorded its definitions).
     const trigger = await box.cli(["trigger", "chain", "--json"]);
     expect(trigger.code, trigger.stderr).toBe(0);
@@ -64,10 +55,9 @@ describe("sluice on PostgreSQL", () => {
   }, 90_000);
 
   it("a second scheduler on the same schema is refused while the first lives", async () => {
-    const box = await pgSandbox();
+    const box = await pgBoxes.create({ migrate: false });
     const CONFIG = fixture("chain");
-    const first = box.start(["run", CONFIG]);
-    await first.waitForLog((l) => l.msg === "sluice run started", "sluice run to start");
+    const first = await box.started(["run", CONFIG]);
     const second = await box.cli(["run", CONFIG, "--for", "2s"]);
     expect(second.code).toBe(2);
     expect(second.stderr).toMatch(/another scheduler is running on this store/);

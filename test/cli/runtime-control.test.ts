@@ -14,17 +14,17 @@ const CONFIG = fixture("control");
 describe("commands from another terminal while sluice run runs", () => {
   it("triggers through the inbox, reads live state, explains a pool wait with its holders, and cancels a run", async () => {
     const box = await sandbox();
-    const run = box.start(["run", CONFIG]);
-    await run.waitForLog((l) => l.msg === "sluice run started", "sluice run to start");
+    const run = await box.started(["run", CONFIG]);
 
-    // trigger: the running scheduler creates the run and answers through the store.
-    const hog = await box.cli(["trigger", "hog", "-c", CONFIG, "--json"]);
+    // trigger: the running scheduler creates the run and answers through the store. The two
+    // triggers that set the scene go by the definitions it recorded (no -c: no config to compile).
+    const hog = await box.cli(["trigger", "hog", "--json"]);
     expect(hog.code, hog.stderr).toBe(0);
     const hogRun = JSON.parse(hog.stdout) as RunRecord;
     expect(hogRun).toMatchObject({ pipeline: "hog", state: "running" });
     await box.waitForObservation((obs) => obs.find((o) => o.task === "hold" && o.event === "start"), "hog.hold to start");
 
-    const blocked = await box.cli(["trigger", "blocked", "-c", CONFIG, "--json"]);
+    const blocked = await box.cli(["trigger", "blocked", "--json"]);
     expect(blocked.code, blocked.stderr).toBe(0);
     const blockedRun = JSON.parse(blocked.stdout) as RunRecord;
 

@@ -15,8 +15,7 @@ const CONFIG = fixture("deaf");
 describe("a cancelled task that ignores its signal", () => {
   it("keeps its slot until its function settles; explain names it as still running", async () => {
     const box = await sandbox();
-    const run = box.start(["run", CONFIG]);
-    await run.waitForLog((l) => l.msg === "sluice run started", "sluice run to start");
+    const run = await box.started(["run", CONFIG]);
     // Triggers by the running scheduler's recorded definitions (no -c: no config to compile).
     const deaf = JSON.parse((await box.cli(["trigger", "deaf", "--json"])).stdout) as RunRecord;
     await box.waitForObservation((o) => o.find((x) => x.task === "stubborn" && x.event === "start"), "deaf.stubborn to start");

@@ -17,14 +17,17 @@ describe("facts, not predictions", () => {
     const hog = JSON.parse((await box.cli(["trigger", "hog", "-c", CONTROL, "--json"])).stdout) as RunRecord;
     const blocked = JSON.parse((await box.cli(["trigger", "blocked", "-c", CONTROL, "--json"])).stdout) as RunRecord;
     expect(hog).toMatchObject({ state: "queued", startedAt: null });
-    const runs = await box.json<RunRecord[]>(["runs"]);
+    // The reads, all at once.
+    const [runs, [pool], explain] = await Promise.all([
+      box.json<RunRecord[]>(["runs"]),
+      box.json<Array<ResourceUsage & { wouldStart: unknown[] }>>(["pools", "-c", CONTROL]),
+      box.json<{ tasks: TaskExplanation[] }>(["explain", String(blocked.id), "-c", CONTROL]),
+    ]);
     expect(runs.map((r) => [r.id, r.state, r.startedAt])).toEqual([
       [blocked.id, "queued", null],
       [hog.id, "queued", null],
     ]);
-    const [pool] = await box.json<Array<ResourceUsage & { wouldStart: unknown[] }>>(["pools", "-c", CONTROL]);
     expect(pool).toMatchObject({ name: "one_slot", used: 0, holders: [] });
-    const explain = await box.json<{ tasks: TaskExplanation[] }>(["explain", String(blocked.id), "-c", CONTROL]);
     for (const t of explain.tasks) {
       expect(t.holding).toEqual([]);
       for (const r of t.reasons as Array<WaitReason & { holders?: unknown[] }>) expect(r.holders ?? []).toEqual([]);
@@ -35,7 +38,8 @@ describe("facts, not predictions", () => {
     const box = await sandbox();
     const r = await box.cli(["trigger", "priority_demo", "-c", fixture("priority"), "--wait", "--json"]);
     expect(r.code, r.stderr).toBe(0);
-    const explain = await box.json<{ tasks: TaskExplanation[] }>(["explain", "1", "-c", fixture("priority")]);
+    // By the definitions trigger --wait recorded (its in-process scheduler records them, as sluice run does).
+    const explain = await box.json<{ tasks: TaskExplanation[] }>(["explain", "1"]);
     expect(explain.tasks.map((t) => [t.task, t.weight, t.state])).toEqual([
       ["A", 7, "success"],
       ["B", 3, "success"],
@@ -48,16 +52,15 @@ describe("facts, not predictions", () => {
 describe("commands that name a run need only --db", () => {
   it("explain, pools, cancel and trigger work from a folder with no config, with and without a scheduler", async () => {
     const box = await sandbox();
-    const run = box.start(["run", CONTROL]);
-    await run.waitForLog((l) => l.msg === "sluice run started", "sluice run to start");
+    const run = await box.started(["run", CONTROL]);
     // The sandbox folder has no config: everything below comes from the store.
     const hog = await box.cli(["trigger", "hog", "--json"]);
     expect(hog.code, hog.stderr).toBe(0);
     const hogRun = JSON.parse(hog.stdout) as RunRecord;
     await box.waitForObservation((o) => o.find((x) => x.task === "hold" && x.event === "start"), "hog.hold to start");
-    const explain = await box.json<{ tasks: TaskExplanation[] }>(["explain", String(hogRun.id)]);
+    const [explain, pools] = await Promise.all([box.json<{ tasks: TaskExplanation[] }>(["explain", String(hogRun.id)]), box.json<ResourceUsage[]>(["pools"])]);
     expect(explain.tasks[0]).toMatchObject({ task: "hold", state: "running" });
-    expect((await box.json<ResourceUsage[]>(["pools"]))[0]).toMatchObject({ name: "one_slot", used: 1 });
+    expect(pools[0]).toMatchObject({ name: "one_slot", used: 1 });
     const cancel = await box.cli(["cancel", String(hogRun.id)]);
     expect(cancel.code, cancel.stderr).toBe(0);
     run.kill("SIGTERM");
@@ -122,13 +125,13 @@ describe("small untruths", () => {
   it("history --run and runs --pipeline name what does not exist (exit 2)", async () => {
     const box = await sandbox();
     expect((await box.cli(["trigger", "quick", "-c", CONTROL, "--wait"])).code).toBe(0);
-    const h = await box.cli(["history", "--run", "4"]);
+    // Read-only, all three at once.
+    const [h, r, one] = await Promise.all([box.cli(["history", "--run", "4"]), box.cli(["runs", "--pipeline", "nope"]), box.json<AttemptRecord[]>(["history", "--run", "1"])]);
     expect(h.code).toBe(2);
     expect(h.stderr).toMatch(/^sluice: run 4 does not exist/);
-    const r = await box.cli(["runs", "--pipeline", "nope"]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^sluice: no runs of a pipeline "nope" in this store; it knows: quick/);
-    expect(await box.json<AttemptRecord[]>(["history", "--run", "1"])).toHaveLength(1);
+    expect(one).toHaveLength(1);
   });
 
   it("a config with no pipelines is valid but warned about", async () => {

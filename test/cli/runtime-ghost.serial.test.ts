@@ -40,8 +40,7 @@ describe("trigger never creates a ghost run", () => {
   // together, and 50 of them cost seconds, not minutes, on a two-core machine.
   it("50 parallel triggers while a scheduler runs: 50 distinct runs, all exit 0", async () => {
     const box = await sandbox();
-    const run = box.start(["run", CONFIG], { killAfterMs: 120_000 });
-    await run.waitForLog((l) => l.msg === "sluice run started", "sluice run to start");
+    const run = await box.started(["run", CONFIG], { killAfterMs: 120_000 });
     const ids = await parallelTriggers(box, 50, false);
     expect(new Set(ids).size).toBe(50);
     run.kill("SIGTERM");

@@ -17,8 +17,7 @@ describe("long durations work", () => {
 
   it("run --for 30d keeps running", async () => {
     const box = await sandbox();
-    const run = box.start(["run", fixture("long-timeout"), "--for", "30d"]);
-    await run.waitForLog((l) => l.msg === "sluice run started", "sluice run to start");
+    const run = await box.started(["run", fixture("long-timeout"), "--for", "30d"]);
     await sleep(1500);
     expect(run.hasExited).toBe(false);
     run.kill("SIGTERM");

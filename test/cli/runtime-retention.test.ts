@@ -9,8 +9,7 @@ afterAll(disposeSandboxes);
 describe("retention", () => {
   it("sluice run deletes finished runs older than the config's retention while it runs; active runs stay", async () => {
     const box = await sandbox();
-    const run = box.start(["run", fixture("retention")]);
-    await run.waitForLog((l) => l.msg === "sluice run started", "sluice run to start");
+    const run = await box.started(["run", fixture("retention")]);
     expect((await box.cli(["trigger", "quick", "-c", fixture("retention"), "--wait"])).code).toBe(0);
     expect(await storeRuns(box.db)).toHaveLength(1);
     await waitFor(async () => ((await storeRuns(box.db)).length === 0 ? true : undefined), "the finished run to be pruned", { timeoutMs: 15_000 });

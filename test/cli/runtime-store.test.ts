@@ -43,8 +43,9 @@ function asNobody(args: readonly string[], cwd: string): Promise<{ code: number 
 describe("read commands", () => {
   it("say there is no store, exit 2, and create nothing", async () => {
     const box = await sandbox();
-    for (const args of [["runs"], ["history"], ["pools", "-c", CONTROL], ["explain", "1", "-c", CONTROL]]) {
-      const r = await box.cli(args);
+    // All at once: none may create the store, so none can make it exist for another.
+    const commands = [["runs"], ["history"], ["pools", "-c", CONTROL], ["explain", "1", "-c", CONTROL]];
+    for (const r of await Promise.all(commands.map((args) => box.cli(args)))) {
       expect(r.code, r.stderr).toBe(2);
       expect(r.stderr).toMatch(/^sluice: no store at .*s\.db; it is created by `sluice run`/);
     }
@@ -62,10 +63,10 @@ describe("read commands", () => {
     for (const f of readdirSync(box.dir)) chmodSync(join(box.dir, f), 0o444);
     chmodSync(box.dir, 0o555);
     try {
-      for (const args of [["runs", "--json"], ["history", "--json"], ["pools", "--json"], ["explain", "1", "--json"]]) {
-        const r = await asNobody([...args, "-c", CONTROL, "--db", box.db], box.dir);
-        expect(r.code, `${args.join(" ")}: ${r.stderr}`).toBe(0);
-      }
+      // All at once (read-only, every one of them).
+      const commands = [["runs", "--json"], ["history", "--json"], ["pools", "--json"], ["explain", "1", "--json"]];
+      const results = await Promise.all(commands.map((args) => asNobody([...args, "-c", CONTROL, "--db", box.db], box.dir)));
+      for (const [i, r] of results.entries()) expect(r.code, `${commands[i]!.join(" ")}: ${r.stderr}`).toBe(0);
       const runs = await asNobody(["runs", "--json", "--db", box.db], box.dir);
       expect((JSON.parse(runs.stdout) as RunRecord[]).map((r) => [r.pipeline, r.state])).toEqual([["quick", "success"]]);
     } finally {
@@ -77,8 +78,7 @@ describe("read commands", () => {
 describe("the store file", () => {
   it("deleted under a running scheduler: it stops within seconds with exit 1, and no second scheduler runs beside it", async () => {
     const box = await sandbox();
-    const first = box.start(["run", SKIP, "--lease-ttl", "3s"]);
-    await first.waitForLog((l) => l.msg === "sluice run started", "the first scheduler to start");
+    const first = await box.started(["run", SKIP, "--lease-ttl", "3s"]);
     await box.waitForObservation((o) => o.find((x) => x.event === "start"), "a run to start");
     for (const f of readdirSync(box.dir)) if (f.startsWith("s.db")) rmSync(join(box.dir, f));
     const deletedAt = Date.now();
@@ -101,9 +101,9 @@ describe("the store file", () => {
 
   it("damaged: sluice run refuses it and says how to recover; sluice backup copies a live store", async () => {
     const box = await sandbox();
-    const run = box.start(["run", CONTROL]);
-    await run.waitForLog((l) => l.msg === "sluice run started", "sluice run to start");
-    for (let i = 0; i < 3; i++) expect((await box.cli(["trigger", "quick"])).code).toBe(0); // by the running scheduler's recorded definitions
+    const run = await box.started(["run", CONTROL]);
+    // Three at once, by the running scheduler's recorded definitions.
+    for (const t of await Promise.all([1, 2, 3].map(() => box.cli(["trigger", "quick"])))) expect(t.code, t.stderr).toBe(0);
     const backup = join(box.dir, "backup.db");
     const b = await box.cli(["backup", backup]);
     expect(b.code, b.stderr).toBe(0);

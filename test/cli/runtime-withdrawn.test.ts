@@ -13,8 +13,7 @@ const CONFIG = fixture("control");
 describe("trigger never creates a ghost run", () => {
   it("a request a stopped (SIGSTOP) scheduler did not answer is withdrawn, and nothing happens when it resumes", async () => {
     const box = await sandbox();
-    const run = box.start(["run", CONFIG]);
-    await run.waitForLog((l) => l.msg === "sluice run started", "sluice run to start");
+    const run = await box.started(["run", CONFIG]);
     run.kill("SIGSTOP");
     try {
       const r = await box.cli(["trigger", "quick", "-c", CONFIG, "--timeout", "1s"]);
@@ -34,8 +33,7 @@ describe("trigger never creates a ghost run", () => {
     // On the embedded store the lease row is backed by an OS lock on the store's path: a paused
     // (not dead) scheduler still owns the store, so a second one is refused rather than run beside it.
     const box = await sandbox();
-    const first = box.start(["run", CONFIG, "--lease-ttl", "1500ms"]);
-    await first.waitForLog((l) => l.msg === "sluice run started", "the first scheduler to start");
+    const first = await box.started(["run", CONFIG, "--lease-ttl", "1500ms"]);
     first.kill("SIGSTOP");
     try {
       await sleep(2500);

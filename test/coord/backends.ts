@@ -5,7 +5,7 @@ import { TEST_REDIS_URL, dropPrefixes, freshPrefix } from "../support/redis.js";
 
 export interface BackendFixture {
   kind: "memory" | "postgres" | "redis";
-  /** Where a child process finds the same backend: `memory`, `postgres <url> <schema>`, `redis <url> <prefix>`. */
+  /** Where a child process (children/holder.mjs) finds the same backend: `memory`, `postgres <url> <schema>`, `redis <url> <prefix>`. */
   where: string[];
   open(): CoordBackend;
   drop(): Promise<void>;
@@ -30,12 +30,4 @@ export function backendFixture(kind: BackendFixture["kind"], name: string): Back
       throw new Error(`unknown backend ${String(never)}`);
     }
   }
-}
-
-/** Opens the backend a child was given on its command line (see `where`). */
-export function backendFromArgs(args: string[]): CoordBackend {
-  const [kind, url, name] = args;
-  if (kind === "postgres") return postgresBackend({ pool: url!, schema: name! });
-  if (kind === "redis") return redisBackend({ redis: url!, prefix: name! });
-  return memoryBackend();
 }

@@ -1,9 +1,9 @@
-/** Spawns test/coord/children/holder.ts the way users run TypeScript services: `node --import tsx`. */
+/** Spawns test/coord/children/holder.mjs (plain JavaScript on the compiled package: `node holder.mjs`). */
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { ROOT } from "../cli/spawn.js";
 
-const CHILD = fileURLToPath(new URL("./children/holder.ts", import.meta.url));
+const CHILD = fileURLToPath(new URL("./children/holder.mjs", import.meta.url));
 
 export interface Child {
   process: ChildProcess;
@@ -14,7 +14,7 @@ export interface Child {
 }
 
 export function spawnChild(args: string[], options: Record<string, number> = {}): Child {
-  const child = spawn(process.execPath, ["--import", "tsx", CHILD, ...args], {
+  const child = spawn(process.execPath, [CHILD, ...args], {
     cwd: ROOT,
     env: { ...process.env, SLUICE_COORD_CHILD: JSON.stringify(options) },
     stdio: ["ignore", "pipe", "pipe"],

@@ -7,16 +7,14 @@ import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import type { Notification } from "../../src/index.js";
-import { dropSchemas, freshSchema, pgUrl } from "../support/pg.js";
-import { disposeSandboxes, sandbox, waitFor } from "../cli/helpers.js";
-import { migrateStore } from "../support/store.js";
+import { pgSandboxes } from "../support/pg-sandbox.js";
+import { waitFor } from "../cli/helpers.js";
 
 const CONFIG = fileURLToPath(new URL("../fixtures/notify/hooks.config.ts", import.meta.url));
-const schemas: string[] = [];
+const pgBoxes = pgSandboxes("notifyd");
 let server: Server | undefined;
 afterAll(async () => {
-  await disposeSandboxes();
-  await dropSchemas(...schemas);
+  await pgBoxes.dispose();
   server?.closeAllConnections();
   await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
 });
@@ -35,15 +33,10 @@ describe("notifications with sluice scheduler + sluice worker on PostgreSQL", ()
     await new Promise<void>((resolve) => server!.listen(0, "127.0.0.1", () => resolve()));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
 
-    const schema = freshSchema("notifyd");
-    schemas.push(schema);
-    const box = await sandbox({ db: pgUrl(schema) });
-    await migrateStore(box.db);
+    const box = await pgBoxes.create();
     const env = { SLUICE_TEST_WEBHOOK: url };
-    const scheduler = box.start(["scheduler", CONFIG, "--lease-ttl", "5s"], { env, killAfterMs: 60_000 });
-    await scheduler.waitForLog((l) => l.msg === "sluice scheduler started", "the scheduler to start");
-    const worker = box.start(["worker", CONFIG, "--name", "w1", "--lease-ttl", "5s"], { env, killAfterMs: 60_000 });
-    await worker.waitForLog((l) => l.msg === "sluice worker started", "the worker to start");
+    const scheduler = await box.started(["scheduler", CONFIG, "--lease-ttl", "5s"], { env, killAfterMs: 60_000 });
+    const worker = await box.started(["worker", CONFIG, "--name", "w1", "--lease-ttl", "5s"], { env, killAfterMs: 60_000 });
 
     // By the definitions the scheduler recorded (no -c: no config to compile).
     const trigger = await box.cli(["trigger", "notified"]);

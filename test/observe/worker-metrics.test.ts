@@ -5,25 +5,20 @@
  */
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { disposeSandboxes, sandbox, waitFor } from "../cli/helpers.js";
-import { dropSchemas, freshSchema, pgUrl } from "../support/pg.js";
+import { waitFor } from "../cli/helpers.js";
+import { pgSandboxes } from "../support/pg-sandbox.js";
 import { parsePrometheusText, valueOf } from "../support/prom-text.js";
-import { migrateStore, storeAttempts, storeRuns } from "../support/store.js";
+import { storeAttempts, storeRuns } from "../support/store.js";
 
 const ROUTING = fileURLToPath(new URL("../fixtures/distributed/routing.config.ts", import.meta.url));
-const schema = freshSchema("wmetrics");
-afterAll(async () => {
-  await disposeSandboxes();
-  await dropSchemas(schema);
-});
+const pgBoxes = pgSandboxes("wmetrics");
+afterAll(pgBoxes.dispose);
 
 describe("sluice worker metrics", () => {
   it("serves its slots and the attempts it ran, matching the store", async () => {
-    const box = await sandbox({ db: pgUrl(schema) });
-    await migrateStore(box.db);
+    const box = await pgBoxes.create();
     const env = { SLUICE_TEST_LONG_MS: "100" };
-    const scheduler = box.start(["scheduler", ROUTING], { env, killAfterMs: 60_000 });
-    await scheduler.waitForLog((l) => l.msg === "sluice scheduler started", "sluice scheduler to start");
+    const scheduler = await box.started(["scheduler", ROUTING], { env, killAfterMs: 60_000 });
     const worker = box.start(["worker", ROUTING, "--name", "w1", "--metrics-port", "0"], { env, killAfterMs: 60_000 });
     const served = await worker.waitForLog((l) => typeof l.metricsPort === "number", "the worker's metrics port");
     await worker.waitForLog((l) => l.msg === "sluice worker started", "sluice worker to start");

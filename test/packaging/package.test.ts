@@ -97,58 +97,62 @@ afterAll(() => {
   if (base) rmSync(base, { recursive: true, force: true });
 });
 
-describe("the packed package", () => {
-  it("ships compiled JavaScript, types and source maps, and no tests, benchmarks or TypeScript source", () => {
-    const files = JSON.parse(readFileSync(join(base, "files.json"), "utf8")) as string[];
-    expect(files).toEqual(expect.arrayContaining(["package.json", "README.md", "LICENSE", "bin/sluice.js", "dist/index.js", "dist/index.d.ts", "dist/index.js.map", "dist/cli/main.js"]));
-    expect(files.filter((f) => f.endsWith(".sql")).length).toBeGreaterThan(0);
-    const stray = files.filter((f) => /^(src|test|bench|examples|scripts)\//.test(f) || (f.endsWith(".ts") && !f.endsWith(".d.ts")) || f.endsWith(".tsbuildinfo"));
-    expect(stray).toEqual([]);
-  });
+// The packed package's tests one after another (they keep both cores busy), and beside them sluice
+// init's, which mostly waits for its template's first tick (each in a folder of its own). The
+// config-loading tests change the project's package.json: one at a time, after these.
+describe("the packed package", { concurrent: true }, () => {
+  describe.sequential("in order", () => {
+    it("ships compiled JavaScript, types and source maps, and no tests, benchmarks or TypeScript source", () => {
+      const files = JSON.parse(readFileSync(join(base, "files.json"), "utf8")) as string[];
+      expect(files).toEqual(expect.arrayContaining(["package.json", "README.md", "LICENSE", "bin/sluice.js", "dist/index.js", "dist/index.d.ts", "dist/index.js.map", "dist/cli/main.js"]));
+      expect(files.filter((f) => f.endsWith(".sql")).length).toBeGreaterThan(0);
+      const stray = files.filter((f) => /^(src|test|bench|examples|scripts)\//.test(f) || (f.endsWith(".ts") && !f.endsWith(".d.ts")) || f.endsWith(".tsbuildinfo"));
+      expect(stray).toEqual([]);
+    });
 
-  it("runs the README's example: inspect, simulate, trigger --wait (in a \"type\": \"commonjs\" project)", async () => {
-    expect(JSON.parse(readFileSync(join(project, "package.json"), "utf8")).type).toBe("commonjs");
-    writeFileSync(join(project, "sluice.config.ts"), readmeExample());
-    const inspect = await npxSluice(["inspect"], project, 60_000, true);
-    expect(inspect.stderr).toBe("");
-    expect(inspect.code).toBe(0);
-    expect(inspect.stdout).toMatch(/sluice\.config\.ts: valid/);
-    const sim = await npxSluice(["simulate", "--until", "1h", "--json"]);
-    expect(sim.code, sim.stderr).toBe(0);
-    expect((JSON.parse(sim.stdout) as { attempts: unknown[] }).attempts.length).toBeGreaterThan(0);
-    const trig = await npxSluice(["trigger", "daily_sales", "--wait", "--json", "--log-level", "warn"]);
-    expect(trig.code, trig.stderr).toBe(0);
-    expect(JSON.parse(trig.stdout)).toMatchObject({ pipeline: "daily_sales", state: "success" });
-    // The store belongs to the config: .sluice/ beside it.
-    expect(existsSync(join(project, ".sluice/sluice.db"))).toBe(true);
-    rmSync(join(project, "sluice.config.ts"));
-  });
+    it("runs the README's example: inspect, simulate, trigger --wait (in a \"type\": \"commonjs\" project)", async () => {
+      expect(JSON.parse(readFileSync(join(project, "package.json"), "utf8")).type).toBe("commonjs");
+      writeFileSync(join(project, "sluice.config.ts"), readmeExample());
+      const inspect = await npxSluice(["inspect"], project, 60_000, true);
+      expect(inspect.stderr).toBe("");
+      expect(inspect.code).toBe(0);
+      expect(inspect.stdout).toMatch(/sluice\.config\.ts: valid/);
+      const sim = await npxSluice(["simulate", "--until", "1h", "--json"]);
+      expect(sim.code, sim.stderr).toBe(0);
+      expect((JSON.parse(sim.stdout) as { attempts: unknown[] }).attempts.length).toBeGreaterThan(0);
+      const trig = await npxSluice(["trigger", "daily_sales", "--wait", "--json", "--log-level", "warn"]);
+      expect(trig.code, trig.stderr).toBe(0);
+      expect(JSON.parse(trig.stdout)).toMatchObject({ pipeline: "daily_sales", state: "success" });
+      // The store belongs to the config: .sluice/ beside it.
+      expect(existsSync(join(project, ".sluice/sluice.db"))).toBe(true);
+      rmSync(join(project, "sluice.config.ts"));
+    });
 
-  it("runs isolated tasks from the installed package: a thread and a child process load the user's TypeScript config (commonjs project)", async () => {
-    const dir = join(project, "isolated");
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(
-      join(dir, "sluice.config.ts"),
-      `import { defineConfig, pipeline } from "sluice";
+    it("runs isolated tasks from the installed package: a thread and a child process load the user's TypeScript config (commonjs project)", async () => {
+      const dir = join(project, "isolated");
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(
+        join(dir, "sluice.config.ts"),
+        `import { defineConfig, pipeline } from "sluice";
 import { rows } from "../lib/jobs";
 const p = pipeline("iso");
 const a = p.task("in_thread", { isolation: "thread", memoryMb: 64 }, () => ({ n: rows(3).length }));
 p.task("in_process", { isolation: "process", memoryMb: 256, dependsOn: [a] }, (ctx) => ({ pid: process.pid, got: ctx.upstream.in_thread }));
 export default defineConfig({ pipelines: [p] });
 `,
-    );
-    const trig = await npxSluice(["trigger", "iso", "--wait", "--json", "--log-level", "warn"], dir);
-    expect(trig.code, trig.stderr).toBe(0);
-    const history = await npxSluice(["history", "--json"], dir);
-    const attempts = JSON.parse(history.stdout) as Array<{ task: string; state: string; peakMemoryBytes: number | null }>;
-    expect(attempts.map((a) => [a.task, a.state])).toEqual([["in_process", "success"], ["in_thread", "success"]]);
-    for (const a of attempts) expect(a.peakMemoryBytes).toBeGreaterThan(0);
-  });
+      );
+      const trig = await npxSluice(["trigger", "iso", "--wait", "--json", "--log-level", "warn"], dir);
+      expect(trig.code, trig.stderr).toBe(0);
+      const history = await npxSluice(["history", "--json"], dir);
+      const attempts = JSON.parse(history.stdout) as Array<{ task: string; state: string; peakMemoryBytes: number | null }>;
+      expect(attempts.map((a) => [a.task, a.state])).toEqual([["in_process", "success"], ["in_thread", "success"]]);
+      for (const a of attempts) expect(a.peakMemoryBytes).toBeGreaterThan(0);
+    });
 
-  it("imports from a plain .mjs script and from a .cjs script", async () => {
-    writeFileSync(
-      join(project, "embed.mjs"),
-      `import { defineConfig, pipeline, start } from "sluice";
+    it("imports from a plain .mjs script and from a .cjs script", async () => {
+      writeFileSync(
+        join(project, "embed.mjs"),
+        `import { defineConfig, pipeline, start } from "sluice";
 const p = pipeline("hello");
 p.task("hi", (ctx) => ({ run: ctx.runId }));
 const sluice = await start({ config: defineConfig({ pipelines: [p] }), db: ":memory:", logger: false });
@@ -156,40 +160,40 @@ const run = await sluice.waitForRun(await sluice.trigger("hello"));
 await sluice.stop();
 console.log(JSON.stringify({ state: run.state, tasks: await Promise.resolve(run.id) }));
 `,
-    );
-    const esm = await exec(process.execPath, ["embed.mjs"], { cwd: project });
-    expect(JSON.parse(esm.stdout)).toEqual({ state: "success", tasks: 1 });
-    writeFileSync(
-      join(project, "embed.cjs"),
-      `const { defineConfig, pipeline, resolveConfig } = require("sluice");
+      );
+      const esm = await exec(process.execPath, ["embed.mjs"], { cwd: project });
+      expect(JSON.parse(esm.stdout)).toEqual({ state: "success", tasks: 1 });
+      writeFileSync(
+        join(project, "embed.cjs"),
+        `const { defineConfig, pipeline, resolveConfig } = require("sluice");
 const p = pipeline("hello");
 p.task("hi", () => 1);
 const result = resolveConfig(defineConfig({ pipelines: [p] }));
 console.log(JSON.stringify({ ok: result.ok }));
 `,
-    );
-    const cjs = await exec(process.execPath, ["embed.cjs"], { cwd: project });
-    expect(JSON.parse(cjs.stdout)).toEqual({ ok: true });
-    expect(cjs.stderr).toBe("");
-  });
+      );
+      const cjs = await exec(process.execPath, ["embed.cjs"], { cwd: project });
+      expect(JSON.parse(cjs.stdout)).toEqual({ ok: true });
+      expect(cjs.stderr).toBe("");
+    });
 
-  it("exposes sluice/pg: the loaders import from the package in ESM and CommonJS", async () => {
-    writeFileSync(
-      join(project, "pg.mjs"),
-      `import { load, quoteIdent, updateInBatches, PgIdentifierError } from "sluice/pg";
+    it("exposes sluice/pg: the loaders import from the package in ESM and CommonJS", async () => {
+      writeFileSync(
+        join(project, "pg.mjs"),
+        `import { load, quoteIdent, updateInBatches, PgIdentifierError } from "sluice/pg";
 console.log(JSON.stringify({ load: typeof load, updateInBatches: typeof updateInBatches, quoted: quoteIdent('a"b'), error: typeof PgIdentifierError }));
 `,
-    );
-    const esm = await exec(process.execPath, ["pg.mjs"], { cwd: project });
-    expect(JSON.parse(esm.stdout)).toEqual({ load: "function", updateInBatches: "function", quoted: '"a""b"', error: "function" });
-    writeFileSync(join(project, "pg.cjs"), `const { load } = require("sluice/pg");\nconsole.log(typeof load);\n`);
-    expect((await exec(process.execPath, ["pg.cjs"], { cwd: project })).stdout.trim()).toBe("function");
-  });
+      );
+      const esm = await exec(process.execPath, ["pg.mjs"], { cwd: project });
+      expect(JSON.parse(esm.stdout)).toEqual({ load: "function", updateInBatches: "function", quoted: '"a""b"', error: "function" });
+      writeFileSync(join(project, "pg.cjs"), `const { load } = require("sluice/pg");\nconsole.log(typeof load);\n`);
+      expect((await exec(process.execPath, ["pg.cjs"], { cwd: project })).stdout.trim()).toBe("function");
+    });
 
-  it("exposes sluice/coord: a Semaphore and every() work from the package on the in-memory backend", async () => {
-    writeFileSync(
-      join(project, "coord.mjs"),
-      `import { Semaphore, every, memoryBackend } from "sluice/coord";
+    it("exposes sluice/coord: a Semaphore and every() work from the package on the in-memory backend", async () => {
+      writeFileSync(
+        join(project, "coord.mjs"),
+        `import { Semaphore, every, memoryBackend } from "sluice/coord";
 const sem = new Semaphore({ backend: memoryBackend(), name: "demo", limit: 1 });
 const permit = await sem.acquire();
 const token = permit.fencingToken;
@@ -200,18 +204,18 @@ const handle = every(10, async () => { if (++cycles === 2) controller.abort(); }
 await handle.stopped;
 console.log(JSON.stringify({ token: typeof token, cycles }));
 `,
-    );
-    const out = await exec(process.execPath, ["coord.mjs"], { cwd: project });
-    expect(JSON.parse(out.stdout)).toEqual({ token: "number", cycles: 2 });
-  });
+      );
+      const out = await exec(process.execPath, ["coord.mjs"], { cwd: project });
+      expect(JSON.parse(out.stdout)).toEqual({ token: "number", cycles: 2 });
+    });
 
-  it.each(["node16", "bundler"] as const)("type-checks a strict TypeScript file against the public types (moduleResolution %s)", async (resolution) => {
-    const dir = join(project, `types-${resolution}`);
-    mkdirSync(dir, { recursive: true });
-    const file = resolution === "node16" ? "check.mts" : "check.ts";
-    writeFileSync(
-      join(dir, file),
-      `import { defineConfig, pipeline, start, type RunRecord, type Sluice, type TaskContext, type WaitReason } from "sluice";
+    it.each(["node16", "bundler"] as const)("type-checks a strict TypeScript file against the public types (moduleResolution %s)", async (resolution) => {
+      const dir = join(project, `types-${resolution}`);
+      mkdirSync(dir, { recursive: true });
+      const file = resolution === "node16" ? "check.mts" : "check.ts";
+      writeFileSync(
+        join(dir, file),
+        `import { defineConfig, pipeline, start, type RunRecord, type Sluice, type TaskContext, type WaitReason } from "sluice";
 const etl = pipeline("etl", { schedule: { every: "15m" }, overlap: "skip" });
 const extract = etl.task("extract", { pools: { db: 1 }, retries: 2, timeout: "5m" }, async (ctx: TaskContext) => {
   const id: number = ctx.runId;
@@ -230,32 +234,64 @@ export async function main(): Promise<RunRecord> {
   return run;
 }
 `,
-    );
-    writeFileSync(
-      join(dir, "tsconfig.json"),
-      JSON.stringify({
-        compilerOptions: {
-          strict: true,
-          noEmit: true,
-          target: "ES2022",
-          module: resolution === "node16" ? "node16" : "esnext",
-          moduleResolution: resolution,
-          typeRoots: [join(ROOT, "node_modules/@types")],
-          types: ["node"],
-          // Every .d.ts of the package and of what its types import (@types/node, @types/pg, zod)
-          // is checked; TypeScript's own lib.*.d.ts (which the package does not augment) are not what is
-          // under test, and checking them is a fifth of each tsc run.
-          skipLibCheck: false,
-          skipDefaultLibCheck: true,
-        },
-        files: [file],
-      }),
-    );
-    const tsc = join(ROOT, "node_modules/typescript/bin/tsc");
-    const r = await exec(process.execPath, [tsc, "-p", dir]).catch((err: { stdout: string; stderr: string }) => err);
-    expect(r.stdout + r.stderr).toBe("");
-    // A full type check of the package and its type dependencies: ~10 s alone, over 30 s on a loaded CI machine.
-  }, 120_000);
+      );
+      writeFileSync(
+        join(dir, "tsconfig.json"),
+        JSON.stringify({
+          compilerOptions: {
+            strict: true,
+            noEmit: true,
+            target: "ES2022",
+            module: resolution === "node16" ? "node16" : "esnext",
+            moduleResolution: resolution,
+            typeRoots: [join(ROOT, "node_modules/@types")],
+            types: ["node"],
+            // Every .d.ts of the package and of what its types import (@types/node, @types/pg, zod)
+            // is checked; TypeScript's own lib.*.d.ts (which the package does not augment) are not what is
+            // under test, and checking them is a fifth of each tsc run.
+            skipLibCheck: false,
+            skipDefaultLibCheck: true,
+          },
+          files: [file],
+        }),
+      );
+      const tsc = join(ROOT, "node_modules/typescript/bin/tsc");
+      const r = await exec(process.execPath, [tsc, "-p", dir]).catch((err: { stdout: string; stderr: string }) => err);
+      expect(r.stdout + r.stderr).toBe("");
+      // A full type check of the package and its type dependencies: ~10 s alone, over 30 s on a loaded CI machine.
+    }, 120_000);
+  });
+});
+
+describe("sluice init", { concurrent: true }, () => {
+  it("scaffolds a project that runs at once, and never overwrites a config", async () => {
+    const dir = join(project, "fresh");
+    mkdirSync(dir);
+    const r = await npxSluice(["init"], dir, 60_000, true);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readdirSync(dir).sort()).toEqual([".gitignore", "package.json", "sluice.config.ts"]);
+    expect(readFileSync(join(dir, ".gitignore"), "utf8")).toMatch(/^\.sluice\/$/m);
+    expect(JSON.parse(readFileSync(join(dir, "package.json"), "utf8")).scripts).toMatchObject({ sluice: "sluice run", "sluice:simulate": "sluice simulate --until 1h" });
+
+    const inspect = await npxSluice(["inspect"], dir);
+    expect(inspect.code, inspect.stderr).toBe(0);
+    // The template runs every 10 s (ticks aligned to the clock): its first run comes within 10 s;
+    // stopped (SIGTERM, as Ctrl-C) once it has succeeded.
+    const started = startSluice(["run", "--no-live"], dir);
+    const succeeded = (): boolean => started.output().split("\n").some((l) => l.includes('"run.success"'));
+    for (const end = Date.now() + 30_000; !succeeded() && started.child.exitCode === null && Date.now() < end; ) await new Promise((r) => setTimeout(r, 100));
+    started.child.kill("SIGTERM");
+    const run = await started.done;
+    expect(run.code, run.stderr).toBe(0);
+    const lines = run.stdout.trim().split("\n").map((l) => JSON.parse(l) as { msg: string; event?: string });
+    expect(lines.map((l) => l.msg)).toContain("sluice run started");
+    expect(lines.some((l) => l.event === "run.success")).toBe(true);
+
+    const again = await npxSluice(["init"], dir);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/^sluice: .*sluice\.config\.ts already exists; sluice init never overwrites a config/);
+    // Up to 10 s for the first tick, plus npx and a cold config load: more than the default 30 s on a loaded machine.
+  }, 90_000);
 });
 
 describe("configs load wherever users keep them", () => {
@@ -295,11 +331,10 @@ module.exports = defineConfig({ pools: { db: { slots: lib.slots } }, pipelines: 
     const cjs = ext === "cts" || ext === "cjs";
     writeFileSync(join(dir, `sluice.config.${ext}`), cjs ? CJS : ESM(".js"));
     try {
-      // Found from the folder itself, and named with -c from the project root.
-      const here = await npxSluice(["inspect", "--json"], dir);
+      // Found from the folder itself, and named with -c from the project root: both at once.
+      const [here, named] = await Promise.all([npxSluice(["inspect", "--json"], dir), npxSluice(["inspect", "-c", `cfg-${type ?? "none"}-${ext}/sluice.config.${ext}`, "--json"])]);
       expect(here.stderr).toBe("");
       expect(JSON.parse(here.stdout)).toMatchObject({ ok: true, pools: [{ name: "db", slots: 2 }] });
-      const named = await npxSluice(["inspect", "-c", `cfg-${type ?? "none"}-${ext}/sluice.config.${ext}`, "--json"]);
       expect(named.code, named.stderr).toBe(0);
     } finally {
       setType("commonjs");
@@ -354,35 +389,4 @@ module.exports = defineConfig({ pools: { db: { slots: lib.slots } }, pipelines: 
     expect(file.stderr.trim().split("\n")).toHaveLength(1);
     expect(file.stderr).toMatch(/^sluice: could not load sluice\.config\.ts: it imports "\.\/nope" that does not exist/);
   });
-});
-
-describe("sluice init", () => {
-  it("scaffolds a project that runs at once, and never overwrites a config", async () => {
-    const dir = join(project, "fresh");
-    mkdirSync(dir);
-    const r = await npxSluice(["init"], dir, 60_000, true);
-    expect(r.code, r.stderr).toBe(0);
-    expect(readdirSync(dir).sort()).toEqual([".gitignore", "package.json", "sluice.config.ts"]);
-    expect(readFileSync(join(dir, ".gitignore"), "utf8")).toMatch(/^\.sluice\/$/m);
-    expect(JSON.parse(readFileSync(join(dir, "package.json"), "utf8")).scripts).toMatchObject({ sluice: "sluice run", "sluice:simulate": "sluice simulate --until 1h" });
-
-    const inspect = await npxSluice(["inspect"], dir);
-    expect(inspect.code, inspect.stderr).toBe(0);
-    // The template runs every 10 s (ticks aligned to the clock): its first run comes within 10 s;
-    // stopped (SIGTERM, as Ctrl-C) once it has succeeded.
-    const started = startSluice(["run", "--no-live"], dir);
-    const succeeded = (): boolean => started.output().split("\n").some((l) => l.includes('"run.success"'));
-    for (const end = Date.now() + 30_000; !succeeded() && started.child.exitCode === null && Date.now() < end; ) await new Promise((r) => setTimeout(r, 100));
-    started.child.kill("SIGTERM");
-    const run = await started.done;
-    expect(run.code, run.stderr).toBe(0);
-    const lines = run.stdout.trim().split("\n").map((l) => JSON.parse(l) as { msg: string; event?: string });
-    expect(lines.map((l) => l.msg)).toContain("sluice run started");
-    expect(lines.some((l) => l.event === "run.success")).toBe(true);
-
-    const again = await npxSluice(["init"], dir);
-    expect(again.code).toBe(2);
-    expect(again.stderr).toMatch(/^sluice: .*sluice\.config\.ts already exists; sluice init never overwrites a config/);
-    // Up to 10 s for the first tick, plus npx and a cold config load: more than the default 30 s on a loaded machine.
-  }, 90_000);
 });

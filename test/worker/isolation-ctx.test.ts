@@ -35,11 +35,20 @@ describe.each(bothStores("iso", schemas))("isolation on %s: the task context acr
     expect(verify?.upstream).toEqual({ echo: { day: "2026-11-25", rows: 6 } });
     expect(echo?.pid).not.toBe(verify?.pid);
     expect(r.stderr).toMatch(/"day":"2026-11-25".*"msg":"echo says hi"/); // ctx.log, through the worker's logger
-    const logs = await box.cli(["logs", `${run.id}/echo`]); // … and kept with the attempt
+    // The run has ended: the reads below all at once. Explain goes by the definitions the run
+    // recorded in the store (no config to load: faster, and what an operator sees).
+    type Explained = { tasks: Array<TaskExplanation & { isolation: string; peakMemoryBytes: number | null }> };
+    const [logs, history, text, explained, explainText] = await Promise.all([
+      box.cli(["logs", `${run.id}/echo`]), // … and kept with the attempt
+      box.json<AttemptRecord[]>(["history", "--run", String(run.id)]),
+      box.cli(["history", "--run", String(run.id)]),
+      box.json<Explained>(["explain", String(run.id)]),
+      box.cli(["explain", String(run.id)]),
+    ]);
     expect(logs.code, logs.stderr).toBe(0);
     expect(logs.stdout).toMatch(/echo says hi/);
 
-    const a = byTask(await box.json<AttemptRecord[]>(["history", "--run", String(run.id)]));
+    const a = byTask(history);
     expect(a.echo?.state).toBe("success");
     expect(a.echo?.progress).toEqual({ done: 0.5 });
     expect(a.fails?.state).toBe("failed");
@@ -50,17 +59,13 @@ describe.each(bothStores("iso", schemas))("isolation on %s: the task context acr
     expect(a.fails?.peakMemoryBytes).toBeGreaterThan(0);
     expect(a.first?.peakMemoryBytes).toBeGreaterThanOrEqual(0); // inline: the growth of the worker's heap
 
-    const text = await box.cli(["history", "--run", String(run.id)]);
     expect(text.stdout).toMatch(/peak mem/);
     expect(text.stdout).toMatch(/ctx\.echo .* \d+\.\d MB/);
 
-    // From the definitions the run recorded in the store (no config to load: faster, and what an operator sees).
-    const explained = await box.json<{ tasks: Array<TaskExplanation & { isolation: string; peakMemoryBytes: number | null }> }>(["explain", String(run.id)]);
     const echoTask = explained.tasks.find((t) => t.task === "echo");
     expect(echoTask).toMatchObject({ isolation: "process", peakMemoryBytes: a.echo?.peakMemoryBytes });
     expect(explained.tasks.find((t) => t.task === "fails")?.isolation).toBe("thread");
     expect(explained.tasks.find((t) => t.task === "first")?.isolation).toBe("inline");
-    const explainText = await box.cli(["explain", String(run.id)]);
     expect(explainText.stdout).toMatch(/echo: success · attempts 1 · process · peak \d+\.\d MB RSS/);
     expect(explainText.stdout).toMatch(/fails: failed · attempts 1 · thread · peak [\d.]+ [KM]B heap/);
     expect(explainText.stdout).toMatch(/first: success · attempts 1 · inline · peak [\d.]+ [KM]B \(heap growth, shared\)/);
@@ -70,13 +75,12 @@ describe.each(bothStores("iso", schemas))("isolation on %s: the task context acr
 describe("isolation in simulate", () => {
   it("lists the isolated tasks with their memory limits (text and --json)", async () => {
     const box = await sandbox();
-    const r = await box.cli(["simulate", CONFIG, "--until", "1m", "--json"], { db: false });
+    const [r, text] = await Promise.all([box.cli(["simulate", CONFIG, "--until", "1m", "--json"], { db: false }), box.cli(["simulate", CONFIG, "--until", "1m"], { db: false })]);
     expect(r.code, r.stderr).toBe(0);
     const json = JSON.parse(r.stdout) as { isolated: Array<{ task: string; isolation: string; memoryMb: number | null }> };
     expect(json.isolated).toContainEqual({ task: "hog.process_hog", isolation: "process", memoryMb: 160 });
     expect(json.isolated).toContainEqual({ task: "hog.thread_hog", isolation: "thread", memoryMb: 48 });
     expect(json.isolated.map((t) => t.task)).not.toContain("hog.neighbour");
-    const text = await box.cli(["simulate", CONFIG, "--until", "1m"], { db: false });
     expect(text.stdout).toMatch(/hog\.process_hog\s+process ≤ 160 MB\s+killed past it: SLUICE_MEMORY_LIMIT/);
     expect(text.stdout).toMatch(/hog\.thread_hog\s+thread ≤ 48 MB heap\s+stopped at it: SLUICE_MEMORY_LIMIT/);
   });

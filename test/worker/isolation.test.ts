@@ -68,8 +68,7 @@ describe("isolation: memory limits and the kill after the grace", () => {
 
   it("stops a cancelled thread task that ignores its signal after the grace; its pool slot then goes to the next task", { timeout: 60_000 }, async () => {
     const box = await sandbox();
-    const run = box.start(["run", CONFIG], { killAfterMs: 60_000 });
-    await run.waitForLog((l) => l.msg === "sluice run started", "sluice run to start");
+    const run = await box.started(["run", CONFIG], { killAfterMs: 60_000 });
     // Without -c: the running scheduler's recorded definitions (no config to compile per command).
     const deaf = JSON.parse((await box.cli(["trigger", "cancelled", "--json"])).stdout) as RunRecord;
     await box.waitForObservation((o) => o.find((x) => x.task === "deaf" && x.event === "start"), "cancelled.deaf to start", 30_000);

@@ -1,22 +1,35 @@
 /**
  * Child process for the cross-process tests. Usage:
- *   node --import tsx holder.ts <mode> <observer-redis-url> <observer-prefix> <backend...>
+ *   node holder.mjs <mode> <observer-redis-url> <observer-prefix> <backend...>
  * modes (JSON options in SLUICE_COORD_CHILD):
  *   loop      acquire/release `iterations` times; on entry INCR <prefix>:holders (records the value), DECR on exit
  *   queue     once <prefix>:go:<index> is pushed, acquire once, RPUSH <prefix>:order <index>, release
  *   hold      acquire once, print "held <token>", hang
  *   every     every(intervalMs, work workMs, exclusive mutex) for runMs; INCR/DECR <prefix>:cycles around work
  *   rate      take() as fast as possible for runMs; RPUSH <prefix>:rate <at>
+ *
+ * Plain JavaScript on the compiled package (dist/, built before the tests as for the CLI tests), as
+ * the pg crash test's loader: nineteen of these start per backend, and node alone starts one in
+ * about half the CPU time that node with tsx compiling src/ takes.
  */
+import process from "node:process";
+import { setTimeout } from "node:timers";
 import { Redis } from "ioredis";
-import { every, Mutex, RateLimiter, Semaphore } from "../../../src/coord/index.js";
-import { backendFromArgs } from "../backends.js";
+import { every, Mutex, memoryBackend, postgresBackend, RateLimiter, redisBackend, Semaphore } from "../../../dist/coord/index.js";
 
 const [mode, observerUrl, prefix, ...where] = process.argv.slice(2);
-const options = JSON.parse(process.env.SLUICE_COORD_CHILD ?? "{}") as Record<string, number>;
-const observer = new Redis(observerUrl!);
+const options = JSON.parse(process.env.SLUICE_COORD_CHILD ?? "{}");
+const observer = new Redis(observerUrl);
+const { AbortController } = globalThis;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** The backend the test named on the command line (backends.ts `where`: `memory`, `postgres <url> <schema>`, `redis <url> <prefix>`). */
+function backendFromArgs([kind, url, name]) {
+  if (kind === "postgres") return postgresBackend({ pool: url, schema: name });
+  if (kind === "redis") return redisBackend({ redis: url, prefix: name });
+  return memoryBackend();
+}
 const backend = backendFromArgs(where);
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 switch (mode) {
   case "loop": {
