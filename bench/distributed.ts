@@ -351,6 +351,15 @@ if (process.argv[2] === "sluice-a") {
   await stopAll(children, "signal");
   process.exit(0);
 }
+if (process.argv[2] === "sluice-b") {
+  // (b) only, on fresh processes: enqueue-to-start latency on an idle system.
+  await sluiceReset();
+  const starts = new Starts();
+  const children = await sluiceStart(starts);
+  console.log(JSON.stringify(await latency(starts, (id) => addRequest("one", { id }))));
+  await stopAll(children, "signal");
+  process.exit(0);
+}
 if (process.argv[2] === "sluice-d") {
   // (d) only: (a) with 1,000,000 finished attempts in the store, twice after a warm-up, with its cost.
   await sluiceReset();
@@ -426,7 +435,8 @@ once half of it has room, so a scheduler turn carries hundreds of starts and end
 (3) The workers' statements (completion, claim, heartbeat) found their attempts by reading every running attempt
 whenever the planner underestimated how many run (~1,000 with prefetch: a 4-row completion read 706 index
 entries, 5 ms); they now look them up by id, and the completion statement no longer probes the task table once
-per pair of rows: completion 3.7 → 0.7 ms, PostgreSQL CPU per task ~450 → ~200 µs, (a) ~2,000 → ~3,500/s.
+per pair of rows: completion 3.7 → 0.7 ms, PostgreSQL CPU per task ~450 → ~200 µs, (a) ~1,800 → ~4,000/s
+(A/B against the previous commit, back to back).
 (4) Migration 10 writes fewer rows and index entries per task — resources in a column of the attempt (not 3
 rows), claimed dispatch rows deleted instead of updated, no index on lease expiry so a claim is a HOT update
 (fillfactor 50): WAL records per task 42 → ~24. (5) The scheduler reads only the attempts the workers'
@@ -435,7 +445,13 @@ What would close the rest is a different design, not tuning: a task's start and 
 three processes (scheduler, worker, scheduler) and write about six row versions with the attempt's five indexes,
 where graphile-worker's job is one row written once and deleted once by the process that runs it. Keeping
 Sluice's limits while deciding in the worker — workers taking admission decisions against pool counters in the
-database, the scheduler only ordering the queue — is the direction; it is not started. pg-boss is bound by its
+database, the scheduler only ordering the queue — is the direction; it is not started.
+(b) is not better: 6–8 ms p50, 16–27 ms p99 here both before and after these changes (the previous commit,
+measured the same way today: 8/27 ms; this one on fresh processes, \`sluice-b\`: 7/16–20 ms). PostgreSQL's statement log shows where one start goes: ~2 ms from the
+request's commit to the scheduler taking it (its notification, the take's own commit), ~3 ms for the turn's
+transaction, ~1 ms for the worker's claim — three commits before the task starts, where graphile-worker's job
+needs one. Taking requests inside the turn's transaction would remove one; not done.
+pg-boss is bound by its
 polling: v10 waits \`pollingIntervalSeconds\`
 (≥ 0.5 s) between fetches even when a fetch returned a full batch, so a job waits for the next poll.
 `;
