@@ -7,6 +7,10 @@
 //   (d) Sluice's (a) with 1,000,000 finished attempts in the store.
 //
 //   npx tsx bench/distributed.ts      (after npm run build; records its section in BENCHMARKS.md)
+//   npx tsx bench/distributed.ts sluice-a | sluice-b | sluice-d | sluice
+//                                     Sluice alone, nothing recorded: (a) with its CPU and rows per task,
+//                                     (b) on fresh processes, (d) with its cost, or (a)–(d); BENCH_PROF=dir
+//                                     writes CPU profiles of the scheduler and the workers.
 import { fork, spawn, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { loadavg } from "node:os";
