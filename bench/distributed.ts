@@ -346,9 +346,11 @@ async function sluiceDrainCost(children: readonly ChildProcess[]): Promise<Drain
   return { perSecond, cpu: per(cpuAfter, cpuBefore, 1e6), rows: per(rowsAfter, rowsBefore, 1) };
 }
 
-if (process.argv[2] === "sluice-a") {
-  // (a) only, twice after a warm-up, with its cost per task: for quick comparisons while changing Sluice.
+if (process.argv[2] === "sluice-a" || process.argv[2] === "sluice-d") {
+  // (a) only — or (d): (a) with 1,000,000 finished attempts in the store — twice after a warm-up,
+  // with its cost per task: for quick comparisons while changing Sluice.
   await sluiceReset();
+  if (process.argv[2] === "sluice-d") await sluiceFill(1_000_000);
   const children = await sluiceStart(new Starts());
   await sluiceDrain("noop");
   for (let i = 0; i < 2; i++) console.log(JSON.stringify(await sluiceDrainCost(children)));
@@ -361,16 +363,6 @@ if (process.argv[2] === "sluice-b") {
   const starts = new Starts();
   const children = await sluiceStart(starts);
   console.log(JSON.stringify(await latency(starts, (id) => addRequest("one", { id }))));
-  await stopAll(children, "signal");
-  process.exit(0);
-}
-if (process.argv[2] === "sluice-d") {
-  // (d) only: (a) with 1,000,000 finished attempts in the store, twice after a warm-up, with its cost.
-  await sluiceReset();
-  await sluiceFill(1_000_000);
-  const children = await sluiceStart(new Starts());
-  await sluiceDrain("noop");
-  for (let i = 0; i < 2; i++) console.log(JSON.stringify(await sluiceDrainCost(children)));
   await stopAll(children, "signal");
   process.exit(0);
 }

@@ -355,12 +355,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     let changed = false;
     // The gates follow the set of live workers (read at most every second): recomputed when it
     // changed, not at every look (they walk every task definition).
-    const aliveKey = `${this.workersReadAt} ${workers.filter((w) => alive(w.name)).map((w) => w.name).join(",")}`;
+    const live = workers.filter((w) => alive(w.name));
+    const aliveKey = `${this.workersReadAt} ${live.map((w) => w.name).join(",")}`;
     if (aliveKey !== this.lastAlive) {
       this.lastAlive = aliveKey;
-      const capacity = queueCapacity(this.options.config, workers.filter((w) => alive(w.name)));
-      const closed = closedDefinitions(this.options.config, workers.filter((w) => alive(w.name)));
-      const tooBig = tooBigTasks(this.options.config, workers.filter((w) => alive(w.name)));
+      const capacity = queueCapacity(this.options.config, live);
+      const closed = closedDefinitions(this.options.config, live);
+      const tooBig = tooBigTasks(this.options.config, live);
       const key = JSON.stringify([...capacity, ...closed, ...tooBig]);
       if (key !== this.lastCapacity) {
         this.lastCapacity = key;
@@ -413,7 +414,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     for (const e of expired) {
       const mine = engine.liveAttempt(e.id);
       if (!mine || mine.draining) continue;
-      if (e.workerId === null && (await this.stillClaimable(e.id, workers.filter((w) => alive(w.name)), now + ttl))) continue;
+      if (e.workerId === null && (await this.stillClaimable(e.id, live, now + ttl))) continue;
       this.emit("leaseExpired", { attemptId: e.id, workerId: e.workerId });
       const why =
         e.workerId === null ? "no worker took it before its lease ran out" : dead.has(e.workerId) ? `its worker ${e.workerId} is gone (its process no longer exists)` : `its worker ${e.workerId} stopped renewing its lease`;
