@@ -498,6 +498,29 @@ export function describeStoreConformance(
         await expect(store.apply([createRun(4)], { owner: "a", now: T0 + 800 })).rejects.toMatchObject({ code: "SLUICE_LEASE_LOST" });
         expect((await store.listRuns()).map((r) => r.id)).toEqual([1]);
       });
+
+      it("a fenced batch of updates and appends alone changes nothing once its owner lost the lease", async () => {
+        expect(await store.acquireSchedulerLease(claim("a", T0, 1_000))).toEqual({ acquired: true });
+        await store.apply([createRun(1, ["x"]), createAttempt(10, 1, "x")], { owner: "a", now: T0 + 100 });
+        expect(await store.acquireSchedulerLease(claim("b", T0 + 1_001))).toEqual({ acquired: true });
+        const late: StoreWrite[] = [
+          { type: "updateRun", id: 1, state: "running", startedAt: T0 + 900 },
+          { type: "updateTask", runId: 1, task: "x", state: "running", attempts: 1 },
+          { type: "endAttempt", id: 10, state: "failed", endedAt: T0 + 900 },
+          { type: "recordSchedule", pipeline: "etl", lastScheduledFor: T0, skippedDelta: 1 },
+          appendEvent({ runId: 1 }),
+        ];
+        await expect(store.apply(late, { owner: "a", now: T0 + 900 })).rejects.toMatchObject({ code: "SLUICE_LEASE_LOST" });
+        expect(await store.getRun(1)).toEqual(runRecord(1));
+        expect(await store.listTasks(1)).toEqual([taskRecord(1, "x")]);
+        expect(await store.getAttempt(10)).toMatchObject({ state: "running", endedAt: null });
+        expect(await store.listSchedules()).toEqual([]);
+        expect(await store.listEvents()).toEqual([]);
+        // The holder's same batch goes through.
+        await store.apply(late, { owner: "b", now: T0 + 1_100 });
+        expect(await store.getAttempt(10)).toMatchObject({ state: "failed", endedAt: T0 + 900 });
+        expect(await store.getRun(1)).toMatchObject({ state: "running", startedAt: T0 + 900 });
+      });
     });
 
     describe("draining attempts", () => {

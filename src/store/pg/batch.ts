@@ -8,10 +8,11 @@
  * (runs and their tasks, then attempts, then dispatch) before anything updates
  * them; several updates of one row are merged field by field in batch order (a field a later write
  * leaves out keeps the earlier write's value, as it would row by row); events are inserted in batch
- * order. When a group's statement fails or misses a row, {@link BatchMismatch} is thrown and the
- * caller replays the batch write by write, which names the exact offending write.
+ * order. When a group misses a row, its statement fails (and with it the batch); the caller then
+ * replays the batch write by write, which names the exact offending write.
  */
 import type pg from "pg";
+import type { RunRecord, TaskInstanceRecord } from "../../core/records.js";
 import type { LeaseFence, StoreWrite } from "../types.js";
 import { resourcesJson, toJson } from "../rows.js";
 
@@ -27,6 +28,7 @@ type Extract_<U, T> = U extends { type: T } ? U : never;
 
 const q = (name: string, text: string, values: unknown[]): pg.QueryConfig => ({ name: `sluice_batch_${name}`, text, values });
 
+
 /** Field-wise merge of updates to one row: a later write's given fields win. */
 function mergeInto<K, W extends object>(map: Map<K, W>, key: K, write: W): void {
   const prev = map.get(key);
@@ -37,11 +39,31 @@ function mergeInto<K, W extends object>(map: Map<K, W>, key: K, write: W): void 
   for (const [k, v] of Object.entries(write)) if (v !== undefined) (prev as Record<string, unknown>)[k] = v;
 }
 
+/** The statements of one batch, in order; see {@link planBatch}. */
+export interface BatchPlan {
+  /**
+   * The first returns `fenced` (0: the fence's owner does not hold the lease, and nothing was
+   * written); every statement fails with division by zero (SQLSTATE 22012) when a group did not
+   * find every row it updates, which rolls it back. A plan of one statement needs no transaction
+   * around it (PostgreSQL runs a statement atomically): one round trip instead of four.
+   */
+  statements: pg.QueryConfig[];
+}
+
+/** SQLSTATE of the check that fails a statement whose updates missed a row (see {@link BatchPlan}). */
+export const BATCH_MISMATCH_STATE = "22012";
+
 /**
- * Applies `batch` on `client` (inside the caller's transaction). With `fence`, the lease is checked
- * in the same statements: `"lease-lost"` when `fence.owner` does not hold it (nothing was written).
+ * Groups `batch` into statements over arrays. With `fence`, the lease is checked in the first
+ * statement (the lease row read `FOR SHARE`), and every write of it is guarded by that read.
+ *
+ * Usually one statement: updates of rows the batch creates are folded into their creation (a run
+ * created and started in one turn is inserted running), and what is left updates rows that were
+ * there before, which the creations in the same statement cannot touch. Two or more when the batch
+ * ends or releases an attempt it creates, or ends and releases the same attempt, or controls a
+ * pipeline (rare): the creations first, then the updates, which see them, in one transaction.
  */
-export async function applyBatched(client: pg.PoolClient, batch: readonly StoreWrite[], workChannel: string, fence?: LeaseFence): Promise<"applied" | "lease-lost"> {
+export function planBatch(batch: readonly StoreWrite[], workChannel: string, fence?: LeaseFence): BatchPlan {
   const runs: Extract<"createRun">[] = [];
   const attempts: Extract<"createAttempt">[] = [];
   const dispatch: Extract<"dispatch">[] = [];
@@ -53,23 +75,48 @@ export async function applyBatched(client: pg.PoolClient, batch: readonly StoreW
   const events: Extract<"appendEvent">[] = [];
   const resolves = new Map<number, Extract<"resolveRequest">>();
   const controls: Extract<"controlPipeline">[] = [];
+  // Rows this batch creates, to fold their updates into (copies: the batch is the caller's).
+  const createdRuns = new Map<number, RunRecord>();
+  const createdTasks = new Map<string, TaskInstanceRecord>();
+  const createdAttempts = new Set<number>();
   for (const w of batch) {
     switch (w.type) {
-      case "createRun":
-        runs.push(w);
+      case "createRun": {
+        const run = { ...w.run };
+        const tasks = w.tasks.map((t) => ({ ...t }));
+        createdRuns.set(run.id, run);
+        for (const t of tasks) createdTasks.set(`${run.id}\u0000${t.task}`, t);
+        runs.push({ ...w, run, tasks });
         break;
+      }
       case "createAttempt":
         attempts.push(w);
+        createdAttempts.add(w.attempt.id);
         break;
       case "dispatch":
         dispatch.push(w);
         break;
-      case "updateRun":
-        mergeInto(runUpdates, w.id, w);
+      case "updateRun": {
+        const created = createdRuns.get(w.id);
+        if (created) {
+          created.state = w.state;
+          if (w.startedAt !== undefined) created.startedAt = w.startedAt;
+          if (w.endedAt !== undefined) created.endedAt = w.endedAt;
+        } else mergeInto(runUpdates, w.id, w);
         break;
-      case "updateTask":
-        mergeInto(taskUpdates, `${w.runId}\u0000${w.task}`, w);
+      }
+      case "updateTask": {
+        const key = `${w.runId}\u0000${w.task}`;
+        const created = createdTasks.get(key);
+        if (created) {
+          created.state = w.state;
+          if (w.attempts !== undefined) created.attempts = w.attempts;
+          if (w.lostAttempts !== undefined) created.lostAttempts = w.lostAttempts;
+          if (w.readyAt !== undefined) created.readyAt = w.readyAt;
+          if (w.output !== undefined) created.output = w.output;
+        } else mergeInto(taskUpdates, key, w);
         break;
+      }
       case "endAttempt":
         mergeInto(ends, w.id, w);
         break;
@@ -96,23 +143,45 @@ export async function applyBatched(client: pg.PoolClient, batch: readonly StoreW
       }
     }
   }
-  const expect = (result: pg.QueryResult, n: number, what: string): void => {
-    if ((result.rowCount ?? 0) !== n) throw new BatchMismatch(`${what}: ${result.rowCount} of ${n} rows`);
-  };
+  const single =
+    controls.length === 0 &&
+    ![...ends.keys(), ...releases.keys()].some((id) => createdAttempts.has(id)) &&
+    ![...releases.keys()].some((id) => ends.has(id));
 
-  // Every creation in one statement (one round trip): runs, their tasks, attempts (with their
-  // resources) and dispatch, each an INSERT over arrays in its own CTE. Foreign keys between them
-  // are checked at the end of the statement, when all are in. With a fence, every insert is
-  // guarded by the lease row (read FOR SHARE): a deposed scheduler inserts nothing.
-  const ctes: string[] = [];
-  const values: unknown[] = [];
+  // One statement's text and values; `param` adds a value and says how the text refers to it.
+  let ctes: string[] = [];
+  let values: unknown[] = [];
+  let counts: Array<{ cte: string; expected: number }> = [];
   const param = (v: unknown, type: string): string => {
     values.push(v);
     return `$${values.length}::${type}`;
   };
+  const statements: pg.QueryConfig[] = [];
+  let shape: string[] = [];
+  /** The statement so far, selecting `fenced` and the check that fails it when a count is off. */
+  const finish = (first: boolean): void => {
+    const fenced = first && fence ? "(SELECT count(*) FROM fence)" : "1";
+    const check = counts.length === 0 ? "" : `, 1 / (${counts.map((c) => `(SELECT count(*) FROM ${c.cte}) = ${param(c.expected, "bigint")}`).join(" AND ")}${first && fence ? " OR NOT EXISTS (SELECT 1 FROM fence)" : ""})::int AS checked`;
+    // Workers of the queue wake at commit.
+    const notify = dispatch.length > 0 && first ? `, (SELECT pg_notify(${param(workChannel, "text")}, '') WHERE EXISTS (SELECT 1 FROM new_dispatch)) AS notified` : "";
+    // Named by what it holds (each connection plans a name once): the same name is the same text.
+    if (ctes.length > 0) statements.push(q(`${single ? "one" : first ? "first" : "then"}_${shape.join("")}`, `WITH ${ctes.join(",\n")} SELECT ${fenced} AS fenced${check}${notify}`, values));
+    ctes = [];
+    values = [];
+    counts = [];
+    shape = [];
+  };
+
+  // Creations: runs, their tasks, attempts (with their resources) and dispatch, each an INSERT
+  // over arrays in its own CTE. Foreign keys between them are checked at the end of the
+  // statement, when all are in. With a fence, every write is guarded by the lease row: a deposed
+  // scheduler writes nothing.
   const guard = fence ? " WHERE EXISTS (SELECT 1 FROM fence)" : "";
-  if (fence) ctes.push(`fence AS (SELECT 1 FROM scheduler_lease WHERE id = 1 AND owner = ${param(fence.owner, "text")} AND expires_at > ${param(fence.now, "bigint")} FOR SHARE)`);
-  const shape: string[] = [fence ? "f" : ""];
+  const andGuard = fence ? " AND EXISTS (SELECT 1 FROM fence)" : "";
+  if (fence) {
+    shape.push("f");
+    ctes.push(`fence AS (SELECT 1 FROM scheduler_lease WHERE id = 1 AND owner = ${param(fence.owner, "text")} AND expires_at > ${param(fence.now, "bigint")} FOR SHARE)`);
+  }
   if (runs.length > 0) {
     const r = runs.map((w) => w.run);
     shape.push("r");
@@ -146,122 +215,119 @@ export async function applyBatched(client: pg.PoolClient, batch: readonly StoreW
         ${param(dispatch.map((d) => d.memoryMb ?? null), "int[]")}, ${param(dispatch.map((d) => JSON.stringify(d.command)), "text[]")}, ${param(dispatch.map((d) => d.at), "bigint[]")})${guard}
       RETURNING 1)`);
   }
-  if (ctes.length > 0) {
-    const fenced = fence ? "(SELECT count(*) FROM fence)" : "1";
-    // Workers of the queue wake at commit.
-    const notify = dispatch.length > 0 ? `, (SELECT pg_notify(${param(workChannel, "text")}, '') WHERE EXISTS (SELECT 1 FROM new_dispatch)) AS notified` : "";
-    const result = await client.query<{ fenced: number }>(q(`create_${shape.join("")}`, `WITH ${ctes.join(",\n")} SELECT ${fenced} AS fenced${notify}`, values));
-    if (Number(result.rows[0]?.fenced ?? 0) === 0) return "lease-lost";
-  } else if (fence) {
-    const ok = await client.query(q("fence_only", "SELECT 1 FROM scheduler_lease WHERE id = 1 AND owner = $1 AND expires_at > $2 FOR SHARE", [fence.owner, fence.now]));
-    if (ok.rowCount !== 1) return "lease-lost";
+  if (!single) {
+    // The updates below may touch rows created above: they go in a statement of their own, which
+    // sees them (in the same transaction, whose first statement took the fence).
+    finish(true);
   }
-  // Every update and append in a second statement (the rows created above are visible to it):
-  // runs, task instances, attempts ended (with their unclaimed work), schedules, events and
-  // answered requests, each in its own CTE over arrays; the counts say whether every row was found.
-  const uctes: string[] = [];
-  const uvalues: unknown[] = [];
-  const up = (v: unknown, type: string): string => {
-    uvalues.push(v);
-    return `$${uvalues.length}::${type}`;
-  };
-  const counts: Array<{ cte: string; expected: number; what: string }> = [];
-  const ushape: string[] = [];
+  // In a statement after the fence's, its guard is the transaction's lock on the lease row.
+  const ug = single ? andGuard : "";
+  const uw = single ? guard : "";
+
+  // Updates and appends: runs, task instances, attempts ended (with their unclaimed work),
+  // schedules, events and answered requests, each in its own CTE over arrays; the counts say
+  // whether every row was found.
   if (runUpdates.size > 0) {
     const u = [...runUpdates.values()];
-    ushape.push("r");
-    uctes.push(`upd_runs AS (UPDATE runs r SET state = u.state,
+    shape.push("R");
+    ctes.push(`upd_runs AS (UPDATE runs r SET state = u.state,
         started_at = CASE WHEN u.set_started THEN u.started_at ELSE r.started_at END,
         ended_at = CASE WHEN u.set_ended THEN u.ended_at ELSE r.ended_at END
-      FROM unnest(${up(u.map((x) => x.id), "bigint[]")}, ${up(u.map((x) => x.state), "text[]")}, ${up(u.map((x) => x.startedAt !== undefined), "bool[]")},
-        ${up(u.map((x) => x.startedAt ?? null), "bigint[]")}, ${up(u.map((x) => x.endedAt !== undefined), "bool[]")}, ${up(u.map((x) => x.endedAt ?? null), "bigint[]")})
+      FROM unnest(${param(u.map((x) => x.id), "bigint[]")}, ${param(u.map((x) => x.state), "text[]")}, ${param(u.map((x) => x.startedAt !== undefined), "bool[]")},
+        ${param(u.map((x) => x.startedAt ?? null), "bigint[]")}, ${param(u.map((x) => x.endedAt !== undefined), "bool[]")}, ${param(u.map((x) => x.endedAt ?? null), "bigint[]")})
         AS u (id, state, set_started, started_at, set_ended, ended_at)
-      WHERE r.id = u.id RETURNING 1)`);
-    counts.push({ cte: "upd_runs", expected: u.length, what: "updateRun" });
+      WHERE r.id = u.id${ug} RETURNING 1)`);
+    counts.push({ cte: "upd_runs", expected: u.length });
   }
   if (taskUpdates.size > 0) {
     const u = [...taskUpdates.values()];
-    ushape.push("t");
-    uctes.push(`upd_tasks AS (UPDATE task_instances t SET state = u.state,
+    shape.push("T");
+    ctes.push(`upd_tasks AS (UPDATE task_instances t SET state = u.state,
         attempts = CASE WHEN u.set_attempts THEN u.attempts ELSE t.attempts END,
         lost_attempts = CASE WHEN u.set_lost THEN u.lost ELSE t.lost_attempts END,
         ready_at = CASE WHEN u.set_ready THEN u.ready_at ELSE t.ready_at END,
         output = CASE WHEN u.set_output THEN u.output ELSE t.output END
-      FROM unnest(${up(u.map((x) => x.runId), "bigint[]")}, ${up(u.map((x) => x.task), "text[]")}, ${up(u.map((x) => x.state), "text[]")},
-        ${up(u.map((x) => x.attempts !== undefined), "bool[]")}, ${up(u.map((x) => x.attempts ?? null), "int[]")},
-        ${up(u.map((x) => x.lostAttempts !== undefined), "bool[]")}, ${up(u.map((x) => x.lostAttempts ?? null), "int[]")},
-        ${up(u.map((x) => x.readyAt !== undefined), "bool[]")}, ${up(u.map((x) => x.readyAt ?? null), "bigint[]")},
-        ${up(u.map((x) => x.output !== undefined), "bool[]")}, ${up(u.map((x) => toJson(x.output)), "text[]")})
+      FROM unnest(${param(u.map((x) => x.runId), "bigint[]")}, ${param(u.map((x) => x.task), "text[]")}, ${param(u.map((x) => x.state), "text[]")},
+        ${param(u.map((x) => x.attempts !== undefined), "bool[]")}, ${param(u.map((x) => x.attempts ?? null), "int[]")},
+        ${param(u.map((x) => x.lostAttempts !== undefined), "bool[]")}, ${param(u.map((x) => x.lostAttempts ?? null), "int[]")},
+        ${param(u.map((x) => x.readyAt !== undefined), "bool[]")}, ${param(u.map((x) => x.readyAt ?? null), "bigint[]")},
+        ${param(u.map((x) => x.output !== undefined), "bool[]")}, ${param(u.map((x) => toJson(x.output)), "text[]")})
         AS u (run_id, task, state, set_attempts, attempts, set_lost, lost, set_ready, ready_at, set_output, output)
-      WHERE t.run_id = u.run_id AND t.task = u.task RETURNING 1)`);
-    counts.push({ cte: "upd_tasks", expected: u.length, what: "updateTask" });
+      WHERE t.run_id = u.run_id AND t.task = u.task${ug} RETURNING 1)`);
+    counts.push({ cte: "upd_tasks", expected: u.length });
   }
   if (ends.size > 0) {
     const u = [...ends.values()];
-    ushape.push("e");
-    uctes.push(`ends AS (SELECT * FROM unnest(${up(u.map((x) => x.id), "bigint[]")}, ${up(u.map((x) => x.state), "text[]")}, ${up(u.map((x) => x.endedAt), "bigint[]")},
-        ${up(u.map((x) => x.error !== undefined), "bool[]")}, ${up(u.map((x) => toJson(x.error)), "text[]")}, ${up(u.map((x) => x.stillRunning === true), "bool[]")},
-        ${up(u.map((x) => x.peakMemoryBytes ?? null), "bigint[]")})
-        AS u (id, state, ended_at, set_error, error, still_running, peak))`);
+    shape.push("E");
+    ctes.push(`ends AS (SELECT * FROM unnest(${param(u.map((x) => x.id), "bigint[]")}, ${param(u.map((x) => x.state), "text[]")}, ${param(u.map((x) => x.endedAt), "bigint[]")},
+        ${param(u.map((x) => x.error !== undefined), "bool[]")}, ${param(u.map((x) => toJson(x.error)), "text[]")}, ${param(u.map((x) => x.stillRunning === true), "bool[]")},
+        ${param(u.map((x) => x.peakMemoryBytes ?? null), "bigint[]")})
+        AS u (id, state, ended_at, set_error, error, still_running, peak)${uw})`);
     // Work nobody claimed goes with its attempt (claimed work is deleted when it is claimed); a
     // draining attempt keeps released_at as it is.
-    uctes.push(`unclaimed AS (DELETE FROM dispatch d USING ends WHERE d.attempt_id = ends.id)`);
+    ctes.push(`unclaimed AS (DELETE FROM dispatch d USING ends WHERE d.attempt_id = ends.id)`);
     // An attempt its worker already recorded as ended this way (the usual case on worker
     // processes) is left as the worker wrote it, times included: rewriting it would add a row
     // version, and an entry in each of its indexes, per task for nothing.
-    uctes.push(`upd_ends AS (UPDATE attempts a SET state = ends.state, ended_at = ends.ended_at,
+    ctes.push(`upd_ends AS (UPDATE attempts a SET state = ends.state, ended_at = ends.ended_at,
         error = CASE WHEN ends.set_error THEN ends.error ELSE a.error END,
         released_at = CASE WHEN ends.still_running THEN a.released_at ELSE ends.ended_at END,
         peak_memory_bytes = COALESCE(ends.peak, a.peak_memory_bytes)
       FROM ends WHERE a.id = ends.id
         AND NOT (a.state = ends.state AND a.ended_at IS NOT NULL AND (NOT ends.set_error OR a.error IS NOT DISTINCT FROM ends.error)
           AND (ends.still_running OR a.released_at IS NOT NULL) AND (ends.peak IS NULL OR a.peak_memory_bytes IS NOT DISTINCT FROM ends.peak)))`);
-    uctes.push(`found_ends AS (SELECT 1 FROM attempts a JOIN ends ON a.id = ends.id)`);
-    counts.push({ cte: "found_ends", expected: u.length, what: "endAttempt" });
+    ctes.push(`found_ends AS (SELECT 1 FROM attempts a JOIN ends ON a.id = ends.id)`);
+    counts.push({ cte: "found_ends", expected: u.length });
   }
   if (schedules.size > 0) {
     const u = [...schedules.values()];
-    ushape.push("s");
-    uctes.push(`upd_schedules AS (INSERT INTO schedule_state (pipeline, last_scheduled_for, skipped)
-      SELECT * FROM unnest(${up(u.map((x) => x.pipeline), "text[]")}, ${up(u.map((x) => x.lastScheduledFor), "bigint[]")}, ${up(u.map((x) => x.skippedDelta), "bigint[]")})
+    shape.push("S");
+    ctes.push(`upd_schedules AS (INSERT INTO schedule_state (pipeline, last_scheduled_for, skipped)
+      SELECT * FROM unnest(${param(u.map((x) => x.pipeline), "text[]")}, ${param(u.map((x) => x.lastScheduledFor), "bigint[]")}, ${param(u.map((x) => x.skippedDelta), "bigint[]")})${uw}
       ON CONFLICT (pipeline) DO UPDATE SET last_scheduled_for = excluded.last_scheduled_for, skipped = schedule_state.skipped + excluded.skipped)`);
   }
   if (events.length > 0) {
     const e = events.map((w) => w.event);
-    ushape.push("v");
-    uctes.push(`new_events AS (INSERT INTO events (at, type, level, pipeline, run_id, task, attempt_id, message, data)
+    shape.push("V");
+    ctes.push(`new_events AS (INSERT INTO events (at, type, level, pipeline, run_id, task, attempt_id, message, data)
       SELECT at, type, level, pipeline, run_id, task, attempt_id, message, data
-      FROM unnest(${up(e.map((x) => x.at), "bigint[]")}, ${up(e.map((x) => x.type), "text[]")}, ${up(e.map((x) => x.level), "text[]")}, ${up(e.map((x) => x.pipeline), "text[]")},
-        ${up(e.map((x) => x.runId), "bigint[]")}, ${up(e.map((x) => x.task), "text[]")}, ${up(e.map((x) => x.attemptId), "bigint[]")}, ${up(e.map((x) => x.message), "text[]")},
-        ${up(e.map((x) => toJson(x.data) ?? "{}"), "text[]")})
-        WITH ORDINALITY AS e (at, type, level, pipeline, run_id, task, attempt_id, message, data, n) ORDER BY n)`);
+      FROM unnest(${param(e.map((x) => x.at), "bigint[]")}, ${param(e.map((x) => x.type), "text[]")}, ${param(e.map((x) => x.level), "text[]")}, ${param(e.map((x) => x.pipeline), "text[]")},
+        ${param(e.map((x) => x.runId), "bigint[]")}, ${param(e.map((x) => x.task), "text[]")}, ${param(e.map((x) => x.attemptId), "bigint[]")}, ${param(e.map((x) => x.message), "text[]")},
+        ${param(e.map((x) => toJson(x.data) ?? "{}"), "text[]")})
+        WITH ORDINALITY AS e (at, type, level, pipeline, run_id, task, attempt_id, message, data, n)${uw} ORDER BY n)`);
   }
   if (resolves.size > 0) {
     const u = [...resolves.values()];
-    ushape.push("q");
-    uctes.push(`upd_requests AS (UPDATE requests r SET run_id = u.run_id, error = u.error, resolved_at = u.at
-      FROM unnest(${up(u.map((x) => x.id), "bigint[]")}, ${up(u.map((x) => x.runId), "bigint[]")}, ${up(u.map((x) => x.error), "text[]")}, ${up(u.map((x) => x.at), "bigint[]")})
-        AS u (id, run_id, error, at) WHERE r.id = u.id RETURNING 1)`);
-    counts.push({ cte: "upd_requests", expected: u.length, what: "resolveRequest" });
+    shape.push("Q");
+    ctes.push(`upd_requests AS (UPDATE requests r SET run_id = u.run_id, error = u.error, resolved_at = u.at
+      FROM unnest(${param(u.map((x) => x.id), "bigint[]")}, ${param(u.map((x) => x.runId), "bigint[]")}, ${param(u.map((x) => x.error), "text[]")}, ${param(u.map((x) => x.at), "bigint[]")})
+        AS u (id, run_id, error, at) WHERE r.id = u.id${ug} RETURNING 1)`);
+    counts.push({ cte: "upd_requests", expected: u.length });
   }
-  if (uctes.length > 0) {
-    const select = counts.length > 0 ? counts.map((c) => `(SELECT count(*) FROM ${c.cte}) AS ${c.cte}`).join(", ") : "1 AS done";
-    const result = await client.query<Record<string, number>>(q(`update_${ushape.join("")}`, `WITH ${uctes.join(",\n")} SELECT ${select}`, uvalues));
-    const row = result.rows[0] ?? {};
-    for (const c of counts) if (Number(row[c.cte] ?? 0) !== c.expected) throw new BatchMismatch(`${c.what}: ${row[c.cte]} of ${c.expected} rows`);
-  }
-  // Releases update attempts too, possibly one ended above: a statement of their own, after.
-  if (releases.size > 0) {
+  // Releases of attempts nothing above touches (in a statement, a row is changed once).
+  const release = (): void => {
     const u = [...releases.values()];
-    expect(await client.query(
-      q("release_attempts", `UPDATE attempts a SET released_at = u.at, peak_memory_bytes = GREATEST(a.peak_memory_bytes, u.peak)
-        FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u (id, at, peak) WHERE a.id = u.id AND a.state <> 'running'`, [u.map((x) => x.id), u.map((x) => x.at), u.map((x) => x.peakMemoryBytes ?? null)]),
-    ), u.length, "releaseAttempt");
+    shape.push("L");
+    ctes.push(`released AS (UPDATE attempts a SET released_at = u.at, peak_memory_bytes = GREATEST(a.peak_memory_bytes, u.peak)
+        FROM unnest(${param(u.map((x) => x.id), "bigint[]")}, ${param(u.map((x) => x.at), "bigint[]")}, ${param(u.map((x) => x.peakMemoryBytes ?? null), "bigint[]")}) AS u (id, at, peak)
+        WHERE a.id = u.id AND a.state <> 'running'${ug} RETURNING 1)`);
+    counts.push({ cte: "released", expected: u.length });
+  };
+  if (single) {
+    if (releases.size > 0) release();
+    finish(true);
+  } else {
+    finish(false);
+    // Releases may update an attempt ended above: a statement of their own, after.
+    if (releases.size > 0) {
+      release();
+      finish(false);
+    }
+    // An operator's pause, resume or backfill cap: rare, one statement each, after the schedule
+    // state above (which may have touched the same row).
+    for (const w of controls) statements.push(q("control_pipeline", CONTROL_PIPELINE_SQL, controlPipelineParams(w)));
   }
-  // An operator's pause, resume or backfill cap: rare, one statement each, after the schedule
-  // state above (which may have touched the same row).
-  for (const w of controls) await client.query(q("control_pipeline", CONTROL_PIPELINE_SQL, controlPipelineParams(w)));
-  return "applied";
+  return { statements };
 }
 
 /** Sets the fields of a `controlPipeline` write that it gives, leaves the others. */

@@ -19,7 +19,7 @@ import {
 import { describeWrite, iso } from "../writes.js";
 import { createPool, describeConnectError, redactUrl, sqlState, type PgLocation, type PoolOptions } from "./connect.js";
 import { applyPgMigrations, pgSchemaState } from "./migrations.js";
-import { CONTROL_PIPELINE_SQL, applyBatched, controlPipelineParams } from "./batch.js";
+import { CONTROL_PIPELINE_SQL, controlPipelineParams, planBatch } from "./batch.js";
 import { processAlive } from "../process-alive.js";
 
 /** Options of {@link PgStore.open}. */
@@ -166,15 +166,30 @@ export class PgStore implements Store, WorkerStore, TokenStore {
   async apply(batch: readonly StoreWrite[], fence?: LeaseFence): Promise<void> {
     if (batch.length === 0) return;
     try {
-      await this.#transaction(async (client) => {
-        if ((await applyBatched(client, batch, this.#channel("work"), fence)) === "lease-lost" && fence) {
-          // Nothing was written; say who holds the lease now (this throws).
-          await checkFence(client, fence.owner, fence.now);
-          throw new StoreLeaseLostError(fence.owner, `the scheduler lease of ${fence.owner} is lost; this scheduler may no longer write`);
-        }
-      });
+      const { statements } = planBatch(batch, this.#channel("work"), fence);
+      const [first, ...rest] = statements;
+      if (!first) return;
+      let fenced: boolean;
+      if (rest.length === 0) {
+        // One statement is atomic by itself: no BEGIN and COMMIT around it (one round trip).
+        fenced = Number((await this.#query<{ fenced: number }>(first)).rows[0]?.fenced ?? 0) > 0;
+      } else {
+        fenced = await this.#transaction(async (client) => {
+          if (Number((await client.query<{ fenced: number }>(first)).rows[0]?.fenced ?? 0) === 0) return false;
+          for (const statement of rest) await client.query(statement);
+          return true;
+        });
+      }
+      if (!fenced && fence) {
+        // Nothing was written; say who holds the lease now (this throws).
+        await this.#transaction((client) => checkFence(client, fence.owner, fence.now));
+        throw new StoreLeaseLostError(fence.owner, `the scheduler lease of ${fence.owner} is lost; this scheduler may no longer write`);
+      }
     } catch (error) {
       if (error instanceof StoreLeaseLostError || isStoreUnavailable(error)) throw error;
+      // A group missed a row (BATCH_MISMATCH_STATE) or a constraint failed: nothing of the batch
+      // was written. Replayed write by write, it fails on the exact write and names it — or, if
+      // grouping was the only problem, succeeds.
       await this.#applyOneByOne(batch, fence);
     }
   }
