@@ -11,6 +11,8 @@
 //                                     Sluice alone, nothing recorded: (a) with its CPU and rows per task,
 //                                     (b) on fresh processes, (d) with its cost, or (a)–(d); BENCH_PROF=dir
 //                                     writes CPU profiles of the scheduler and the workers.
+//   npx tsx bench/distributed.ts latency
+//                                     (b) only, Sluice and graphile-worker in turns, three rounds each.
 import { fork, spawn, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { loadavg } from "node:os";
@@ -364,6 +366,29 @@ if (process.argv[2] === "sluice-b") {
   const children = await sluiceStart(starts);
   console.log(JSON.stringify(await latency(starts, (id) => addRequest("one", { id }))));
   await stopAll(children, "signal");
+  process.exit(0);
+}
+if (process.argv[2] === "latency") {
+  // (b) only, Sluice and graphile-worker in turns on fresh processes, three rounds each: their
+  // p99s are a few slow starts out of 200, so one round of each says little.
+  const gw = await import("graphile-worker");
+  for (let round = 0; round < 3; round++) {
+    await sluiceReset();
+    let starts = new Starts();
+    const children = await sluiceStart(starts);
+    console.log("sluice", JSON.stringify(await latency(starts, (id) => addRequest("one", { id }))));
+    await stopAll(children, "signal");
+    await sql("DROP SCHEMA IF EXISTS graphile_worker CASCADE");
+    const utils = await gw.makeWorkerUtils({ connectionString: PG });
+    await utils.migrate();
+    starts = new Starts();
+    const peers = await peerStart("graphile", PG, starts);
+    console.log("graphile-worker", JSON.stringify(await latency(starts, async (id) => void (await utils.addJob("noop", { id })))));
+    await stopAll(peers, "message");
+    await utils.release();
+  }
+  await sql(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
+  await sql("DROP SCHEMA IF EXISTS graphile_worker CASCADE");
   process.exit(0);
 }
 if (process.argv[2] === "sluice") {

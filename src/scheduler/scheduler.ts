@@ -306,6 +306,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private fullSync = true;
   /** The alive workers the queue capacity and definition gates were last computed for. */
   private lastAlive = "";
+  /** The workers alive at the last look: what started attempts are given to. */
+  private liveWorkers: WorkerInfo[] = [];
+  /** Attempts given to a worker (see {@link giveTo}) and still live, with the memory they declared. */
+  private readonly given = new Map<number, { worker: string; memoryMb: number }>();
+  /** Per worker: how many of {@link given} it holds, and their memory. */
+  private readonly load = new Map<string, { count: number; memoryMb: number }>();
 
   /**
    * Remote mode: feed the engine what the workers did since the last look — completions, releases
@@ -356,6 +362,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     // The gates follow the set of live workers (read at most every second): recomputed when it
     // changed, not at every look (they walk every task definition).
     const live = workers.filter((w) => alive(w.name));
+    this.liveWorkers = live;
     const aliveKey = `${this.workersReadAt} ${live.map((w) => w.name).join(",")}`;
     if (aliveKey !== this.lastAlive) {
       this.lastAlive = aliveKey;
@@ -786,11 +793,70 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const ttl = remote.leaseTtlMs ?? 15_000;
     const writes: StoreWrite[] = decided.changes.map((c) => (c.type === "createAttempt" ? { ...c, attempt: { ...c.attempt, leaseExpiresAt: now + ttl } } : c));
     this.taskDefs ??= new Map(this.options.config.pipelines.flatMap((p) => p.tasks.map((t) => [t.key, t] as const)));
+    if (decided.start.length > 0) this.forgetEnded();
+    const given = new Map<number, WorkerInfo>();
     for (const s of decided.start) {
       const t = this.taskDefs.get(s.taskKey);
-      writes.push({ type: "dispatch", attemptId: s.attemptId, queue: t?.queue ?? "default", taskKey: s.taskKey, memoryMb: t?.memoryMb, command: s, at: now });
+      const worker = this.giveTo(s.attemptId, t?.queue ?? "default", s.taskKey, t?.memoryMb ?? 0);
+      if (worker) given.set(s.attemptId, worker);
+      writes.push({
+        type: "dispatch",
+        attemptId: s.attemptId,
+        queue: t?.queue ?? "default",
+        taskKey: s.taskKey,
+        memoryMb: t?.memoryMb,
+        command: s,
+        at: now,
+        ...(worker ? { worker: { name: worker.name, startedAt: worker.startedAt } } : {}),
+      });
     }
-    return writes;
+    // A given attempt is its worker's from the start: the worker renews its lease without claiming it.
+    return given.size === 0 ? writes : writes.map((w) => (w.type === "createAttempt" && given.has(w.attempt.id) ? { ...w, attempt: { ...w.attempt, workerId: given.get(w.attempt.id)?.name ?? null } } : w));
+  }
+
+  /**
+   * The live worker a started attempt goes to directly, if one has room for it by this
+   * scheduler's count: it serves the queue, runs this definition, has a free slot or room in its
+   * prefetch queue, and the memory. The one with the most room wins. None: the attempt is left to
+   * any worker of its queue to claim (a worker's own count is what keeps its slots and memory:
+   * one given more than this count says waits to start it).
+   */
+  private giveTo(attemptId: number, queue: string, taskKey: string, memoryMb: number): WorkerInfo | undefined {
+    let best: WorkerInfo | undefined;
+    let bestRoom = 0;
+    for (const w of this.liveWorkers) {
+      if (!w.queues.includes(queue) || w.avoid.includes(taskKey) || (w.drainingAt ?? null) !== null) continue;
+      const l = this.load.get(w.name);
+      const room = w.slots + w.prefetch - (l?.count ?? 0);
+      if (room <= bestRoom) continue;
+      if (w.memoryMb !== null && (l?.memoryMb ?? 0) + memoryMb > w.memoryMb) continue;
+      best = w;
+      bestRoom = room;
+    }
+    if (!best) return undefined;
+    this.given.set(attemptId, { worker: best.name, memoryMb });
+    const l = this.load.get(best.name);
+    if (l) {
+      l.count++;
+      l.memoryMb += memoryMb;
+    } else this.load.set(best.name, { count: 1, memoryMb });
+    return best;
+  }
+
+  /** Given attempts the engine no longer holds (ended and released) free their worker's room. */
+  private forgetEnded(): void {
+    const engine = this.engine;
+    if (!engine) return;
+    for (const [id, g] of this.given) {
+      if (engine.liveAttempt(id)) continue;
+      this.given.delete(id);
+      const l = this.load.get(g.worker);
+      if (l) {
+        l.count--;
+        l.memoryMb -= g.memoryMb;
+        if (l.count <= 0) this.load.delete(g.worker);
+      }
+    }
   }
 
   private scheduleWake(): void {

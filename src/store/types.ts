@@ -63,6 +63,20 @@ export interface DispatchWrite {
   /** Everything the worker needs to run it (the engine's start command), as JSON. */
   command: unknown;
   at: EpochMs;
+  /**
+   * The worker it is given to (one of its life, named by `startedAt`), which runs it when told,
+   * without claiming it; absent: any worker of the queue claims it.
+   */
+  worker?: { name: string; startedAt: EpochMs } | undefined;
+}
+
+/**
+ * How the "work" notification names what a worker was given: `worker:<startedAt>:<name>`, then,
+ * when it fits the notification, a line with the start commands as a JSON array. A worker reads
+ * the header alone as "read what you were given" ({@link WorkerStore.assignedWork}).
+ */
+export function assignedHeader(name: string, startedAt: EpochMs): string {
+  return `worker:${startedAt}:${name}`;
 }
 
 /** What a worker process tells the store about itself (`sluice worker`). */
@@ -88,6 +102,8 @@ export interface WorkerInfo {
   startedAt: EpochMs;
   heartbeatAt: EpochMs;
   stoppedAt: EpochMs | null;
+  /** When it began to stop: from then on it is given no more work. Absent or `null`: it is not stopping. */
+  drainingAt?: EpochMs | null;
 }
 
 /** An attempt a worker took, with the command to run it. */
@@ -128,7 +144,18 @@ export interface WorkerStore {
   heartbeatWorker(name: string, now: EpochMs, attempts: ReadonlyArray<{ id: number; fencingToken: number }>, leaseExpiresAt: EpochMs): Promise<number[]>;
   /** The worker stops: its row says so (its attempts' leases are handed back by `releaseLeases`). */
   stopWorker(name: string, now: EpochMs): Promise<void>;
-  /** Take up to `limit` unclaimed attempts of `queues`, oldest first, each within `memoryMb` if given, skipping `avoid` task keys. */
+  /**
+   * Work given to this worker's life (`startedAt`) by the scheduler, with an attempt id above
+   * `afterId`, whose attempt still runs: read only (it is this worker's already), oldest first.
+   */
+  assignedWork(name: string, startedAt: EpochMs, afterId: number): Promise<ClaimedWork[]>;
+  /**
+   * The worker begins to stop: the scheduler gives it nothing more, and the work
+   * it was given and never started, `attemptIds`, goes back to its queue for another worker to
+   * claim (not lost: no retry is spent on it).
+   */
+  drainWorker(name: string, attemptIds: readonly number[], leaseExpiresAt: EpochMs): Promise<void>;
+  /** Take up to `limit` unclaimed attempts of `queues` (given to no worker), oldest first, each within `memoryMb` if given, skipping `avoid` task keys. */
   claimWork(name: string, queues: readonly string[], limit: number, memoryMb: number | null, avoid: readonly string[], now: EpochMs, leaseExpiresAt: EpochMs): Promise<ClaimedWork[]>;
   /**
    * Record several results at once (one transaction): each is refused, as with `completeAttempt`,
@@ -158,7 +185,7 @@ export interface WorkerStore {
    * notification could carry them; `undefined` means "something changed: look at everything"
    * (a release, a lease handed back, a reconnect after which notifications may have been missed).
    */
-  watch(channel: "work" | "done", listener: (attemptIds?: readonly number[]) => void): Promise<() => Promise<void>>;
+  watch(channel: "work" | "done", listener: (attemptIds?: readonly number[], payload?: string) => void): Promise<() => Promise<void>>;
 }
 
 /**

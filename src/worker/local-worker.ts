@@ -109,6 +109,11 @@ export class LocalWorker {
     return this.running.size;
   }
 
+  /** Whether the attempt's function runs here (started, not yet settled or drained). */
+  isRunning(attemptId: number): boolean {
+    return this.running.has(attemptId);
+  }
+
   runningIds(): number[] {
     return [...this.running.keys()];
   }

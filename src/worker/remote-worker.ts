@@ -9,7 +9,7 @@ import { EventEmitter } from "node:events";
 import type { CompletionOutcome, StartCommand } from "../core/engine/types.js";
 import type { ResolvedConfig } from "../define/resolved.js";
 import type { TaskLogger } from "../define/types.js";
-import type { Store, WorkerStore } from "../store/types.js";
+import { assignedHeader, type Store, type WorkerStore } from "../store/types.js";
 import { LocalWorker, type WorkerChannel } from "./local-worker.js";
 import { isStoreUnavailable } from "../store/errors.js";
 import { isTokenStore } from "../store/types.js";
@@ -157,9 +157,24 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     );
     if (!registered.ok) throw new Error(`a worker named ${o.name} is already running (${registered.holder}); give this one another --name`);
     this.lastBeat = now;
-    this.unwatch = await o.store.watch("work", () => this.hinted());
+    this.startedAt = now;
+    this.header = assignedHeader(o.name, now);
+    this.unwatch = await o.store.watch("work", (_, payload) => {
+      // Work given to this worker: started now, no claim (the notification comes at its commit).
+      if (payload?.startsWith(this.header) && (payload.length === this.header.length || payload[this.header.length] === "\n")) this.given(payload.slice(this.header.length + 1));
+      // Given to another worker: nothing for this one.
+      else if (payload?.startsWith("worker:")) return;
+      // Work for any worker of the queue, or a reconnect after which notifications may have been missed.
+      else {
+        if (payload === undefined) this.readGiven();
+        this.hinted();
+      }
+    });
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), o.heartbeatMs ?? Math.max(200, Math.floor(this.ttl / 3)));
-    this.pollTimer = setInterval(() => this.hinted(), o.pollMs ?? WORKER_DEFAULTS.pollMs);
+    this.pollTimer = setInterval(() => {
+      this.readGiven();
+      this.hinted();
+    }, o.pollMs ?? WORKER_DEFAULTS.pollMs);
     await this.claim();
   }
 
@@ -173,9 +188,15 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     clearInterval(this.pollTimer);
     await this.unwatch?.();
     if (this.claiming) await this.claiming;
-    // Prefetched attempts never started here: handed back at once, to run elsewhere now.
+    if (this.reading) await this.reading;
+    // Prefetched attempts never started here: handed back at once, to run elsewhere now — those
+    // the scheduler gave it back to their queue, where another worker claims them; and it offers
+    // no more slots, so the scheduler gives it nothing more.
     const unstarted = this.dropQueued();
-    if (unstarted.length > 0) await this.options.store.releaseLeases(this.options.name, unstarted, this.now()).catch((err: unknown) => this.emit("error", asError(err)));
+    const givenBack = unstarted.filter((id) => this.givenIds.has(id));
+    const claimed = unstarted.filter((id) => !this.givenIds.has(id));
+    await this.options.store.drainWorker(this.options.name, givenBack, this.now() + this.ttl).catch((err: unknown) => this.emit("error", asError(err)));
+    if (claimed.length > 0) await this.options.store.releaseLeases(this.options.name, claimed, this.now()).catch((err: unknown) => this.emit("error", asError(err)));
     if (!(await this.local.idle(deadline))) {
       const ids = [...this.running.keys()];
       for (const id of ids) this.abandoned.add(id);
@@ -255,6 +276,90 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     } catch (err) {
       this.emit("error", asError(err));
     }
+  }
+
+  /** `worker:<startedAt>:<name>`: how the scheduler's notifications name work given to this worker. */
+  private header = "";
+  private startedAt = 0;
+  /** The highest attempt id {@link readGiven} returned: it reads only above it. */
+  private readAbove = 0;
+  /** Given attempts taken since (from notifications and reads): a read may return some again. */
+  private readonly givenIds = new Set<number>();
+  private reading: Promise<void> | undefined;
+  private readAgain = false;
+  /** Of {@link givenIds}, those settled here since the last read: the next read lets them go. */
+  private endedGiven: number[] = [];
+
+  /** The start commands of a "work" notification for this worker, or "" (read them). */
+  private given(body: string): void {
+    if (body === "") {
+      this.readGiven();
+      return;
+    }
+    let commands: StartCommand[];
+    try {
+      commands = JSON.parse(body) as StartCommand[];
+    } catch {
+      this.readGiven();
+      return;
+    }
+    this.take(commands);
+  }
+
+  /** Reads the work given to this worker that it has not taken (a missed or too long notification). */
+  private readGiven(): void {
+    if (this.reading) {
+      this.readAgain = true;
+      return;
+    }
+    this.reading = (async () => {
+      do {
+        this.readAgain = false;
+        if (this.stopping || this.down) return;
+        // Settled before this read began: their ends are committed, so it cannot return them.
+        const ended = this.endedGiven.splice(0);
+        try {
+          const work = await this.options.store.assignedWork(this.options.name, this.startedAt, this.readAbove);
+          const last = work.at(-1);
+          if (last) this.readAbove = Math.max(this.readAbove, last.attemptId);
+          this.take(work.map((w) => ({ ...(w.command as StartCommand), fencingToken: w.fencingToken })));
+          for (const id of ended) this.givenIds.delete(id);
+        } catch (err) {
+          this.endedGiven.push(...ended);
+          this.emit("error", asError(err));
+        }
+      } while (this.readAgain && !this.stopping);
+    })().finally(() => {
+      this.reading = undefined;
+    });
+  }
+
+  /** Given attempts: each taken once, started when a slot and the memory are free, else queued. */
+  private take(commands: readonly StartCommand[]): void {
+    const back: number[] = [];
+    for (const cmd of commands) {
+      if (this.givenIds.has(cmd.attemptId) || this.running.has(cmd.attemptId)) continue;
+      this.givenIds.add(cmd.attemptId);
+      if (this.stopping || this.down) {
+        back.push(cmd.attemptId);
+        continue;
+      }
+      this.running.set(cmd.attemptId, { fencingToken: cmd.fencingToken, taskKey: cmd.taskKey });
+      if (this.queued.length === 0 && this.fits(cmd.taskKey)) this.begin(cmd);
+      else this.queued.push(cmd);
+    }
+    if (back.length > 0) this.track(this.options.store.drainWorker(this.options.name, back, this.now() + this.ttl).catch((err: unknown) => void this.emit("error", asError(err))));
+  }
+
+  /** A free slot, and the memory for `taskKey` beside what the attempts started here declared. */
+  private fits(taskKey: string): boolean {
+    if (this.local.runningCount >= this.options.slots) return false;
+    const budget = this.options.memoryMb;
+    const need = this.memoryOf(taskKey);
+    if (budget === null || need === 0) return true;
+    let used = 0;
+    for (const [id, r] of this.running) if (this.local.isRunning(id)) used += this.memoryOf(r.taskKey);
+    return used + need <= budget;
   }
 
   /** Reports in flight (releases), awaited by {@link stop}. */
@@ -393,9 +498,10 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
   }
 
   private settled(attemptId: number): void {
+    if (this.givenIds.has(attemptId) && this.running.has(attemptId)) this.endedGiven.push(attemptId);
     this.running.delete(attemptId);
     this.abandoned.delete(attemptId);
-    while (this.queued.length > 0 && this.local.runningCount < this.options.slots && !this.stopping) this.begin(this.queued.shift() as StartCommand);
+    while (this.queued.length > 0 && !this.stopping && this.fits((this.queued[0] as StartCommand).taskKey)) this.begin(this.queued.shift() as StartCommand);
     if (!this.stopping && this.workHint) void this.claim();
   }
 }

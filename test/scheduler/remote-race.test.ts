@@ -14,10 +14,11 @@ import { dropSchemas, freshSchema, pgUrl } from "../support/pg.js";
 const schemas: string[] = [];
 afterAll(() => dropSchemas(...schemas));
 
-async function claimOne(store: PgStore, ms = 5_000): Promise<ClaimedWork | undefined> {
+/** The worker side: the work the scheduler gave w1, or else any of its queue it can claim. */
+async function claimOne(store: PgStore, startedAt: number, ms = 5_000): Promise<ClaimedWork | undefined> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
-    const [work] = await store.claimWork("w1", ["default"], 1, null, [], Date.now(), Date.now() + 60_000);
+    const [work] = [...(await store.assignedWork("w1", startedAt, 0)), ...(await store.claimWork("w1", ["default"], 1, null, [], Date.now(), Date.now() + 60_000))];
     if (work) return work;
     await new Promise((r) => setTimeout(r, 25));
   }
@@ -59,7 +60,7 @@ it("a worker's end read while the run is being cancelled: the end is refused, an
   await scheduler.start();
   try {
     const first = await scheduler.trigger("etl");
-    const work = await claimOne(store);
+    const work = await claimOne(store, now);
     expect(work).toBeDefined();
     cancelAtRead = first;
     await store.completeAttempts([{ attemptId: work?.attemptId ?? 0, fencingToken: work?.fencingToken ?? 0, outcome: { state: "success", output: null }, endedAt: Date.now() }]);
@@ -68,7 +69,7 @@ it("a worker's end read while the run is being cancelled: the end is refused, an
 
     // The only slot of pool db came back: the next run's task is admitted and dispatched.
     const second = await scheduler.trigger("etl");
-    const next = await claimOne(store);
+    const next = await claimOne(store, now);
     expect(next, "the pool's slot was never given back").toBeDefined();
     expect((await store.getAttempt(next?.attemptId ?? 0))?.runId).toBe(second);
   } finally {

@@ -8,9 +8,10 @@ import { afterAll, describe, expect, it } from "vitest";
 import { applyPgMigrations, PG_MIGRATIONS } from "../../src/store/pg/migrations.js";
 import { PgStore } from "../../src/store/pg/pg-store.js";
 import { parsePgUrl } from "../../src/store/pg/connect.js";
-import type { Store } from "../../src/store/types.js";
+import type { Store, StoreWrite } from "../../src/store/types.js";
 import { dropSchemas, freshSchema, pgUrl, TEST_DATABASE_URL } from "../support/pg.js";
 import { describeStoreConformance } from "./conformance.js";
+import { createAttempt, createRun, T0 } from "./fixtures.js";
 
 const schemas: string[] = [];
 afterAll(() => dropSchemas(...schemas));
@@ -97,4 +98,61 @@ describe("PgStore", () => {
       await store.close();
     }
   });
+
+  it("work given to a worker: notified with its commands, read only by that worker's life, never claimed by another, given back to the queue when it stops", async () => {
+    const store = await openFresh();
+    const heard: string[] = [];
+    const unwatch = await store.watch("work", (_, payload) => {
+      if (payload !== undefined) heard.push(payload);
+    });
+    try {
+      const given = (id: number, worker?: { name: string; startedAt: number }): StoreWrite[] => [
+        createAttempt(id, 1, `t${id}`, { workerId: worker?.name ?? null }),
+        { type: "dispatch", attemptId: id, queue: "default", taskKey: `etl.t${id}`, memoryMb: undefined, command: { attemptId: id, fencingToken: id, taskKey: `etl.t${id}` }, at: T0, worker },
+      ];
+      await store.apply([createRun(1, ["t1", "t2", "t3"]), ...given(1, { name: "w1", startedAt: 100 }), ...given(2, { name: "w1", startedAt: 100 }), ...given(3)]);
+      await waitUntil(() => heard.length === 2);
+      // One notification for w1's life, with its start commands; an empty one for the work given to nobody.
+      expect(heard.sort()).toEqual(["", `worker:100:w1\n${JSON.stringify([{ attemptId: 1, fencingToken: 1, taskKey: "etl.t1" }, { attemptId: 2, fencingToken: 2, taskKey: "etl.t2" }])}`]);
+      // The given work is w1's: another worker claims only the rest; a later life of w1 reads none of it.
+      expect((await store.claimWork("w2", ["default"], 10, null, [], T0, T0 + 60_000)).map((w) => w.attemptId)).toEqual([3]);
+      expect((await store.assignedWork("w1", 100, 0)).map((w) => [w.attemptId, w.fencingToken])).toEqual([[1, 1], [2, 2]]);
+      expect(await store.assignedWork("w1", 100, 1)).toHaveLength(1);
+      expect(await store.assignedWork("w1", 101, 0)).toEqual([]);
+      expect(await store.assignedWork("w2", 100, 0)).toEqual([]);
+      // Ended: no longer read.
+      expect(await store.completeAttempts([{ attemptId: 1, fencingToken: 1, outcome: { state: "success", output: null }, endedAt: T0 + 1 }])).toEqual([true]);
+      expect((await store.assignedWork("w1", 100, 0)).map((w) => w.attemptId)).toEqual([2]);
+      // w1 stops: attempt 2 goes back to its queue, where w2 claims it (the same attempt: nothing lost).
+      await store.drainWorker("w1", [2], T0 + 60_000);
+      expect(await store.assignedWork("w1", 100, 0)).toEqual([]);
+      expect((await store.claimWork("w2", ["default"], 10, null, [], T0, T0 + 60_000)).map((w) => [w.attemptId, w.fencingToken])).toEqual([[2, 2]]);
+      expect((await store.getAttempt(2))?.workerId).toBe("w2");
+    } finally {
+      await unwatch();
+      await store.close();
+    }
+  });
+
+  it("a stopping worker is listed as draining until it registers again", async () => {
+    const store = await openFresh();
+    try {
+      const info = { name: "w1", host: "h", pid: 1, queues: ["default"], slots: 2, memoryMb: null, fingerprint: "f", avoid: [], startedAt: T0, heartbeatAt: T0 };
+      await store.registerWorker(info, 15_000);
+      expect((await store.listWorkers())[0]?.drainingAt).toBeNull();
+      await store.drainWorker("w1", [], T0);
+      expect((await store.listWorkers())[0]?.drainingAt).toEqual(expect.any(Number));
+      await store.registerWorker({ ...info, pid: 2, startedAt: T0 + 1, heartbeatAt: T0 + 1 }, 0);
+      expect((await store.listWorkers())[0]?.drainingAt).toBeNull();
+    } finally {
+      await store.close();
+    }
+  });
 });
+
+async function waitUntil(ok: () => boolean, ms = 5_000): Promise<void> {
+  for (const end = Date.now() + ms; !ok(); ) {
+    if (Date.now() > end) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

@@ -142,7 +142,7 @@ export function registerWorker(program: Command): void {
       const now = Date.now();
       const rows = workers.map((w) => {
         const mine = running.filter((a) => a.state === "running" && a.workerId === w.name);
-        return { ...w, running: mine.map((a) => `${a.pipeline}.${a.task} (run ${a.runId})`), state: w.stoppedAt !== null ? "stopped" : now - w.heartbeatAt > 15_000 ? "silent" : "live" };
+        return { ...w, running: mine.map((a) => `${a.pipeline}.${a.task} (run ${a.runId})`), state: w.stoppedAt !== null ? "stopped" : now - w.heartbeatAt > 15_000 ? "silent" : (w.drainingAt ?? null) !== null ? "stopping" : "live" };
       });
       if (opts.json) {
         process.stdout.write(JSON.stringify(rows) + "\n");

@@ -13,7 +13,7 @@
  */
 import type pg from "pg";
 import type { RunRecord, TaskInstanceRecord } from "../../core/records.js";
-import type { LeaseFence, StoreWrite } from "../types.js";
+import { assignedHeader, type DispatchWrite, type LeaseFence, type StoreWrite } from "../types.js";
 import { resourcesJson, toJson } from "../rows.js";
 
 /** A group did not find every row it updates, or a constraint failed: replay write by write. */
@@ -163,7 +163,10 @@ export function planBatch(batch: readonly StoreWrite[], workChannel: string, fen
     const fenced = first && fence ? "(SELECT count(*) FROM fence)" : "1";
     const check = counts.length === 0 ? "" : `, 1 / (${counts.map((c) => `(SELECT count(*) FROM ${c.cte}) = ${param(c.expected, "bigint")}`).join(" AND ")}${first && fence ? " OR NOT EXISTS (SELECT 1 FROM fence)" : ""})::int AS checked`;
     // Workers of the queue wake at commit.
-    const notify = dispatch.length > 0 && first ? `, (SELECT pg_notify(${param(workChannel, "text")}, '') WHERE EXISTS (SELECT 1 FROM new_dispatch)) AS notified` : "";
+    const notify =
+      dispatch.length > 0 && first
+        ? `, (SELECT count(pg_notify(${param(workChannel, "text")}, p)) FROM unnest(${param(workNotifications(dispatch), "text[]")}) p WHERE EXISTS (SELECT 1 FROM new_dispatch)) AS notified`
+        : "";
     // Named by what it holds (each connection plans a name once): the same name is the same text.
     if (ctes.length > 0) statements.push(q(`${single ? "one" : first ? "first" : "then"}_${shape.join("")}`, `WITH ${ctes.join(",\n")} SELECT ${fenced} AS fenced${check}${notify}`, values));
     ctes = [];
@@ -210,9 +213,10 @@ export function planBatch(batch: readonly StoreWrite[], workChannel: string, fen
   }
   if (dispatch.length > 0) {
     shape.push("d");
-    ctes.push(`new_dispatch AS (INSERT INTO dispatch (attempt_id, queue, task_key, memory_mb, command, created_at)
+    ctes.push(`new_dispatch AS (INSERT INTO dispatch (attempt_id, queue, task_key, memory_mb, command, created_at, worker, worker_started_at)
       SELECT * FROM unnest(${param(dispatch.map((d) => d.attemptId), "bigint[]")}, ${param(dispatch.map((d) => d.queue), "text[]")}, ${param(dispatch.map((d) => d.taskKey), "text[]")},
-        ${param(dispatch.map((d) => d.memoryMb ?? null), "int[]")}, ${param(dispatch.map((d) => JSON.stringify(d.command)), "text[]")}, ${param(dispatch.map((d) => d.at), "bigint[]")})${guard}
+        ${param(dispatch.map((d) => d.memoryMb ?? null), "int[]")}, ${param(dispatch.map((d) => JSON.stringify(d.command)), "text[]")}, ${param(dispatch.map((d) => d.at), "bigint[]")},
+        ${param(dispatch.map((d) => d.worker?.name ?? null), "text[]")}, ${param(dispatch.map((d) => d.worker?.startedAt ?? null), "bigint[]")})${guard}
       RETURNING 1)`);
   }
   if (!single) {
@@ -328,6 +332,36 @@ export function planBatch(batch: readonly StoreWrite[], workChannel: string, fen
     for (const w of controls) statements.push(q("control_pipeline", CONTROL_PIPELINE_SQL, controlPipelineParams(w)));
   }
   return { statements };
+}
+
+/** What fits a notification's payload (8000 bytes), with room to spare. */
+const NOTIFY_MAX = 7_900;
+
+/**
+ * The "work" notifications of a batch's dispatch: one per worker given work (its header, and the
+ * start commands when they fit), and an empty one when some work is given to nobody (every worker
+ * of its queue looks).
+ */
+export function workNotifications(dispatch: readonly DispatchWrite[]): string[] {
+  const given = new Map<string, unknown[]>();
+  let open = false;
+  for (const d of dispatch) {
+    if (!d.worker) {
+      open = true;
+      continue;
+    }
+    const header = assignedHeader(d.worker.name, d.worker.startedAt);
+    const list = given.get(header);
+    if (list) list.push(d.command);
+    else given.set(header, [d.command]);
+  }
+  const out: string[] = [];
+  for (const [header, commands] of given) {
+    const body = JSON.stringify(commands);
+    out.push(Buffer.byteLength(header) + 1 + Buffer.byteLength(body) <= NOTIFY_MAX ? `${header}\n${body}` : header);
+  }
+  if (open) out.push("");
+  return out;
 }
 
 /** Sets the fields of a `controlPipeline` write that it gives, leaves the others. */

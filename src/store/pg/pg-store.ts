@@ -9,7 +9,7 @@ import type { BucketShape } from "../../core/rate.js";
 import type {
   ActiveState, AttemptLogLine, AttemptQuery, AttemptRecord, CompletionOutcome, ControlRequest, EpochMs, EventQuery, EventRecord, LeaseClaim, LeaseFence,
   LeaseResult, NewRequest, PruneResult, RunQuery, RunRecord, ScheduleStateRecord, Store, StoredDefinitions, StoreWrite, TaskInstanceRecord,
-  ClaimedWork, RemoteAttemptState, TokenGrant, TokenStore, WorkerInfo, WorkerStore,
+  ClaimedWork, DispatchWrite, RemoteAttemptState, TokenGrant, TokenStore, WorkerInfo, WorkerStore,
 } from "../types.js";
 import { StoreConflictError, StoreLeaseLostError, StoreMigrationError, StoreNotFoundError, StoreWriteError, isStoreUnavailable } from "../errors.js";
 import {
@@ -19,7 +19,7 @@ import {
 import { describeWrite, iso } from "../writes.js";
 import { createPool, describeConnectError, redactUrl, sqlState, type PgLocation, type PoolOptions } from "./connect.js";
 import { applyPgMigrations, pgSchemaState } from "./migrations.js";
-import { CONTROL_PIPELINE_SQL, controlPipelineParams, planBatch } from "./batch.js";
+import { CONTROL_PIPELINE_SQL, controlPipelineParams, planBatch, workNotifications } from "./batch.js";
 import { processAlive } from "../process-alive.js";
 
 /** Options of {@link PgStore.open}. */
@@ -197,7 +197,6 @@ export class PgStore implements Store, WorkerStore, TokenStore {
   async #applyOneByOne(batch: readonly StoreWrite[], fence?: LeaseFence): Promise<void> {
     await this.#transaction(async (client) => {
       if (fence) await checkFence(client, fence.owner, fence.now);
-      let dispatched = false;
       for (let i = 0; i < batch.length; i++) {
         const write = batch[i] as StoreWrite;
         try {
@@ -205,10 +204,10 @@ export class PgStore implements Store, WorkerStore, TokenStore {
         } catch (error) {
           throw translateWriteError(error, write, i);
         }
-        dispatched ||= write.type === "dispatch";
       }
-      // Delivered at commit: workers of the queue wake and claim.
-      if (dispatched) await client.query("SELECT pg_notify($1, '')", [this.#channel("work")]);
+      // Delivered at commit: workers given work start it, those of the queue claim the rest.
+      const notes = workNotifications(batch.filter((w): w is DispatchWrite => w.type === "dispatch"));
+      if (notes.length > 0) await client.query("SELECT pg_notify($1, p) FROM unnest($2::text[]) p", [this.#channel("work"), notes]);
     });
   }
 
@@ -325,7 +324,7 @@ export class PgStore implements Store, WorkerStore, TokenStore {
    * re-opened with backoff, and `listener` is called once it is back (what was notified meanwhile
    * was missed); callers also poll, less often.
    */
-  async watch(name: "requests" | "work" | "done", listener: (attemptIds?: readonly number[]) => void): Promise<() => Promise<void>> {
+  async watch(name: "requests" | "work" | "done", listener: (attemptIds?: readonly number[], payload?: string) => void): Promise<() => Promise<void>> {
     const channel = this.#channel(name);
     let stopped = false;
     let client: pg.Client | undefined;
@@ -347,7 +346,8 @@ export class PgStore implements Store, WorkerStore, TokenStore {
         if (n.channel !== channel) return;
         // "done" carries the ids of the attempts a worker just ended ("12,13,…"), else nothing.
         const ids = name === "done" && n.payload ? n.payload.split(",").map(Number) : undefined;
-        listener(ids && ids.every(Number.isSafeInteger) ? ids : undefined);
+        // "work" carries what the scheduler gave one worker (see assignedHeader), or nothing.
+        listener(ids && ids.every(Number.isSafeInteger) ? ids : undefined, name === "work" ? n.payload : undefined);
       });
       try {
         await c.connect();
@@ -379,7 +379,7 @@ export class PgStore implements Store, WorkerStore, TokenStore {
          VALUES ($1, $2, $3, $4, $5, $11, $6, $7, $8, $9, $10, NULL)
          ON CONFLICT (name) DO UPDATE SET host = excluded.host, pid = excluded.pid, queues = excluded.queues, slots = excluded.slots, prefetch = excluded.prefetch,
            memory_mb = excluded.memory_mb, fingerprint = excluded.fingerprint, avoid = excluded.avoid, started_at = excluded.started_at,
-           heartbeat_at = excluded.heartbeat_at, stopped_at = NULL`,
+           heartbeat_at = excluded.heartbeat_at, stopped_at = NULL, draining_at = NULL`,
         [info.name, info.host, info.pid, info.queues, info.slots, info.memoryMb, info.fingerprint, info.avoid, info.startedAt, info.heartbeatAt, info.prefetch ?? 0],
       );
       return { ok: true as const };
@@ -413,7 +413,7 @@ export class PgStore implements Store, WorkerStore, TokenStore {
     const rows = (await this.#query<{ attempt_id: number; task_key: string; memory_mb: number | null; command: string; fencing_token: number }>(
       q("claim", `WITH picked AS (
           SELECT attempt_id, task_key, memory_mb, command FROM dispatch
-          WHERE queue = ANY($1::text[]) AND NOT (task_key = ANY($3::text[]))
+          WHERE queue = ANY($1::text[]) AND worker IS NULL AND NOT (task_key = ANY($3::text[]))
           ORDER BY attempt_id LIMIT $2 FOR UPDATE SKIP LOCKED),
         chosen AS (
           SELECT * FROM (SELECT *, sum(coalesce(memory_mb, 0)) OVER (ORDER BY attempt_id) AS used FROM picked) f
@@ -426,6 +426,26 @@ export class PgStore implements Store, WorkerStore, TokenStore {
         FROM chosen JOIN taken ON taken.id = chosen.attempt_id ORDER BY chosen.attempt_id`, [queues, limit, avoid, memoryMb, name, leaseExpiresAt]),
     )).rows;
     return rows.map((w) => ({ attemptId: w.attempt_id, fencingToken: w.fencing_token, taskKey: w.task_key, memoryMb: w.memory_mb, command: JSON.parse(w.command) as unknown }));
+  }
+
+  async assignedWork(name: string, startedAt: EpochMs, afterId: number): Promise<ClaimedWork[]> {
+    const rows = (await this.#query<{ attempt_id: number; task_key: string; memory_mb: number | null; command: string; fencing_token: number }>(
+      q("assigned", `SELECT d.attempt_id, d.task_key, d.memory_mb, d.command, a.fencing_token FROM dispatch d JOIN attempts a ON a.id = d.attempt_id
+        WHERE d.worker = $1 AND d.attempt_id > $3 AND d.worker_started_at = $2 AND a.worker_id = $1 AND ${STILL_RUNNING_A}
+        ORDER BY d.attempt_id`, [name, startedAt, afterId]),
+    )).rows;
+    return rows.map((w) => ({ attemptId: w.attempt_id, fencingToken: w.fencing_token, taskKey: w.task_key, memoryMb: w.memory_mb, command: JSON.parse(w.command) as unknown }));
+  }
+
+  async drainWorker(name: string, attemptIds: readonly number[], leaseExpiresAt: EpochMs): Promise<void> {
+    await this.#transaction(async (client) => {
+      await client.query("UPDATE workers SET draining_at = $2 WHERE name = $1", [name, Date.now()]);
+      if (attemptIds.length === 0) return;
+      // Back to the queue: any worker claims it (the lease runs from now, as for new work).
+      const back = await client.query(`WITH back AS (UPDATE dispatch SET worker = NULL, worker_started_at = NULL WHERE attempt_id = ANY($2::bigint[]) AND worker = $1 RETURNING attempt_id)
+        UPDATE attempts a SET worker_id = NULL, lease_expires_at = $3 FROM back WHERE a.id = back.attempt_id AND a.worker_id = $1 AND ${STILL_RUNNING_A}`, [name, attemptIds, leaseExpiresAt]);
+      if ((back.rowCount ?? 0) > 0) await client.query("SELECT pg_notify($1, '')", [this.#channel("work")]);
+    });
   }
 
   async completeAttempts(items: ReadonlyArray<{ attemptId: number; fencingToken: number; outcome: CompletionOutcome; endedAt: EpochMs }>): Promise<boolean[]> {
@@ -482,10 +502,10 @@ export class PgStore implements Store, WorkerStore, TokenStore {
   }
 
   async listWorkers(): Promise<WorkerInfo[]> {
-    const rows = (await this.#query<{ name: string; host: string; pid: number; queues: string[]; slots: number; prefetch: number; memory_mb: number | null; fingerprint: string; avoid: string[]; started_at: number; heartbeat_at: number; stopped_at: number | null }>(
+    const rows = (await this.#query<{ name: string; host: string; pid: number; queues: string[]; slots: number; prefetch: number; memory_mb: number | null; fingerprint: string; avoid: string[]; started_at: number; heartbeat_at: number; stopped_at: number | null; draining_at: number | null }>(
       "SELECT * FROM workers ORDER BY name COLLATE \"C\"",
     )).rows;
-    return rows.map((r) => ({ name: r.name, host: r.host, pid: r.pid, queues: r.queues, slots: r.slots, prefetch: r.prefetch, memoryMb: r.memory_mb, fingerprint: r.fingerprint, avoid: r.avoid, startedAt: r.started_at, heartbeatAt: r.heartbeat_at, stoppedAt: r.stopped_at }));
+    return rows.map((r) => ({ name: r.name, host: r.host, pid: r.pid, queues: r.queues, slots: r.slots, prefetch: r.prefetch, memoryMb: r.memory_mb, fingerprint: r.fingerprint, avoid: r.avoid, startedAt: r.started_at, heartbeatAt: r.heartbeat_at, stoppedAt: r.stopped_at, drainingAt: r.draining_at }));
   }
 
   async remoteStates(ids: readonly number[]): Promise<RemoteAttemptState[]> {
@@ -812,8 +832,8 @@ async function applyOne(client: pg.PoolClient, write: StoreWrite, index: number)
     }
     case "dispatch":
       await client.query(
-        q("insert_dispatch", "INSERT INTO dispatch (attempt_id, queue, task_key, memory_mb, command, created_at) VALUES ($1, $2, $3, $4, $5, $6)", [
-          write.attemptId, write.queue, write.taskKey, write.memoryMb ?? null, JSON.stringify(write.command), write.at,
+        q("insert_dispatch", "INSERT INTO dispatch (attempt_id, queue, task_key, memory_mb, command, created_at, worker, worker_started_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", [
+          write.attemptId, write.queue, write.taskKey, write.memoryMb ?? null, JSON.stringify(write.command), write.at, write.worker?.name ?? null, write.worker?.startedAt ?? null,
         ]),
       );
       return;
