@@ -363,7 +363,7 @@ export function attachRuntimeMetrics(sluice: MetricsSource): Registry {
   }
 
   const sampleWaiting = (now: number): void => {
-    const reasons = engine()?.waitingReasons();
+    const reasons = engine()?.sampledWaitingReasons(now);
     if (!reasons) return;
     const step = sampledAt === 0 ? 0 : now - sampledAt;
     sampledAt = now;

@@ -414,10 +414,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         changed = true;
       }
     }
-    // Leases are seconds long: looking for expired ones every quarter second is plenty, even when
-    // completions make this run hundreds of times a second.
-    const expired = now - this.expiredReadAt >= 250 || dead.size > 0 ? await remote.store.expiredAttempts(now, [...dead]) : [];
-    if (expired.length > 0 || now - this.expiredReadAt >= 250) this.expiredReadAt = now;
+    // Leases are seconds long: looking for expired ones every eighth of the TTL (at most every
+    // second, at least every quarter second) is plenty, even when completions make this run
+    // hundreds of times a second; the read costs a look at every active attempt. A worker of this
+    // host whose process is gone is looked for at once.
+    const every = Math.min(1_000, Math.max(250, ttl / 8));
+    const expired = now - this.expiredReadAt >= every || dead.size > 0 ? await remote.store.expiredAttempts(now, [...dead]) : [];
+    if (expired.length > 0 || now - this.expiredReadAt >= every) this.expiredReadAt = now;
     for (const e of expired) {
       const mine = engine.liveAttempt(e.id);
       if (!mine || mine.draining) continue;

@@ -276,7 +276,7 @@ class Api {
     if (!engine) return undefined;
     const usage = engine.usage();
     this.pools.sample(now, usage, this.host());
-    if (engine.waitingTasks > 0 && engine.waitingTasks < 20_000) this.causes.observe(now, engine.waitingReasons());
+    if (engine.waitingTasks > 0 && engine.waitingTasks < 20_000) this.causes.observe(now, engine.sampledWaitingReasons(now));
     return usage;
   }
 

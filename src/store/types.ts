@@ -115,6 +115,13 @@ export interface ClaimedWork {
   command: unknown;
 }
 
+/** What {@link WorkerStore.claimWork} took, and whether work it saw did not fit the memory it was given. */
+export interface ClaimResult {
+  work: ClaimedWork[];
+  /** Some work of the queues waits that did not fit the memory left: a finished attempt may make room for it. */
+  unfit: boolean;
+}
+
 /** A remote attempt's state as the scheduler collects it. */
 export interface RemoteAttemptState {
   id: number;
@@ -150,13 +157,13 @@ export interface WorkerStore {
    */
   assignedWork(name: string, startedAt: EpochMs, afterId: number): Promise<ClaimedWork[]>;
   /**
-   * The worker begins to stop: the scheduler gives it nothing more, and the work
-   * it was given and never started, `attemptIds`, goes back to its queue for another worker to
-   * claim (not lost: no retry is spent on it).
+   * The worker begins to stop: the scheduler gives it nothing more, and the work it holds and
+   * never started, `attemptIds` (given to it or claimed), goes back to its queue for another
+   * worker to claim (not lost: no retry is spent on it).
    */
   drainWorker(name: string, attemptIds: readonly number[], leaseExpiresAt: EpochMs): Promise<void>;
   /** Take up to `limit` unclaimed attempts of `queues` (given to no worker), oldest first, each within `memoryMb` if given, skipping `avoid` task keys. */
-  claimWork(name: string, queues: readonly string[], limit: number, memoryMb: number | null, avoid: readonly string[], now: EpochMs, leaseExpiresAt: EpochMs): Promise<ClaimedWork[]>;
+  claimWork(name: string, queues: readonly string[], limit: number, memoryMb: number | null, avoid: readonly string[], now: EpochMs, leaseExpiresAt: EpochMs): Promise<ClaimResult>;
   /**
    * Record several results at once (one transaction): each is refused, as with `completeAttempt`,
    * when its attempt is no longer running or its token is stale. Returns, per item, whether it

@@ -189,14 +189,11 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     await this.unwatch?.();
     if (this.claiming) await this.claiming;
     if (this.reading) await this.reading;
-    // Prefetched attempts never started here: handed back at once, to run elsewhere now — those
-    // the scheduler gave it back to their queue, where another worker claims them; and it offers
-    // no more slots, so the scheduler gives it nothing more.
+    // Attempts it holds but never started go back to their queue at once, where another worker
+    // claims them (the same attempts: nothing is recorded lost); and the scheduler gives this
+    // worker nothing more.
     const unstarted = this.dropQueued();
-    const givenBack = unstarted.filter((id) => this.givenIds.has(id));
-    const claimed = unstarted.filter((id) => !this.givenIds.has(id));
-    await this.options.store.drainWorker(this.options.name, givenBack, this.now() + this.ttl).catch((err: unknown) => this.emit("error", asError(err)));
-    if (claimed.length > 0) await this.options.store.releaseLeases(this.options.name, claimed, this.now()).catch((err: unknown) => this.emit("error", asError(err)));
+    await this.options.store.drainWorker(this.options.name, unstarted, this.now() + this.ttl).catch((err: unknown) => this.emit("error", asError(err)));
     if (!(await this.local.idle(deadline))) {
       const ids = [...this.running.keys()];
       for (const id of ids) this.abandoned.add(id);
@@ -261,11 +258,12 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     const now = this.now();
     const hintsBefore = this.hints;
     try {
-      const work = await o.store.claimWork(o.name, o.queues, free, memory, o.avoid ?? [], now, now + this.ttl);
+      const { work, unfit } = await o.store.claimWork(o.name, o.queues, free, memory, o.avoid ?? [], now, now + this.ttl);
       // Fewer than asked: nothing more is waiting for this worker, unless a notification came
-      // meanwhile. With a memory budget, less may only mean the rest did not fit yet: a finished
-      // attempt frees memory, so it keeps looking.
-      if (work.length < free && memory === null && this.hints === hintsBefore) this.workHint = false;
+      // meanwhile, or some did not fit the memory left (a finished attempt frees memory, so it
+      // keeps looking). It used to keep looking whenever it had a memory budget, which every
+      // worker has by default: an empty claim after every finished attempt.
+      if (work.length < free && !unfit && this.hints === hintsBefore) this.workHint = false;
       for (const w of work) {
         const cmd = { ...(w.command as StartCommand), fencingToken: w.fencingToken };
         this.running.set(w.attemptId, { fencingToken: w.fencingToken, taskKey: w.taskKey });

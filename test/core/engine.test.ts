@@ -621,3 +621,27 @@ describe("limits", () => {
     expect(engine.readyTaskIds()).toEqual([`${runId}/b`]);
   });
 });
+
+describe("sampled waiting reasons", () => {
+  it("hands the samplers of one moment the same explanation, and a fresh one once it is older than asked", () => {
+    const engine = new Engine(config({ pools: { db: 1 }, pipelines: [pipeline("etl", [["a", { pools: { db: 1 } }], ["b", { pools: { db: 1 } }]])] }), { now: T0 });
+    const rec = new Recorder();
+    const runId = engine.trigger("etl", T0);
+    rec.take(engine.advance(T0));
+    const first = engine.sampledWaitingReasons(T0);
+    expect([...first.keys()]).toEqual([`${runId}/b`]);
+    expect(first.get(`${runId}/b`)?.[0]?.kind).toBe("pool");
+    expect(engine.sampledWaitingReasons(T0 + 999)).toBe(first);
+    // The pool frees: a sample taken a second later says so.
+    const s = rec.starts.at(-1);
+    if (!s) throw new Error("nothing started");
+    succeed(engine, rec, s, T0 + 500);
+    rec.take(engine.advance(T0 + 500));
+    expect(engine.sampledWaitingReasons(T0 + 999)).toBe(first);
+    const later = engine.sampledWaitingReasons(T0 + 1_000);
+    expect(later).not.toBe(first);
+    expect(later).toEqual(engine.waitingReasons());
+    // A clock that went back is not served a sample from its future.
+    expect(engine.sampledWaitingReasons(T0)).not.toBe(later);
+  });
+});

@@ -18,7 +18,7 @@ afterAll(() => dropSchemas(...schemas));
 async function claimOne(store: PgStore, startedAt: number, ms = 5_000): Promise<ClaimedWork | undefined> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
-    const [work] = [...(await store.assignedWork("w1", startedAt, 0)), ...(await store.claimWork("w1", ["default"], 1, null, [], Date.now(), Date.now() + 60_000))];
+    const [work] = [...(await store.assignedWork("w1", startedAt, 0)), ...(await store.claimWork("w1", ["default"], 1, null, [], Date.now(), Date.now() + 60_000)).work];
     if (work) return work;
     await new Promise((r) => setTimeout(r, 25));
   }

@@ -92,7 +92,7 @@ describe("PgStore", () => {
       // Running attempts come back with what they hold, so a restarted scheduler counts it.
       expect((await store.loadActiveState()).attempts.find((a) => a.id === 1)?.resources).toHaveLength(3);
       // The claimed row is gone; the unclaimed one is still there for a worker to claim.
-      const claimed = await store.claimWork("w2", ["default"], 10, null, [], 10, 20_000);
+      const { work: claimed } = await store.claimWork("w2", ["default"], 10, null, [], 10, 20_000);
       expect(claimed.map((c) => c.attemptId)).toEqual([2]);
     } finally {
       await store.close();
@@ -115,7 +115,7 @@ describe("PgStore", () => {
       // One notification for w1's life, with its start commands; an empty one for the work given to nobody.
       expect(heard.sort()).toEqual(["", `worker:100:w1\n${JSON.stringify([{ attemptId: 1, fencingToken: 1, taskKey: "etl.t1" }, { attemptId: 2, fencingToken: 2, taskKey: "etl.t2" }])}`]);
       // The given work is w1's: another worker claims only the rest; a later life of w1 reads none of it.
-      expect((await store.claimWork("w2", ["default"], 10, null, [], T0, T0 + 60_000)).map((w) => w.attemptId)).toEqual([3]);
+      expect((await store.claimWork("w2", ["default"], 10, null, [], T0, T0 + 60_000)).work.map((w) => w.attemptId)).toEqual([3]);
       expect((await store.assignedWork("w1", 100, 0)).map((w) => [w.attemptId, w.fencingToken])).toEqual([[1, 1], [2, 2]]);
       expect(await store.assignedWork("w1", 100, 1)).toHaveLength(1);
       expect(await store.assignedWork("w1", 101, 0)).toEqual([]);
@@ -126,10 +126,52 @@ describe("PgStore", () => {
       // w1 stops: attempt 2 goes back to its queue, where w2 claims it (the same attempt: nothing lost).
       await store.drainWorker("w1", [2], T0 + 60_000);
       expect(await store.assignedWork("w1", 100, 0)).toEqual([]);
-      expect((await store.claimWork("w2", ["default"], 10, null, [], T0, T0 + 60_000)).map((w) => [w.attemptId, w.fencingToken])).toEqual([[2, 2]]);
+      expect((await store.claimWork("w2", ["default"], 10, null, [], T0, T0 + 60_000)).work.map((w) => [w.attemptId, w.fencingToken])).toEqual([[2, 2]]);
       expect((await store.getAttempt(2))?.workerId).toBe("w2");
     } finally {
       await unwatch();
+      await store.close();
+    }
+  });
+
+  it("a claim says whether work it saw did not fit the memory it was given", async () => {
+    const store = await openFresh();
+    try {
+      await store.apply([
+        createRun(1, ["big", "small"]),
+        createAttempt(1, 1, "small"),
+        createAttempt(2, 1, "big"),
+        { type: "dispatch", attemptId: 1, queue: "default", taskKey: "etl.small", memoryMb: 100, command: {}, at: T0 },
+        { type: "dispatch", attemptId: 2, queue: "default", taskKey: "etl.big", memoryMb: 900, command: {}, at: T0 },
+      ]);
+      const first = await store.claimWork("w1", ["default"], 10, 500, [], T0, T0 + 60_000);
+      expect([first.work.map((w) => w.attemptId), first.unfit]).toEqual([[1], true]);
+      expect(await store.claimWork("w1", ["default"], 10, 400, [], T0, T0 + 60_000)).toEqual({ work: [], unfit: true });
+      expect((await store.claimWork("w1", ["default"], 10, 1000, [], T0, T0 + 60_000)).work.map((w) => w.attemptId)).toEqual([2]);
+      expect(await store.claimWork("w1", ["default"], 10, 1000, [], T0, T0 + 60_000)).toEqual({ work: [], unfit: false });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("active attempts are found through their dispatch rows, so no index of attempts names what a completion changes (it stays a HOT update)", async () => {
+    const store = await openFresh();
+    try {
+      const indexes = await sqlRows<{ indexdef: string }>(`SELECT indexdef FROM pg_indexes WHERE schemaname = '${store.schema}' AND tablename = 'attempts'`);
+      expect(indexes.length).toBeGreaterThan(0);
+      for (const { indexdef } of indexes) expect(indexdef).not.toMatch(/\b(state|ended_at|released_at|error|peak_memory_bytes|lease_expires_at|worker_id)\b/);
+      await store.apply([createRun(1, ["a", "b", "c"]), createAttempt(1, 1, "a", { leaseExpiresAt: T0 }), createAttempt(2, 1, "b", { leaseExpiresAt: T0 + 10_000 }), createAttempt(3, 1, "c", { leaseExpiresAt: T0 })]);
+      expect(await store.expiredAttempts(T0 + 1)).toEqual([{ id: 1, workerId: "w1" }, { id: 3, workerId: "w1" }]);
+      // Ended: no longer active. Ended while its function still runs: draining, active until released.
+      await store.apply([{ type: "endAttempt", id: 1, state: "failed", endedAt: T0 + 1 }, { type: "endAttempt", id: 3, state: "cancelled", endedAt: T0 + 1, stillRunning: true }]);
+      expect(await store.expiredAttempts(T0 + 1)).toEqual([]);
+      let active = await store.loadActiveState();
+      expect([active.attempts.map((a) => a.id), (active.draining ?? []).map((a) => a.id)]).toEqual([[2], [3]]);
+      await store.apply([{ type: "releaseAttempt", id: 3, at: T0 + 2 }]);
+      active = await store.loadActiveState();
+      expect([active.attempts.map((a) => a.id), (active.draining ?? []).map((a) => a.id)]).toEqual([[2], []]);
+      expect((await sqlRows<{ attempt_id: string }>(`SELECT attempt_id FROM "${store.schema}".dispatch ORDER BY attempt_id`)).map((r) => Number(r.attempt_id))).toEqual([2]);
+    } finally {
       await store.close();
     }
   });
@@ -154,5 +196,15 @@ async function waitUntil(ok: () => boolean, ms = 5_000): Promise<void> {
   for (const end = Date.now() + ms; !ok(); ) {
     if (Date.now() > end) throw new Error("timed out");
     await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+async function sqlRows<T extends pg.QueryResultRow>(text: string): Promise<T[]> {
+  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await client.connect();
+  try {
+    return (await client.query<T>(text)).rows;
+  } finally {
+    await client.end();
   }
 }

@@ -535,6 +535,20 @@ export class Engine {
   }
 
   /**
+   * {@link waitingReasons} for samplers, which several parts of a process take about once a
+   * second (metrics, the dashboard's history): the one taken at most `maxAgeMs` before `now` is
+   * handed out again instead of explaining every waiting task once more. Treat it as read-only.
+   */
+  sampledWaitingReasons(now: number, maxAgeMs = 1_000): Map<string, WaitReason[]> {
+    const last = this.lastSampled;
+    if (last && now >= last.at && now - last.at < maxAgeMs) return last.reasons;
+    const reasons = this.admission.explainAll();
+    this.lastSampled = { at: now, reasons };
+    return reasons;
+  }
+  private lastSampled: { at: number; reasons: Map<string, WaitReason[]> } | undefined;
+
+  /**
    * With remote workers: what the live workers serving `queue` offer (execution slots, and memory
    * in MB). Tasks of a queue with no capacity wait ("no worker serves queue …"); a drop below what
    * is in use only stops new starts. False for a queue no task of the config uses.

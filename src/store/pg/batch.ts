@@ -211,12 +211,27 @@ export function planBatch(batch: readonly StoreWrite[], workChannel: string, fen
         ${param(a.map((x) => x.startedAt), "bigint[]")}, ${param(a.map((x) => x.endedAt), "bigint[]")}, ${param(a.map((x) => x.leaseExpiresAt), "bigint[]")},
         ${param(a.map((x) => toJson(x.error)), "text[]")}, ${param(a.map((x) => toJson(x.progress)), "text[]")}, ${param(a.map((x) => resourcesJson(x.resources)), "text[]")})${guard})`);
   }
-  if (dispatch.length > 0) {
-    shape.push("d");
+  // Every attempt created is active until released: a row in dispatch (migration 11), with its work
+  // for worker processes when the batch dispatches it.
+  const active = new Map<number, { attemptId: number; at: number; worker: string | null; work?: Extract<"dispatch"> }>();
+  for (const w of attempts) active.set(w.attempt.id, { attemptId: w.attempt.id, at: w.attempt.queuedAt, worker: w.attempt.workerId });
+  for (const d of dispatch) active.set(d.attemptId, { attemptId: d.attemptId, at: d.at, worker: d.worker?.name ?? null, work: d });
+  if (active.size > 0) {
+    const rows = [...active.values()];
+    // Work for an attempt an earlier batch created fills in its row; rows of attempts created here
+    // are plain inserts (an upsert costs a WAL record more per row).
+    const upsert = rows.some((r) => !createdAttempts.has(r.attemptId));
+    shape.push(upsert ? "D" : "d");
     ctes.push(`new_dispatch AS (INSERT INTO dispatch (attempt_id, queue, task_key, memory_mb, command, created_at, worker, worker_started_at)
-      SELECT * FROM unnest(${param(dispatch.map((d) => d.attemptId), "bigint[]")}, ${param(dispatch.map((d) => d.queue), "text[]")}, ${param(dispatch.map((d) => d.taskKey), "text[]")},
-        ${param(dispatch.map((d) => d.memoryMb ?? null), "int[]")}, ${param(dispatch.map((d) => JSON.stringify(d.command)), "text[]")}, ${param(dispatch.map((d) => d.at), "bigint[]")},
-        ${param(dispatch.map((d) => d.worker?.name ?? null), "text[]")}, ${param(dispatch.map((d) => d.worker?.startedAt ?? null), "bigint[]")})${guard}
+      SELECT * FROM unnest(${param(rows.map((r) => r.attemptId), "bigint[]")}, ${param(rows.map((r) => r.work?.queue ?? null), "text[]")}, ${param(rows.map((r) => r.work?.taskKey ?? null), "text[]")},
+        ${param(rows.map((r) => r.work?.memoryMb ?? null), "int[]")}, ${param(rows.map((r) => (r.work ? JSON.stringify(r.work.command) : null)), "text[]")}, ${param(rows.map((r) => r.at), "bigint[]")},
+        ${param(rows.map((r) => r.worker), "text[]")}, ${param(rows.map((r) => r.work?.worker?.startedAt ?? null), "bigint[]")})${guard}
+      ${
+        upsert
+          ? `ON CONFLICT (attempt_id) DO UPDATE SET queue = excluded.queue, task_key = excluded.task_key, memory_mb = excluded.memory_mb, command = excluded.command,
+        worker = excluded.worker, worker_started_at = excluded.worker_started_at`
+          : ""
+      }
       RETURNING 1)`);
   }
   if (!single) {
@@ -267,9 +282,9 @@ export function planBatch(batch: readonly StoreWrite[], workChannel: string, fen
         ${param(u.map((x) => x.error !== undefined), "bool[]")}, ${param(u.map((x) => toJson(x.error)), "text[]")}, ${param(u.map((x) => x.stillRunning === true), "bool[]")},
         ${param(u.map((x) => x.peakMemoryBytes ?? null), "bigint[]")})
         AS u (id, state, ended_at, set_error, error, still_running, peak)${uw})`);
-    // Work nobody claimed goes with its attempt (claimed work is deleted when it is claimed); a
-    // draining attempt keeps released_at as it is.
-    ctes.push(`unclaimed AS (DELETE FROM dispatch d USING ends WHERE d.attempt_id = ends.id)`);
+    // An ended attempt is no longer active (its work, claimed or not, goes with it), unless its
+    // function still runs; a draining attempt keeps released_at as it is.
+    ctes.push(`inactive AS (DELETE FROM dispatch d USING ends WHERE d.attempt_id = ends.id AND NOT ends.still_running)`);
     // An attempt its worker already recorded as ended this way (the usual case on worker
     // processes) is left as the worker wrote it, times included: rewriting it would add a row
     // version, and an entry in each of its indexes, per task for nothing.
@@ -314,7 +329,8 @@ export function planBatch(batch: readonly StoreWrite[], workChannel: string, fen
     shape.push("L");
     ctes.push(`released AS (UPDATE attempts a SET released_at = u.at, peak_memory_bytes = GREATEST(a.peak_memory_bytes, u.peak)
         FROM unnest(${param(u.map((x) => x.id), "bigint[]")}, ${param(u.map((x) => x.at), "bigint[]")}, ${param(u.map((x) => x.peakMemoryBytes ?? null), "bigint[]")}) AS u (id, at, peak)
-        WHERE a.id = u.id AND a.state <> 'running'${ug} RETURNING 1)`);
+        WHERE a.id = u.id AND a.state <> 'running'${ug} RETURNING a.id)`);
+    ctes.push(`released_inactive AS (DELETE FROM dispatch d USING released WHERE d.attempt_id = released.id)`);
     counts.push({ cte: "released", expected: u.length });
   };
   if (single) {
@@ -357,8 +373,16 @@ export function workNotifications(dispatch: readonly DispatchWrite[]): string[] 
   }
   const out: string[] = [];
   for (const [header, commands] of given) {
-    const body = JSON.stringify(commands);
-    out.push(Buffer.byteLength(header) + 1 + Buffer.byteLength(body) <= NOTIFY_MAX ? `${header}\n${body}` : header);
+    // Built until it no longer fits: a turn that starts hundreds says "read what you were given".
+    let body = "";
+    let size = Buffer.byteLength(header) + 3;
+    for (const c of commands) {
+      const json = JSON.stringify(c);
+      size += Buffer.byteLength(json) + 1;
+      if (size > NOTIFY_MAX) break;
+      body += body === "" ? json : `,${json}`;
+    }
+    out.push(size <= NOTIFY_MAX ? `${header}\n[${body}]` : header);
   }
   if (open) out.push("");
   return out;

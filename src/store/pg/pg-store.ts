@@ -9,7 +9,7 @@ import type { BucketShape } from "../../core/rate.js";
 import type {
   ActiveState, AttemptLogLine, AttemptQuery, AttemptRecord, CompletionOutcome, ControlRequest, EpochMs, EventQuery, EventRecord, LeaseClaim, LeaseFence,
   LeaseResult, NewRequest, PruneResult, RunQuery, RunRecord, ScheduleStateRecord, Store, StoredDefinitions, StoreWrite, TaskInstanceRecord,
-  ClaimedWork, DispatchWrite, RemoteAttemptState, TokenGrant, TokenStore, WorkerInfo, WorkerStore,
+  ClaimResult, ClaimedWork, DispatchWrite, RemoteAttemptState, TokenGrant, TokenStore, WorkerInfo, WorkerStore,
 } from "../types.js";
 import { StoreConflictError, StoreLeaseLostError, StoreMigrationError, StoreNotFoundError, StoreWriteError, isStoreUnavailable } from "../errors.js";
 import {
@@ -405,12 +405,12 @@ export class PgStore implements Store, WorkerStore, TokenStore {
     await this.#query("UPDATE workers SET stopped_at = $2, heartbeat_at = $2 WHERE name = $1", [name, now]);
   }
 
-  async claimWork(name: string, queues: readonly string[], limit: number, memoryMb: number | null, avoid: readonly string[], _now: EpochMs, leaseExpiresAt: EpochMs): Promise<ClaimedWork[]> {
-    if (limit <= 0) return [];
+  async claimWork(name: string, queues: readonly string[], limit: number, memoryMb: number | null, avoid: readonly string[], _now: EpochMs, leaseExpiresAt: EpochMs): Promise<ClaimResult> {
+    if (limit <= 0) return { work: [], unfit: false };
     // One statement (one round trip, one commit): pick the oldest unclaimed work of these queues
-    // that fits the memory budget, take it off the dispatch table, and give its attempts to this
-    // worker (the attempt records who took it; its claim and lease renewals are HOT updates).
-    const rows = (await this.#query<{ attempt_id: number; task_key: string; memory_mb: number | null; command: string; fencing_token: number }>(
+    // that fits the memory budget, and make this worker its worker (the row stays, an active
+    // attempt's, until the attempt is released; its claim and lease renewals are HOT updates).
+    const rows = (await this.#query<{ unfit: boolean; attempt_id: number | null; task_key: string; memory_mb: number | null; command: string; fencing_token: number }>(
       q("claim", `WITH picked AS (
           SELECT attempt_id, task_key, memory_mb, command FROM dispatch
           WHERE queue = ANY($1::text[]) AND worker IS NULL AND NOT (task_key = ANY($3::text[]))
@@ -418,14 +418,18 @@ export class PgStore implements Store, WorkerStore, TokenStore {
         chosen AS (
           SELECT * FROM (SELECT *, sum(coalesce(memory_mb, 0)) OVER (ORDER BY attempt_id) AS used FROM picked) f
           WHERE $4::bigint IS NULL OR used <= $4::bigint),
-        gone AS (DELETE FROM dispatch d USING chosen WHERE d.attempt_id = chosen.attempt_id),
+        mine AS (UPDATE dispatch d SET worker = $5 FROM chosen WHERE d.attempt_id = chosen.attempt_id),
         taken AS (
           UPDATE attempts a SET worker_id = $5, lease_expires_at = $6 FROM chosen
           WHERE a.id = chosen.attempt_id AND ${STILL_RUNNING_A} RETURNING a.id, a.fencing_token)
-        SELECT chosen.attempt_id, chosen.task_key, chosen.memory_mb, chosen.command, taken.fencing_token
-        FROM chosen JOIN taken ON taken.id = chosen.attempt_id ORDER BY chosen.attempt_id`, [queues, limit, avoid, memoryMb, name, leaseExpiresAt]),
+        -- One row at least: whether some work picked did not fit the memory left, with what was taken.
+        SELECT (SELECT count(*) FROM picked) > (SELECT count(*) FROM chosen) AS unfit, w.* FROM (SELECT 1) one LEFT JOIN (
+          SELECT chosen.attempt_id, chosen.task_key, chosen.memory_mb, chosen.command, taken.fencing_token
+          FROM chosen JOIN taken ON taken.id = chosen.attempt_id) w ON true ORDER BY w.attempt_id`, [queues, limit, avoid, memoryMb, name, leaseExpiresAt]),
     )).rows;
-    return rows.map((w) => ({ attemptId: w.attempt_id, fencingToken: w.fencing_token, taskKey: w.task_key, memoryMb: w.memory_mb, command: JSON.parse(w.command) as unknown }));
+    const work: ClaimedWork[] = [];
+    for (const w of rows) if (w.attempt_id !== null) work.push({ attemptId: w.attempt_id, fencingToken: w.fencing_token, taskKey: w.task_key, memoryMb: w.memory_mb, command: JSON.parse(w.command) as unknown });
+    return { work, unfit: rows[0]?.unfit === true };
   }
 
   async assignedWork(name: string, startedAt: EpochMs, afterId: number): Promise<ClaimedWork[]> {
@@ -528,7 +532,8 @@ export class PgStore implements Store, WorkerStore, TokenStore {
 
   async expiredAttempts(now: EpochMs, deadWorkers: readonly string[] = []): Promise<Array<{ id: number; workerId: string | null }>> {
     const rows = (await this.#query<{ id: number; worker_id: string | null }>(
-      q("expired_attempts", "SELECT id, worker_id FROM attempts WHERE state = 'running' AND (lease_expires_at < $1 OR worker_id = ANY($2::text[])) ORDER BY id LIMIT 1000", [now, deadWorkers]),
+      q("expired_attempts", `SELECT a.id, a.worker_id FROM dispatch d JOIN attempts a ON a.id = d.attempt_id
+        WHERE a.state = 'running' AND (a.lease_expires_at < $1 OR a.worker_id = ANY($2::text[])) ORDER BY a.id LIMIT 1000`, [now, deadWorkers]),
     )).rows;
     return rows.map((r) => ({ id: r.id, workerId: r.worker_id }));
   }
@@ -612,8 +617,10 @@ export class PgStore implements Store, WorkerStore, TokenStore {
       const active = "state IN ('queued', 'running')";
       const runs = (await client.query<RunRow>(`SELECT ${RUN_COLUMNS} FROM runs WHERE ${active} ORDER BY id`)).rows;
       const tasks = (await client.query<TaskRow>(`SELECT ${TASK_COLUMNS} FROM task_instances WHERE run_id IN (SELECT id FROM runs WHERE ${active}) ORDER BY run_id, task`)).rows;
-      const attempts = (await client.query<PgAttemptRow>(`SELECT ${PG_ATTEMPT_COLUMNS} FROM attempts WHERE state = 'running' ORDER BY id`)).rows;
-      const draining = (await client.query<PgAttemptRow>(`SELECT ${PG_ATTEMPT_COLUMNS} FROM attempts WHERE released_at IS NULL AND state <> 'running' ORDER BY id`)).rows;
+      // The active attempts are those with a row in dispatch (see migration 11): running, and
+      // ended with their function still running (draining).
+      const attempts = (await client.query<PgAttemptRow>(`SELECT ${PG_ATTEMPT_COLUMNS} FROM attempts WHERE id IN (SELECT attempt_id FROM dispatch) AND state = 'running' ORDER BY id`)).rows;
+      const draining = (await client.query<PgAttemptRow>(`SELECT ${PG_ATTEMPT_COLUMNS} FROM attempts WHERE id IN (SELECT attempt_id FROM dispatch) AND released_at IS NULL AND state <> 'running' ORDER BY id`)).rows;
       const resources = resourceRowsOf([...attempts, ...draining]);
       const schedules = (await client.query<ActiveState["schedules"][number]>(`SELECT pipeline, last_scheduled_for AS "lastScheduledFor", skipped, paused_at AS "pausedAt", backfill_max_active AS "backfillMaxActive" FROM schedule_state ORDER BY pipeline`)).rows;
       return {
@@ -795,6 +802,8 @@ async function applyOne(client: pg.PoolClient, write: StoreWrite, index: number)
           resourcesJson(a.resources),
         ]),
       );
+      // Active from now until released (a dispatch write in the batch adds its work to the row).
+      await client.query(q("insert_active", "INSERT INTO dispatch (attempt_id, created_at, worker) VALUES ($1, $2, $3) ON CONFLICT (attempt_id) DO NOTHING", [a.id, a.queuedAt, a.workerId]));
       return;
     }
     case "endAttempt": {
@@ -802,7 +811,7 @@ async function applyOne(client: pg.PoolClient, write: StoreWrite, index: number)
       return mustChange(await client.query(
         // Work nobody claimed goes with it. A draining attempt keeps released_at as it is: a
         // worker may have reported the release already.
-        q("end_attempt", `WITH unclaimed AS (DELETE FROM dispatch WHERE attempt_id = $1)
+        q("end_attempt", `WITH inactive AS (DELETE FROM dispatch WHERE attempt_id = $1 AND NOT $6)
           UPDATE attempts SET state = $2, ended_at = $3::bigint,
           error = CASE WHEN $4 THEN $5::text ELSE error END,
           released_at = CASE WHEN $6 THEN released_at ELSE $3::bigint END,
@@ -810,7 +819,8 @@ async function applyOne(client: pg.PoolClient, write: StoreWrite, index: number)
       ), write, index);
     }
     case "releaseAttempt":
-      return mustChange(await client.query(q("release_attempt", "UPDATE attempts SET released_at = $2, peak_memory_bytes = GREATEST(peak_memory_bytes, $3::bigint) WHERE id = $1 AND state <> 'running'", [write.id, write.at, write.peakMemoryBytes ?? null])), write, index);
+      return mustChange(await client.query(q("release_attempt", `WITH inactive AS (DELETE FROM dispatch WHERE attempt_id = $1)
+        UPDATE attempts SET released_at = $2, peak_memory_bytes = GREATEST(peak_memory_bytes, $3::bigint) WHERE id = $1 AND state <> 'running'`, [write.id, write.at, write.peakMemoryBytes ?? null])), write, index);
     case "recordSchedule":
       await client.query(
         q("record_schedule", `INSERT INTO schedule_state (pipeline, last_scheduled_for, skipped) VALUES ($1, $2, $3)
@@ -832,7 +842,9 @@ async function applyOne(client: pg.PoolClient, write: StoreWrite, index: number)
     }
     case "dispatch":
       await client.query(
-        q("insert_dispatch", "INSERT INTO dispatch (attempt_id, queue, task_key, memory_mb, command, created_at, worker, worker_started_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", [
+        q("insert_dispatch", `INSERT INTO dispatch (attempt_id, queue, task_key, memory_mb, command, created_at, worker, worker_started_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+          ON CONFLICT (attempt_id) DO UPDATE SET queue = excluded.queue, task_key = excluded.task_key, memory_mb = excluded.memory_mb, command = excluded.command,
+            worker = excluded.worker, worker_started_at = excluded.worker_started_at`, [
           write.attemptId, write.queue, write.taskKey, write.memoryMb ?? null, JSON.stringify(write.command), write.at, write.worker?.name ?? null, write.worker?.startedAt ?? null,
         ]),
       );
