@@ -443,35 +443,41 @@ graphile-worker's (a), measured the same way: CPU ${Math.round(g.cpu.postgres ??
 workers per job (its enqueueing, by the bench, included in PostgreSQL's).
 
 Where Sluice's time goes. Every task passes through the scheduler, which is what admission is: it commits the
-start (the attempt with what it holds, the dispatch row, the task's state), a worker claims and runs it and records
-the result, the scheduler reads the result and commits the end. The scheduler, the workers and PostgreSQL share the
-two cores, so (a) is bound by CPU per task (figures above); graphile-worker writes a job once and deletes it once,
-with no central decision in between, and spends a fraction of that per job.
+start (the attempt with what it holds, its dispatch row naming the worker it gives it to, the task's state) in one
+statement, the worker starts it on the notification of that commit and records the result, the scheduler reads
+the result and commits the end. The scheduler, the workers and PostgreSQL share the two cores, so (a) is bound by
+CPU per task (figures above). Per task, from \`pg_stat_statements\` over 60,000 tasks: the scheduler's turn
+statements ~65 µs and ~18 WAL records (the attempt and its five indexes, the dispatch row in and out, the task
+instance inserted with its run and updated twice), the worker's completion 13 µs and one WAL record (a HOT
+update), the scheduler's read of results and the workers' reads of their work ~4 µs each. The scheduler's own
+CPU goes to admission's bookkeeping (a quarter of its busy time), garbage collection (a sixth) and turning
+batches into statement parameters (a tenth). graphile-worker writes a job once and deletes it once, with no
+central decision in between, and spends a fraction of that per job.
 
-What changed on 2026-12-05, found with PostgreSQL's statement log, \`pg_stat_statements\` and \`auto_explain\`
-(before → after on the same machine): (1) a new store's generic plans, made while its tables were empty, scanned
-whole tables; the store's connections now price scans, hash and merge joins out (JIT off) — statement time per
-40,000 tasks 110 s → 43 s. (2) Workers take attempts ahead of free slots (\`--prefetch\`) and refill that queue
-once half of it has room, so a scheduler turn carries hundreds of starts and ends (commits per task 0.55 → ~0.2).
-(3) The workers' statements (completion, claim, heartbeat) found their attempts by reading every running attempt
-whenever the planner underestimated how many run (~1,000 with prefetch: a 4-row completion read 706 index
-entries, 5 ms); they now look them up by id, and the completion statement no longer probes the task table once
-per pair of rows: completion 3.7 → 0.7 ms, PostgreSQL CPU per task ~450 → ~200 µs, (a) ~1,800 → ~4,000/s
-(A/B against the previous commit, back to back).
-(4) Migration 10 writes fewer rows and index entries per task — resources in a column of the attempt (not 3
-rows), claimed dispatch rows deleted instead of updated, no index on lease expiry so a claim is a HOT update
-(fillfactor 50): WAL records per task 42 → ~24. (5) The scheduler reads only the attempts the workers'
-notifications name (rows read per task 5 → 1), and a worker no longer reads /proc around every attempt.
-What would close the rest is a different design, not tuning: a task's start and end are three transactions in
-three processes (scheduler, worker, scheduler) and write about six row versions with the attempt's five indexes,
-where graphile-worker's job is one row written once and deleted once by the process that runs it. Keeping
-Sluice's limits while deciding in the worker — workers taking admission decisions against pool counters in the
-database, the scheduler only ordering the queue — is the direction; it is not started.
-(b) is not better: 6–8 ms p50, 16–27 ms p99 here both before and after these changes (the previous commit,
-measured the same way today: 8/27 ms; this one on fresh processes, \`sluice-b\`: 7/16–20 ms). PostgreSQL's statement log shows where one start goes: ~2 ms from the
-request's commit to the scheduler taking it (its notification, the take's own commit), ~3 ms for the turn's
-transaction, ~1 ms for the worker's claim — three commits before the task starts, where graphile-worker's job
-needs one. Taking requests inside the turn's transaction would remove one; not done.
+What changed on 2026-12-05 (two sessions), found with PostgreSQL's statement log, \`pg_stat_statements\` and
+\`auto_explain\` (before → after on the same machine): (1) a new store's generic plans, made while its tables
+were empty, scanned whole tables; the store's connections now price scans, hash and merge joins out (JIT off).
+(2) Workers take attempts ahead of free slots (\`--prefetch\`), so a scheduler turn carries hundreds of starts
+and ends. (3) The workers' statements found their attempts by reading every running attempt whenever the
+planner underestimated how many run; they look them up by id: completion 3.7 → 0.7 ms. (4) Migration 10: resources
+in a column of the attempt, no index on lease expiry (WAL records per task 42 → ~24). (5) The scheduler reads
+only the attempts the workers' notifications name. Then: (6) a scheduler turn is one statement, not a
+transaction of two (one round trip instead of four); (7) the scheduler gives each started attempt to a worker
+with room for it and the commit's notification carries the start command, so most tasks are never claimed
+(attempt updates per task 2 → 1); (8) migration 11 makes the dispatch rows the set of active attempts and drops
+the indexes of attempts on their state, so the completion is a HOT update (32 → 13 µs, 6 → 1 WAL records per
+task); (9) a worker with a memory budget no longer claims again, in vain, after every finished attempt.
+(a) went from 1,451/s (morning) to ~4,200/s to the figure above; PostgreSQL CPU per task from ~450 to ~100 µs.
+What would close the rest is a different design, not tuning: a task's start and end are decided by one process
+for all workers and written as about a dozen row versions and index entries, where graphile-worker's job is one
+row written once and deleted once by the process that runs it. Keeping Sluice's limits while deciding in the
+worker — workers taking admission decisions against pool counters in the database, the scheduler only ordering
+the queue — is the direction; it is not started.
+(b): the request's commit wakes the scheduler, which takes it (a commit), decides and commits the start in one
+statement; the worker starts the task on that commit's notification. Two commits after the enqueue, where
+graphile-worker's worker needs one (its fetch). Its p99, like graphile-worker's, moves by several ms between
+runs on this machine (\`bench/distributed.ts latency\` runs both in turns: Sluice 7–9 ms, graphile-worker
+4–9 ms on 2026-12-05).
 pg-boss is bound by its
 polling: v10 waits \`pollingIntervalSeconds\`
 (≥ 0.5 s) between fetches even when a fetch returned a full batch, so a job waits for the next poll.
