@@ -476,8 +476,9 @@ the queue — is the direction; it is not started.
 (b): the request's commit wakes the scheduler, which takes it (a commit), decides and commits the start in one
 statement; the worker starts the task on that commit's notification. Two commits after the enqueue, where
 graphile-worker's worker needs one (its fetch). Its p99, like graphile-worker's, moves by several ms between
-runs on this machine (\`bench/distributed.ts latency\` runs both in turns: Sluice 7–9 ms, graphile-worker
-4–9 ms on 2026-12-05).
+runs on this machine: over the 2026-12-05 runs (\`bench/distributed.ts latency\` runs both in turns, three
+rounds each) Sluice's p99 was 7–12 ms and graphile-worker's 4–10 ms, p50 3–5 ms and 2–4 ms; Sluice's was below
+graphile-worker's in some runs and above in most.
 pg-boss is bound by its
 polling: v10 waits \`pollingIntervalSeconds\`
 (≥ 0.5 s) between fetches even when a fetch returned a full batch, so a job waits for the next poll.
