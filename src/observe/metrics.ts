@@ -363,7 +363,8 @@ export function attachRuntimeMetrics(sluice: MetricsSource): Registry {
   }
 
   const sampleWaiting = (now: number): void => {
-    const reasons = engine()?.sampledWaitingReasons(now);
+    const e = engine();
+    const reasons = e?.sampledWaitingReasons(now, e.sampleEveryMs());
     if (!reasons) return;
     const step = sampledAt === 0 ? 0 : now - sampledAt;
     sampledAt = now;
@@ -438,7 +439,7 @@ export function attachRuntimeMetrics(sluice: MetricsSource): Registry {
   });
   scheduler.on("turn", ({ at, durationMs }) => {
     turnDuration.observe(durationMs / 1000);
-    if (at - sampledAt >= 1000) sampleWaiting(at);
+    if (at - sampledAt >= (engine()?.sampleEveryMs() ?? 1000)) sampleWaiting(at);
   });
   scheduler.on("leaseExpired", () => leaseExpired.inc());
   scheduler.on("refused", () => refused.inc());

@@ -267,6 +267,9 @@ class Api {
     return this.sluice.scheduler.engineView;
   }
 
+  /** The waiting tasks' reasons last recorded in the history. */
+  private lastReasons: ReadonlyMap<string, unknown> | undefined;
+
   /**
    * One sample of pool use and of what waiting tasks wait for (skipped when 20,000+ wait: too
    * costly a second). Returns the usage it read, for {@link liveState}.
@@ -276,7 +279,12 @@ class Api {
     if (!engine) return undefined;
     const usage = engine.usage();
     this.pools.sample(now, usage, this.host());
-    if (engine.waitingTasks > 0 && engine.waitingTasks < 20_000) this.causes.observe(now, engine.sampledWaitingReasons(now));
+    if (engine.waitingTasks > 0 && engine.waitingTasks < 20_000) {
+      // Less often the more tasks wait (Engine.sampleEveryMs); a sample is recorded once.
+      const reasons = engine.sampledWaitingReasons(now, engine.sampleEveryMs());
+      if (reasons !== this.lastReasons) this.causes.observe(now, reasons);
+      this.lastReasons = reasons;
+    }
     return usage;
   }
 

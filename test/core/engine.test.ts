@@ -643,5 +643,15 @@ describe("sampled waiting reasons", () => {
     expect(later).toEqual(engine.waitingReasons());
     // A clock that went back is not served a sample from its future.
     expect(engine.sampledWaitingReasons(T0)).not.toBe(later);
+    expect(engine.sampleEveryMs()).toBe(1_000);
+  });
+
+  it("are sampled less often the more tasks wait: a second per 4,000", () => {
+    const tasks = Array.from({ length: 8_001 }, (_, i): [string, { pools: Record<string, number> }] => [`t${i}`, { pools: { db: 1 } }]);
+    const engine = new Engine(config({ pools: { db: 1 }, pipelines: [pipeline("etl", tasks)] }), { now: T0 });
+    engine.trigger("etl", T0);
+    engine.advance(T0);
+    expect(engine.waitingTasks).toBe(8_000);
+    expect(engine.sampleEveryMs()).toBe(2_000);
   });
 });
