@@ -236,9 +236,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
     if (this.options.remote) {
       const remote = this.options.remote;
-      this.unwatchDone = await remote.store.watch("done", (ids) => {
+      this.unwatchDone = await remote.store.watch("done", (ids, payload) => {
         if (ids) for (const id of ids) this.doneHints.add(id);
         else this.fullSync = true;
+        // A worker joined: its slots count (and it may be given work) now, not at the next read.
+        if (payload === "workers") this.workersReadAt = 0;
         void this.syncRemote();
       });
       // The fallback for a missed notification: look at every attempt it waits for.

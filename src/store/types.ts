@@ -191,6 +191,8 @@ export interface WorkerStore {
    * commit. On `done`, `attemptIds` names the attempts whose end a worker just recorded, when the
    * notification could carry them; `undefined` means "something changed: look at everything"
    * (a release, a lease handed back, a reconnect after which notifications may have been missed).
+   * `payload` is the notification's text on "work" (see {@link assignedHeader}), and on "done"
+   * when a worker registered (`"workers"`: read the workers again).
    */
   watch(channel: "work" | "done", listener: (attemptIds?: readonly number[], payload?: string) => void): Promise<() => Promise<void>>;
 }

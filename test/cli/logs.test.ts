@@ -87,6 +87,11 @@ describe.each(stores)("sluice logs on %s", { concurrent: true }, (_name, dbFor) 
       const ended = await follow.exited;
       expect(ended.code, ended.stderr).toBe(0);
       expect(jsonLines(ended.stdout).map((l) => l.msg)).toEqual(["drip 1", "drip 2", "drip 3", "drip 4", "drip 5", "drip 6", "drip 7", "drip 8"]);
+      // A task that has not started yet (its upstream runs for 1.5 s) is waited for, not given up on.
+      const later = JSON.parse((await box.cli(["trigger", "later", "--json"])).stdout) as RunRecord;
+      const waited = await box.start(["logs", `${later.id}/second`, "--follow", "--json"], { killAfterMs: 40_000 }).exited;
+      expect(waited.code, waited.stderr).toBe(0);
+      expect(jsonLines(waited.stdout).map((l) => l.msg)).toEqual(["second ran"]);
       run.kill("SIGTERM");
       await run.exited;
     });

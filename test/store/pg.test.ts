@@ -176,17 +176,21 @@ describe("PgStore", () => {
     }
   });
 
-  it("a stopping worker is listed as draining until it registers again", async () => {
+  it("a stopping worker is listed as draining until it registers again; a registration tells the scheduler at once", async () => {
     const store = await openFresh();
+    const heard: Array<string | undefined> = [];
+    const unwatch = await store.watch("done", (ids, payload) => void heard.push(ids ? ids.join(",") : payload));
     try {
       const info = { name: "w1", host: "h", pid: 1, queues: ["default"], slots: 2, memoryMb: null, fingerprint: "f", avoid: [], startedAt: T0, heartbeatAt: T0 };
       await store.registerWorker(info, 15_000);
+      await waitUntil(() => heard.includes("workers"));
       expect((await store.listWorkers())[0]?.drainingAt).toBeNull();
       await store.drainWorker("w1", [], T0);
       expect((await store.listWorkers())[0]?.drainingAt).toEqual(expect.any(Number));
       await store.registerWorker({ ...info, pid: 2, startedAt: T0 + 1, heartbeatAt: T0 + 1 }, 0);
       expect((await store.listWorkers())[0]?.drainingAt).toBeNull();
     } finally {
+      await unwatch();
       await store.close();
     }
   });

@@ -49,6 +49,23 @@ async function attemptsOf(store: Store, ref: string | undefined, opts: LogsOptio
   return attempts;
 }
 
+const FINAL_TASK = new Set(["success", "failed", "upstream_failed", "cancelled"]);
+
+/**
+ * Whether what `--follow` follows will make no more attempts: the attempt named, or the task (the
+ * run) once it has ended — a task not started yet, or waiting for its retry, is waited for.
+ */
+async function settled(store: Store, ref: string | undefined, opts: LogsOptions, attempts: readonly AttemptRecord[]): Promise<boolean> {
+  if (opts.attemptId !== undefined || opts.attempt !== undefined || ref === undefined) return attempts.length > 0;
+  const { runId, task } = parseRunRef(ref);
+  if (task !== undefined) {
+    const state = (await store.listTasks(runId)).find((t) => t.task === task)?.state;
+    return state === undefined || FINAL_TASK.has(state);
+  }
+  const run = await store.getRun(runId);
+  return run === undefined || (run.state !== "queued" && run.state !== "running");
+}
+
 function render(line: AttemptLogLine, tz: string): string {
   const data = line.data ? ` ${JSON.stringify(line.data)}` : "";
   return `${formatTime(line.at, tz)}.${String(line.at % 1000).padStart(3, "0")} ${line.level.toUpperCase().padEnd(5)} ${line.msg}${data}`;
@@ -90,7 +107,7 @@ export function registerLogs(program: Command): void {
         // Following: stop once every attempt has ended and its last lines are read (a new attempt of
         // a followed run or task is picked up as it starts).
         const fresh = await attemptsOf(store, ref, { ...opts, follow: true });
-        const ended = fresh.every((a) => a.state !== "running");
+        const ended = fresh.every((a) => a.state !== "running") && (await settled(store, ref, opts, fresh));
         if (ended && fresh.length === attempts.length) {
           let more = false;
           for (const a of fresh) if ((await store.listAttemptLogs(a.id, seen.get(a.id) ?? 0, 1)).length > 0) more = true;

@@ -22,6 +22,9 @@ import { applyPgMigrations, pgSchemaState } from "./migrations.js";
 import { CONTROL_PIPELINE_SQL, controlPipelineParams, planBatch, workNotifications } from "./batch.js";
 import { processAlive } from "../process-alive.js";
 
+/** The "done" notification's payload when a worker registers: the scheduler reads the workers again. */
+export const WORKERS_CHANGED = "workers";
+
 /** Options of {@link PgStore.open}. */
 export interface PgStoreOptions extends PoolOptions {
   /** Apply pending migrations before returning. @defaultValue true */
@@ -347,7 +350,7 @@ export class PgStore implements Store, WorkerStore, TokenStore {
         // "done" carries the ids of the attempts a worker just ended ("12,13,…"), else nothing.
         const ids = name === "done" && n.payload ? n.payload.split(",").map(Number) : undefined;
         // "work" carries what the scheduler gave one worker (see assignedHeader), or nothing.
-        listener(ids && ids.every(Number.isSafeInteger) ? ids : undefined, name === "work" ? n.payload : undefined);
+        listener(ids && ids.every(Number.isSafeInteger) ? ids : undefined, name === "work" || n.payload === WORKERS_CHANGED ? n.payload : undefined);
       });
       try {
         await c.connect();
@@ -382,6 +385,8 @@ export class PgStore implements Store, WorkerStore, TokenStore {
            heartbeat_at = excluded.heartbeat_at, stopped_at = NULL, draining_at = NULL`,
         [info.name, info.host, info.pid, info.queues, info.slots, info.memoryMb, info.fingerprint, info.avoid, info.startedAt, info.heartbeatAt, info.prefetch ?? 0],
       );
+      // The scheduler reads the workers again at once (it reads them at most every second otherwise).
+      await client.query("SELECT pg_notify($1, $2)", [this.#channel("done"), WORKERS_CHANGED]);
       return { ok: true as const };
     });
   }
