@@ -101,22 +101,26 @@ export function registerWorker(program: Command): void {
         const served = await (await import("../../observe/metrics-server.js")).serveMetrics(metrics, { port: intOption(opts.metricsPort, "--metrics-port", 0) });
         logger.info({ metricsPort: served.port }, `metrics at http://127.0.0.1:${served.port}/metrics`);
       }
-      try {
-        await worker.start();
-      } catch (err) {
-        await store.close();
-        throw new CliError(err instanceof Error ? err.message : String(err));
-      }
+      // Signals are handled from before the worker registers: work may be given to it, and start,
+      // the moment it does; a SIGTERM then must drain it, not kill it mid-task.
+      const starting = worker.start();
       let draining: Promise<void> | undefined;
       const drain = (why: string): Promise<void> =>
         (draining ??= (async () => {
           logger.info({ running: worker.runningCount }, `${why}: stopping; running attempts have ${opts.shutdownTimeout} to finish (send the signal again to exit now)`);
+          if (!(await starting.then(() => true, () => false))) return;
           await worker.stop(Date.now() + shutdownMs);
           await store.close();
           logger.info("sluice worker stopped");
         })());
       onSignals(drain);
-      logger.info({ name, queues, slots, prefetch, memoryMb, config: loaded.path }, "sluice worker started");
+      try {
+        await starting;
+      } catch (err) {
+        await store.close();
+        throw new CliError(err instanceof Error ? err.message : String(err));
+      }
+      if (!draining) logger.info({ name, queues, slots, prefetch, memoryMb, config: loaded.path }, "sluice worker started");
       if (runFor !== undefined) setLongTimeout(() => void drain(`--for ${opts.for}`), runFor).unref();
       await new Promise<void>((resolve) => {
         const check = setInterval(() => {
