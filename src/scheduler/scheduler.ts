@@ -356,6 +356,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const here = hostname();
     // A worker of this host whose process is gone is dead now, whatever its last heartbeat says.
     const dead = new Set(workers.filter((w) => w.stoppedAt === null && w.host === here && !processAlive(w.pid)).map((w) => w.name));
+    // A worker that stopped runs nothing: what is still recorded running on it (given to it after it
+    // stopped listening, by a view of the workers a moment old) is lost now, not after its lease.
+    const stopped = workers.filter((w) => w.stoppedAt !== null).map((w) => w.name);
     const alive = (name: string | null) => {
       const w = name === null ? undefined : workers.find((x) => x.name === name);
       return w !== undefined && w.stoppedAt === null && w.heartbeatAt + ttl > now && !dead.has(w.name);
@@ -421,7 +424,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     // hundreds of times a second; the read costs a look at every active attempt. A worker of this
     // host whose process is gone is looked for at once.
     const every = Math.min(1_000, Math.max(250, ttl / 8));
-    const expired = now - this.expiredReadAt >= every || dead.size > 0 ? await remote.store.expiredAttempts(now, [...dead]) : [];
+    const expired = now - this.expiredReadAt >= every || dead.size > 0 ? await remote.store.expiredAttempts(now, [...dead, ...stopped]) : [];
     if (expired.length > 0 || now - this.expiredReadAt >= every) this.expiredReadAt = now;
     for (const e of expired) {
       const mine = engine.liveAttempt(e.id);
@@ -429,7 +432,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       if (e.workerId === null && (await this.stillClaimable(e.id, live, now + ttl))) continue;
       this.emit("leaseExpired", { attemptId: e.id, workerId: e.workerId });
       const why =
-        e.workerId === null ? "no worker took it before its lease ran out" : dead.has(e.workerId) ? `its worker ${e.workerId} is gone (its process no longer exists)` : `its worker ${e.workerId} stopped renewing its lease`;
+        e.workerId === null
+          ? "no worker took it before its lease ran out"
+          : dead.has(e.workerId)
+            ? `its worker ${e.workerId} is gone (its process no longer exists)`
+            : stopped.includes(e.workerId)
+              ? `its worker ${e.workerId} has stopped`
+              : `its worker ${e.workerId} stopped renewing its lease`;
       this.inputs.push((at) => void engine.markLost(e.id, at, why));
       changed = true;
     }

@@ -186,7 +186,8 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     if (this.stopping) return;
     this.stopping = true;
     clearInterval(this.pollTimer);
-    await this.unwatch?.();
+    // It keeps listening until it has stopped: work given to it meanwhile (by a scheduler that has
+    // not yet seen it stop) goes back to its queue at once, not after a lease.
     if (this.claiming) await this.claiming;
     if (this.reading) await this.reading;
     // Attempts it holds but never started go back to their queue at once, where another worker
@@ -214,6 +215,9 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     await this.local.databases.close();
     await this.options.taskLogs?.flush();
     await this.options.store.stopWorker(this.options.name, this.now()).catch((err: unknown) => this.emit("error", asError(err)));
+    await this.unwatch?.();
+    if (this.reading) await this.reading;
+    await Promise.all(this.reporting);
   }
 
   /** Work may be waiting (a notification, or the poll that covers a missed one): look now. */
@@ -313,7 +317,8 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     this.reading = (async () => {
       do {
         this.readAgain = false;
-        if (this.stopping || this.down) return;
+        // A stopping worker still reads: what it was given goes back to its queue (see take).
+        if (this.down) return;
         // Settled before this read began: their ends are committed, so it cannot return them.
         const ended = this.endedGiven.splice(0);
         try {
@@ -326,7 +331,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
           this.endedGiven.push(...ended);
           this.emit("error", asError(err));
         }
-      } while (this.readAgain && !this.stopping);
+      } while (this.readAgain);
     })().finally(() => {
       this.reading = undefined;
     });

@@ -407,7 +407,7 @@ export class PgStore implements Store, WorkerStore, TokenStore {
 
   async stopWorker(name: string, now: EpochMs): Promise<void> {
     if (this.#closed) return;
-    await this.#query("UPDATE workers SET stopped_at = $2, heartbeat_at = $2 WHERE name = $1", [name, now]);
+    await this.#query("WITH s AS (UPDATE workers SET stopped_at = $2, heartbeat_at = $2 WHERE name = $1) SELECT pg_notify($3, $4)", [name, now, this.#channel("done"), WORKERS_CHANGED]);
   }
 
   async claimWork(name: string, queues: readonly string[], limit: number, memoryMb: number | null, avoid: readonly string[], _now: EpochMs, leaseExpiresAt: EpochMs): Promise<ClaimResult> {
@@ -448,7 +448,8 @@ export class PgStore implements Store, WorkerStore, TokenStore {
 
   async drainWorker(name: string, attemptIds: readonly number[], leaseExpiresAt: EpochMs): Promise<void> {
     await this.#transaction(async (client) => {
-      await client.query("UPDATE workers SET draining_at = $2 WHERE name = $1", [name, Date.now()]);
+      // The scheduler reads the workers again at once, and gives this one nothing more.
+      await client.query("WITH d AS (UPDATE workers SET draining_at = $2 WHERE name = $1) SELECT pg_notify($3, $4)", [name, Date.now(), this.#channel("done"), WORKERS_CHANGED]);
       if (attemptIds.length === 0) return;
       // Back to the queue: any worker claims it (the lease runs from now, as for new work).
       const back = await client.query(`WITH back AS (UPDATE dispatch SET worker = NULL, worker_started_at = NULL WHERE attempt_id = ANY($2::bigint[]) AND worker = $1 RETURNING attempt_id)
