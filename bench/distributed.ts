@@ -479,6 +479,9 @@ graphile-worker's worker needs one (its fetch). Its p99, like graphile-worker's,
 runs on this machine: over the 2026-12-05 runs (\`bench/distributed.ts latency\` runs both in turns, three
 rounds each) Sluice's p99 was 7–12 ms and graphile-worker's 4–10 ms, p50 3–5 ms and 2–4 ms; Sluice's was below
 graphile-worker's in some runs and above in most.
+(d) moved between 67% and 88% of (a) across the full runs of 2026-12-05; back to back with the \`sluice-d\` and
+\`sluice-a\` modes it was 5,237–5,687/s against 5,767–6,383/s, PostgreSQL spending ~13 µs more per task with the
+1,000,000 finished attempts.
 pg-boss is bound by its
 polling: v10 waits \`pollingIntervalSeconds\`
 (≥ 0.5 s) between fetches even when a fetch returned a full batch, so a job waits for the next poll.
