@@ -314,6 +314,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private readonly given = new Map<number, { worker: string; memoryMb: number }>();
   /** Per worker: how many of {@link given} it holds, and their memory. */
   private readonly load = new Map<string, { count: number; memoryMb: number }>();
+  /** Where {@link giveTo} starts looking among the live workers. */
+  private giveCursor = 0;
 
   /**
    * Remote mode: feed the engine what the workers did since the last look — completions, releases
@@ -831,17 +833,26 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /**
    * The live worker a started attempt goes to directly, if one has room for it by this
    * scheduler's count: it serves the queue, runs this definition, has a free slot or room in its
-   * prefetch queue, and the memory. The one with the most room wins. None: the attempt is left to
+   * prefetch queue, and the memory. The one with the most free slots wins, then the one with the
+   * most room in its prefetch queue; equals take turns. None: the attempt is left to
    * any worker of its queue to claim (a worker's own count is what keeps its slots and memory:
    * one given more than this count says waits to start it).
    */
   private giveTo(attemptId: number, queue: string, taskKey: string, memoryMb: number): WorkerInfo | undefined {
     let best: WorkerInfo | undefined;
     let bestRoom = 0;
-    for (const w of this.liveWorkers) {
+    // Looked at from a turning start: of workers with as much room, each gets its turn (with
+    // light load every worker has the same room, and the first one listed would get everything).
+    const n = this.liveWorkers.length;
+    const from = n === 0 ? 0 : this.giveCursor++ % n;
+    for (let i = 0; i < n; i++) {
+      const w = this.liveWorkers[(from + i) % n] as WorkerInfo;
       if (!w.queues.includes(queue) || w.avoid.includes(taskKey) || (w.drainingAt ?? null) !== null) continue;
       const l = this.load.get(w.name);
-      const room = w.slots + w.prefetch - (l?.count ?? 0);
+      const held = l?.count ?? 0;
+      if (held >= w.slots + w.prefetch) continue;
+      // A free slot (it starts at once) beats room in a prefetch queue (it waits there).
+      const room = held < w.slots ? 1_000_000 + w.slots - held : w.slots + w.prefetch - held;
       if (room <= bestRoom) continue;
       if (w.memoryMb !== null && (l?.memoryMb ?? 0) + memoryMb > w.memoryMb) continue;
       best = w;
