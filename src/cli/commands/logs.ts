@@ -78,7 +78,7 @@ export function registerLogs(program: Command): void {
     .argument("[run]", "run id, or run/task (e.g. 17/extract)")
     .option("--attempt <n>", "that attempt of the task (1, 2, …)")
     .option("--attempt-id <id>", "one attempt by its id (as `sluice history` lists it)")
-    .option("-f, --follow", "keep printing new lines until the attempts end")
+    .option("-f, --follow", "keep printing new lines until the task (or run) ends, waiting for it to start and for its retries")
     .addOption(tzFlag());
   withConfig(cmd);
   withJson(withDb(cmd)).action(async (ref: string | undefined, opts: LogsOptions) => {
