@@ -7,7 +7,7 @@ import { isStoreUnavailable } from "../store/errors.js";
 import type { CompletionOutcome, EventRecord, RunRecord, TaskInstanceRecord } from "../core/records.js";
 import type { ResolvedConfig } from "../define/resolved.js";
 import { definitionsOf, fingerprintOf } from "../define/stored.js";
-import type { ControlRequest, LeaseResult, RemoteAttemptState, Store, StoreWrite, WorkerInfo, WorkerStore } from "../store/types.js";
+import { WORKERS_CHANGED, type ControlRequest, type LeaseResult, type RemoteAttemptState, type Store, type StoreWrite, type WorkerInfo, type WorkerStore } from "../store/types.js";
 import { queuesOf } from "../core/engine/plan.js";
 import { processAlive } from "../store/process-alive.js";
 import type { LocalWorker, WorkerChannel } from "../worker/local-worker.js";
@@ -239,8 +239,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       this.unwatchDone = await remote.store.watch("done", (ids, payload) => {
         if (ids) for (const id of ids) this.doneHints.add(id);
         else this.fullSync = true;
-        // A worker joined: its slots count (and it may be given work) now, not at the next read.
-        if (payload === "workers") this.workersReadAt = 0;
+        // A worker joined, began to stop or stopped: the scheduler sees it now, not at the next read.
+        if (payload === WORKERS_CHANGED) this.workersReadAt = 0;
         void this.syncRemote();
       });
       // The fallback for a missed notification: look at every attempt it waits for.

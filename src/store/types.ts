@@ -70,6 +70,9 @@ export interface DispatchWrite {
   worker?: { name: string; startedAt: EpochMs } | undefined;
 }
 
+/** The "done" notification's payload when a worker registers, drains or stops: the scheduler reads the workers again. */
+export const WORKERS_CHANGED = "workers";
+
 /**
  * How the "work" notification names what a worker was given: `worker:<startedAt>:<name>`, then,
  * when it fits the notification, a line with the start commands as a JSON array. A worker reads
@@ -192,7 +195,7 @@ export interface WorkerStore {
    * notification could carry them; `undefined` means "something changed: look at everything"
    * (a release, a lease handed back, a reconnect after which notifications may have been missed).
    * `payload` is the notification's text on "work" (see {@link assignedHeader}), and on "done"
-   * when a worker registered (`"workers"`: read the workers again).
+   * when a worker registered, began to stop or stopped ({@link WORKERS_CHANGED}: read the workers again).
    */
   watch(channel: "work" | "done", listener: (attemptIds?: readonly number[], payload?: string) => void): Promise<() => Promise<void>>;
 }

@@ -208,16 +208,22 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     // the scheduler retries the attempts, as for a worker that died).
     await new Promise((resolve) => setImmediate(resolve));
     const until = Math.max(deadline, Date.now()) + abortGraceMs;
-    while ((this.flushing || this.reporting.size > 0) && Date.now() < until) {
-      await Promise.race([Promise.all([this.flushing, ...this.reporting]), new Promise((r) => setTimeout(r, Math.max(1, until - Date.now())).unref())]);
-    }
+    await this.reportsDone(until);
     clearInterval(this.heartbeatTimer);
     await this.local.databases.close();
     await this.options.taskLogs?.flush();
     await this.options.store.stopWorker(this.options.name, this.now()).catch((err: unknown) => this.emit("error", asError(err)));
     await this.unwatch?.();
     if (this.reading) await this.reading;
-    await Promise.all(this.reporting);
+    // What was given back while it stopped, as bounded as the rest.
+    await this.reportsDone(Date.now() + abortGraceMs);
+  }
+
+  /** Waits for the results and reports in flight, until `until` at the latest. */
+  private async reportsDone(until: number): Promise<void> {
+    while ((this.flushing || this.reporting.size > 0) && Date.now() < until) {
+      await Promise.race([Promise.all([this.flushing, ...this.reporting]), new Promise((r) => setTimeout(r, Math.max(1, until - Date.now())).unref())]);
+    }
   }
 
   /** Work may be waiting (a notification, or the poll that covers a missed one): look now. */
@@ -268,12 +274,8 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
       // keeps looking). It used to keep looking whenever it had a memory budget, which every
       // worker has by default: an empty claim after every finished attempt.
       if (work.length < free && !unfit && this.hints === hintsBefore) this.workHint = false;
-      for (const w of work) {
-        const cmd = { ...(w.command as StartCommand), fencingToken: w.fencingToken };
-        this.running.set(w.attemptId, { fencingToken: w.fencingToken, taskKey: w.taskKey });
-        if (this.local.runningCount < o.slots) this.begin(cmd);
-        else this.queued.push(cmd);
-      }
+      // The claim fitted them to the memory left beside everything held here: they may start ahead of the queue.
+      for (const w of work) this.hold({ ...(w.command as StartCommand), fencingToken: w.fencingToken }, false);
       if (work.length === free) this.claimAgain = true;
     } catch (err) {
       this.emit("error", asError(err));
@@ -347,11 +349,19 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
         back.push(cmd.attemptId);
         continue;
       }
-      this.running.set(cmd.attemptId, { fencingToken: cmd.fencingToken, taskKey: cmd.taskKey });
-      if (this.queued.length === 0 && this.fits(cmd.taskKey)) this.begin(cmd);
-      else this.queued.push(cmd);
+      this.hold(cmd, true);
     }
     if (back.length > 0) this.track(this.options.store.drainWorker(this.options.name, back, this.now() + this.ttl).catch((err: unknown) => void this.emit("error", asError(err))));
+  }
+
+  /**
+   * An attempt that is now this worker's (claimed or given): started if a slot and the memory are
+   * free (with `behindQueue`, only when nothing waits before it), else queued.
+   */
+  private hold(cmd: StartCommand, behindQueue: boolean): void {
+    this.running.set(cmd.attemptId, { fencingToken: cmd.fencingToken, taskKey: cmd.taskKey });
+    if ((!behindQueue || this.queued.length === 0) && this.fits(cmd.taskKey)) this.begin(cmd);
+    else this.queued.push(cmd);
   }
 
   /** A free slot, and the memory for `taskKey` beside what the attempts started here declared. */

@@ -50,9 +50,6 @@ export interface BatchPlan {
   statements: pg.QueryConfig[];
 }
 
-/** SQLSTATE of the check that fails a statement whose updates missed a row (see {@link BatchPlan}). */
-export const BATCH_MISMATCH_STATE = "22012";
-
 /**
  * Groups `batch` into statements over arrays. With `fence`, the lease is checked in the first
  * statement (the lease row read `FOR SHARE`), and every write of it is guarded by that read.

@@ -11,6 +11,7 @@ import type {
   LeaseResult, NewRequest, PruneResult, RunQuery, RunRecord, ScheduleStateRecord, Store, StoredDefinitions, StoreWrite, TaskInstanceRecord,
   ClaimResult, ClaimedWork, DispatchWrite, RemoteAttemptState, TokenGrant, TokenStore, WorkerInfo, WorkerStore,
 } from "../types.js";
+import { WORKERS_CHANGED } from "../types.js";
 import { StoreConflictError, StoreLeaseLostError, StoreMigrationError, StoreNotFoundError, StoreWriteError, isStoreUnavailable } from "../errors.js";
 import {
   ATTEMPT_COLUMNS, EVENT_COLUMNS, RUN_COLUMNS, TASK_COLUMNS, resourceRowsOf, resourcesJson, toAttemptRecords, toEventRecord, toJson, toRequest, toRunRecord, toTaskRecord,
@@ -21,9 +22,6 @@ import { createPool, describeConnectError, redactUrl, sqlState, type PgLocation,
 import { applyPgMigrations, pgSchemaState } from "./migrations.js";
 import { CONTROL_PIPELINE_SQL, controlPipelineParams, planBatch, workNotifications } from "./batch.js";
 import { processAlive } from "../process-alive.js";
-
-/** The "done" notification's payload when a worker registers: the scheduler reads the workers again. */
-export const WORKERS_CHANGED = "workers";
 
 /** Options of {@link PgStore.open}. */
 export interface PgStoreOptions extends PoolOptions {
@@ -190,7 +188,7 @@ export class PgStore implements Store, WorkerStore, TokenStore {
       }
     } catch (error) {
       if (error instanceof StoreLeaseLostError || isStoreUnavailable(error)) throw error;
-      // A group missed a row (BATCH_MISMATCH_STATE) or a constraint failed: nothing of the batch
+      // A group missed a row (its statement fails with division by zero) or a constraint failed: nothing of the batch
       // was written. Replayed write by write, it fails on the exact write and names it — or, if
       // grouping was the only problem, succeeds.
       await this.#applyOneByOne(batch, fence);
