@@ -4,7 +4,7 @@ import type { StartCommand } from "../core/engine/types.js";
 import type { ResolvedConfig } from "../define/resolved.js";
 import type { DefinitionsJson } from "../define/stored.js";
 import { isTokenStore, isWorkerStore } from "../store/types.js";
-import { closedDefinitions, queueCapacity, tooBigTasks } from "../scheduler/scheduler.js";
+import { closedDefinitions, placementWorkers, queueCapacity, tooBigTasks } from "../scheduler/scheduler.js";
 import { WORKER_DEFAULTS } from "../worker/remote-worker.js";
 import { defaultMemoryBudgetMb } from "../worker/memory-budget.js";
 import { describeLocation, openStore, resolveStoreUrl, type StoreLocation } from "../store/open.js";
@@ -86,6 +86,7 @@ export async function restoredEngine(config: ResolvedConfig, store: Store, now: 
     const closed = closedDefinitions(config, live);
     const tooBig = tooBigTasks(config, live);
     for (const p of config.pipelines) for (const t of p.tasks) if (closed.has(t.key) || tooBig.has(t.key)) engine.setDefinitionAccepted(t.key, !closed.has(t.key), tooBig.get(t.key));
+    engine.setWorkers(placementWorkers(live));
     engine.disableSchedules();
     return engine;
   }

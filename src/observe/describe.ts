@@ -10,6 +10,11 @@ export function ms(value: number): string {
   return formatDuration(Math.max(0, Math.round(value)));
 }
 
+/** `1 worker`, `2 workers`. */
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}
+
 /** `— held by a.b (run 3), …`: at most four holders, then how many more. */
 export function holders(list: readonly Holder[]): string {
   if (list.length === 0) return "";
@@ -40,9 +45,13 @@ export function describeReason(r: WaitReason, now: number | null = Date.now()): 
     case "queue":
       if (r.name === "worker") return `worker slots: needs ${r.need}, ${r.free} of ${r.capacity} free${holders(r.holders)}`;
       if (r.capacity === 0) return `no worker serves queue ${r.name}: it starts when one does (sluice worker --queue ${r.name})`;
+      if (r.workers !== undefined) return `waiting for a worker on queue ${r.name}: ${r.free} of ${r.capacity} slots free on ${plural(r.workers, "worker")}${holders(r.holders)}`;
       return `waiting for a worker on queue ${r.name}: needs ${r.need}, ${r.free} of ${r.capacity} slots free${holders(r.holders)}`;
     case "memory":
       if (r.queue === "worker") return `worker memory: needs ${r.needMb} MB, ${r.freeMb} of ${r.budgetMb} MB free${holders(r.holders)}`;
+      if (r.largestFreeMb !== undefined) {
+        return `needs ${r.needMb} MB, the largest free on any worker of queue ${r.queue} is ${r.largestFreeMb} MB (${r.freeMb} of ${r.budgetMb} MB free on ${plural(r.workers ?? 0, "worker")})${holders(r.holders)}`;
+      }
       return `needs ${r.needMb} MB on queue ${r.queue}: ${r.freeMb} of ${r.budgetMb} MB free on its workers${holders(r.holders)}`;
     case "rate": {
       // Nothing offered and no next token: this process cannot read the budget (the embedded

@@ -310,12 +310,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private lastAlive = "";
   /** The workers alive at the last look: what started attempts are given to. */
   private liveWorkers: WorkerInfo[] = [];
-  /** Attempts given to a worker (see {@link giveTo}) and still live, with the memory they declared. */
-  private readonly given = new Map<number, { worker: string; memoryMb: number }>();
-  /** Per worker: how many of {@link given} it holds, and their memory. */
-  private readonly load = new Map<string, { count: number; memoryMb: number }>();
-  /** Where {@link giveTo} starts looking among the live workers. */
-  private giveCursor = 0;
 
   /**
    * Remote mode: feed the engine what the workers did since the last look — completions, releases
@@ -376,12 +370,15 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       const capacity = queueCapacity(this.options.config, live);
       const closed = closedDefinitions(this.options.config, live);
       const tooBig = tooBigTasks(this.options.config, live);
-      const key = JSON.stringify([...capacity, ...closed, ...tooBig]);
+      // What admission places tasks on: a stopping worker is given nothing more.
+      const bins = placementWorkers(live);
+      const key = JSON.stringify([...capacity, ...closed, ...tooBig, ...bins]);
       if (key !== this.lastCapacity) {
         this.lastCapacity = key;
         this.inputs.push(() => {
           for (const [q, c] of capacity) engine.setQueueCapacity(q, c.slots, c.memoryMb);
           for (const p of this.options.config.pipelines) for (const t of p.tasks) engine.setDefinitionAccepted(t.key, !closed.has(t.key), tooBig.get(t.key));
+          engine.setWorkers(bins);
         });
         changed = true;
       }
@@ -809,12 +806,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const ttl = remote.leaseTtlMs ?? 15_000;
     const writes: StoreWrite[] = decided.changes.map((c) => (c.type === "createAttempt" ? { ...c, attempt: { ...c.attempt, leaseExpiresAt: now + ttl } } : c));
     this.taskDefs ??= new Map(this.options.config.pipelines.flatMap((p) => p.tasks.map((t) => [t.key, t] as const)));
-    if (decided.start.length > 0) this.forgetEnded();
-    const given = new Map<number, WorkerInfo>();
     for (const s of decided.start) {
       const t = this.taskDefs.get(s.taskKey);
-      const worker = this.giveTo(s.attemptId, t?.queue ?? "default", s.taskKey, t?.memoryMb ?? 0);
-      if (worker) given.set(s.attemptId, worker);
+      // Admission placed it on a live worker with the room for it (read at the last look); the
+      // attempt is recorded as that worker's (the engine wrote it into the attempt).
+      const worker = s.worker === undefined ? undefined : this.liveWorkers.find((w) => w.name === s.worker);
       writes.push({
         type: "dispatch",
         attemptId: s.attemptId,
@@ -826,62 +822,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         ...(worker ? { worker: { name: worker.name, startedAt: worker.startedAt } } : {}),
       });
     }
-    // A given attempt is its worker's from the start: the worker renews its lease without claiming it.
-    return given.size === 0 ? writes : writes.map((w) => (w.type === "createAttempt" && given.has(w.attempt.id) ? { ...w, attempt: { ...w.attempt, workerId: given.get(w.attempt.id)?.name ?? null } } : w));
-  }
-
-  /**
-   * The live worker a started attempt goes to directly, if one has room for it by this
-   * scheduler's count: it serves the queue, runs this definition, has a free slot or room in its
-   * prefetch queue, and the memory. The one with the most free slots wins, then the one with the
-   * most room in its prefetch queue; equals take turns. None: the attempt is left to
-   * any worker of its queue to claim (a worker's own count is what keeps its slots and memory:
-   * one given more than this count says waits to start it).
-   */
-  private giveTo(attemptId: number, queue: string, taskKey: string, memoryMb: number): WorkerInfo | undefined {
-    let best: WorkerInfo | undefined;
-    let bestRoom = 0;
-    // Looked at from a turning start: of workers with as much room, each gets its turn (with
-    // light load every worker has the same room, and the first one listed would get everything).
-    const n = this.liveWorkers.length;
-    const from = n === 0 ? 0 : this.giveCursor++ % n;
-    for (let i = 0; i < n; i++) {
-      const w = this.liveWorkers[(from + i) % n] as WorkerInfo;
-      if (!w.queues.includes(queue) || w.avoid.includes(taskKey) || (w.drainingAt ?? null) !== null) continue;
-      const l = this.load.get(w.name);
-      const held = l?.count ?? 0;
-      if (held >= w.slots + w.prefetch) continue;
-      // A free slot (it starts at once) beats room in a prefetch queue (it waits there).
-      const room = held < w.slots ? 1_000_000 + w.slots - held : w.slots + w.prefetch - held;
-      if (room <= bestRoom) continue;
-      if (w.memoryMb !== null && (l?.memoryMb ?? 0) + memoryMb > w.memoryMb) continue;
-      best = w;
-      bestRoom = room;
-    }
-    if (!best) return undefined;
-    this.given.set(attemptId, { worker: best.name, memoryMb });
-    const l = this.load.get(best.name);
-    if (l) {
-      l.count++;
-      l.memoryMb += memoryMb;
-    } else this.load.set(best.name, { count: 1, memoryMb });
-    return best;
-  }
-
-  /** Given attempts the engine no longer holds (ended and released) free their worker's room. */
-  private forgetEnded(): void {
-    const engine = this.engine;
-    if (!engine) return;
-    for (const [id, g] of this.given) {
-      if (engine.liveAttempt(id)) continue;
-      this.given.delete(id);
-      const l = this.load.get(g.worker);
-      if (l) {
-        l.count--;
-        l.memoryMb -= g.memoryMb;
-        if (l.count <= 0) this.load.delete(g.worker);
-      }
-    }
+    return writes;
   }
 
   private scheduleWake(): void {
@@ -900,6 +841,11 @@ function outcomeOf(st: RemoteAttemptState): CompletionOutcome {
   if (st.state === "success") return { state: "success", output: st.output };
   const state = st.state === "timed_out" ? "timed_out" : "failed";
   return { state, error: st.error ?? { message: `${st.state} on its worker` }, ...(st.releasedAt === null ? { stillRunning: true } : {}) };
+}
+
+/** The live workers admission may place tasks on: not those stopping (they are given nothing more). */
+export function placementWorkers(live: readonly WorkerInfo[]): Parameters<Engine["setWorkers"]>[0] {
+  return live.filter((w) => (w.drainingAt ?? null) === null).map((w) => ({ name: w.name, queues: w.queues, slots: w.slots, prefetch: w.prefetch, memoryMb: w.memoryMb, avoid: w.avoid }));
 }
 
 /**

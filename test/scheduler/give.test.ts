@@ -24,7 +24,7 @@ async function givenTo(schema: string): Promise<Array<string | null>> {
   }
 }
 
-it("gives started attempts to workers with a free slot first, in turns, then to prefetch room, and leaves the rest to be claimed", async () => {
+it("gives started attempts to workers with a free slot first, in turns, then to prefetch room, and starts no more than the workers have room for", async () => {
   const schema = freshSchema("give");
   schemas.push(schema);
   const store = await PgStore.open(parsePgUrl(pgUrl(schema)));
@@ -43,8 +43,9 @@ it("gives started attempts to workers with a free slot first, in turns, then to 
       given = await givenTo(schema);
       if (given.length === 5) break;
     }
-    // Capacity is 1 + 2 + 2 = 5: five start. The three free slots first (b, a, b in some turn
-    // order: b has the most free slots), then a's prefetch room; none is left to claim.
+    // Capacity is 1 + 2 + 2 = 5: five start, each placed on a worker by admission. The three
+    // free slots first (b, a, b in some turn order: b has the most free slots), then a's
+    // prefetch room; the sixth waits in admission, not in a queue to be claimed.
     expect(given).toHaveLength(5);
     expect(given.slice(0, 3).sort()).toEqual(["a", "b", "b"]);
     expect(given.slice(3)).toEqual(["a", "a"]);

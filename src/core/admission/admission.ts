@@ -1,6 +1,7 @@
 import { Heap } from "../heap.js";
 import { SortedQueue } from "../sorted-queue.js";
 import { explainEntry, FOR_LISTED, type HeldAbove } from "./explain.js";
+import { Placement, type PlacedQueue, type PlacementRoom, type WorkerBin } from "./placement.js";
 import { Reservations } from "./reservations.js";
 import type {
   AdmissionOptions,
@@ -53,6 +54,8 @@ export interface Resource extends ResourceSpec {
 interface Held {
   identity: TaskIdentity;
   demand: readonly Demand[];
+  /** The worker process it was placed on (with remote workers). */
+  bin?: string | undefined;
 }
 
 /**
@@ -83,7 +86,7 @@ export class Admission {
    * each bucket ordered by rank. A release wakes only the best-ranked groups whose need fits in
    * what was freed (no wake storm when a thousand distinct tasks wait on one pool).
    */
-  private readonly parked = new Map<string, Map<number, Heap<ParkedItem>>>();
+  private readonly parked = new Map<string, Map<number | string, Heap<ParkedItem>>>();
   /** Resources whose room grew since they were last drained of parked groups that fit. */
   private readonly dirty = new Set<string>();
   private readonly active = new Heap<{ group: Group; head: Entry }>((a, b) => ranksAbove(a.head, b.head, this.rate));
@@ -91,10 +94,14 @@ export class Admission {
   private seq = 0;
   private readonly rate: number;
   private readonly reservationAfterMs: number;
+  private readonly placement: Placement;
+  /** The worker {@link firstShortfall} found for the entry it passed last. */
+  private placedOn: string | undefined;
 
   constructor(options: AdmissionOptions, resources: readonly ResourceSpec[] = []) {
     this.rate = options.agingPointsPerMinute / 60_000;
     this.reservationAfterMs = options.reservationAfterMs;
+    this.placement = new Placement(this.rate);
     for (const spec of resources) this.defineResource(spec);
   }
 
@@ -124,6 +131,31 @@ export class Admission {
       return;
     }
     this.resources.set(spec.key, { ...spec, used: 0, waiting: 0, waitingAmount: 0, holders: new Map(), reservations: new Reservations(this.rate) });
+  }
+
+  /**
+   * The worker processes that serve `queues` (remote workers): from now on a task of one of these
+   * queues is admitted only when one worker has a slot and its declared memory free for it, and
+   * its grant names that worker. Called again whenever the live workers change; what tasks hold
+   * on a worker that stays is kept.
+   */
+  setWorkers(queues: readonly PlacedQueue[], bins: readonly WorkerBin[]): void {
+    const holding: Array<{ bin: string; id: string; demand: readonly Demand[] }> = [];
+    for (const h of this.held.values()) if (h.bin !== undefined) holding.push({ bin: h.bin, id: h.identity.id, demand: h.demand });
+    this.placement.setBins(queues, bins, holding);
+    // Groups parked on a placed queue are bucketed by what tells them apart on a worker (memory,
+    // and the task when a worker avoids it): with other workers that may differ, so each is
+    // looked at again.
+    for (const group of this.groups.values()) {
+      if (group.state !== "parked" || group.parkedOn === undefined || !this.placement.isPlaced(group.parkedOn)) continue;
+      this.unpark(group);
+      this.activate(group);
+    }
+  }
+
+  /** Each worker's slots and memory in use, as placement counts them (for tests and explanations). */
+  workerUsage(): ReturnType<Placement["usage"]> {
+    return this.placement.usage();
   }
 
   /**
@@ -253,10 +285,11 @@ export class Admission {
    * Record a task as holding resources without checking capacity: used when rebuilding state
    * from the store (the decision was made before).
    */
-  hold(identity: TaskIdentity | Omit<Holder, "amount">, demand: readonly Demand[]): void {
+  hold(identity: TaskIdentity | Omit<Holder, "amount">, demand: readonly Demand[], worker?: string): void {
     if (this.held.has(identity.id)) throw new Error(`admission: task ${identity.id} already holds resources`);
     for (const d of demand) this.take(identity, d);
-    this.held.set(identity.id, { identity, demand });
+    this.held.set(identity.id, { identity, demand, bin: worker });
+    if (worker !== undefined) this.placement.take(worker, identity.id, demand);
   }
 
   /**
@@ -274,7 +307,8 @@ export class Admission {
       r.holders.delete(id);
       r.holders.set(holder.id, { ...holder, amount: prev?.amount ?? d.amount });
     }
-    this.held.set(holder.id, { identity: holder, demand: held.demand });
+    this.held.set(holder.id, { identity: holder, demand: held.demand, bin: held.bin });
+    if (held.bin !== undefined) this.placement.rekey(held.bin, id, holder.id);
     return true;
   }
 
@@ -289,6 +323,10 @@ export class Admission {
       r.used -= d.amount;
       r.holders.delete(id);
       this.wake(d.key);
+    }
+    if (held.bin !== undefined) {
+      this.placement.give(held.bin, id, held.demand);
+      this.wakeWorker(held.bin);
     }
     return true;
   }
@@ -312,7 +350,7 @@ export class Admission {
         grants.push(this.grant(group, head, now));
         continue;
       }
-      if (now - head.readyAt >= this.reservationAfterMs && group.reserving !== head) this.reserve(group, head);
+      if (now - head.readyAt >= this.reservationAfterMs && group.reserving !== head && this.couldFit(head, blockedOn)) this.reserve(group, head);
       this.park(group, blockedOn);
     }
     return grants;
@@ -349,7 +387,7 @@ export class Admission {
     if (!entry) return undefined;
     const group = entry.groupRef;
     const head = this.head(group) ?? entry;
-    return explainEntry(entry, head, group, this.resources, (e, key) => this.heldAbove(e, key), this.rate);
+    return explainEntry(entry, head, group, this.resources, (e, key) => this.heldAbove(e, key), this.rate, this.roomOf, this.holderOf);
   }
 
   /**
@@ -365,7 +403,7 @@ export class Admission {
     for (const group of this.groups.values()) {
       const head = this.head(group);
       if (!head) continue;
-      const headReasons = explainEntry(head, head, group, this.resources, held, this.rate);
+      const headReasons = explainEntry(head, head, group, this.resources, held, this.rate, this.roomOf, this.holderOf);
       const shared = headReasons.filter((r) => r.kind !== "pending");
       const tail = shared.length > 0 ? shared : headReasons;
       let ahead = 0;
@@ -453,7 +491,8 @@ export class Admission {
     group.state = "parked";
     group.parkedOn = key;
     const token = ++group.parkToken;
-    const need = head.demand.find((d) => d.key === key)?.amount ?? 0;
+    const placed = this.placement.active && this.placement.isPlaced(key) ? this.placement.need(head.demand) : undefined;
+    const need: number | string = placed ? this.placement.bucketOf(head, placed) : (head.demand.find((d) => d.key === key)?.amount ?? 0);
     let buckets = this.parked.get(key);
     if (!buckets) this.parked.set(key, (buckets = new Map()));
     let bucket = buckets.get(need);
@@ -483,6 +522,11 @@ export class Admission {
       const buckets = this.parked.get(key);
       const r = this.resources.get(key);
       if (!buckets || !r) continue;
+      if (this.placement.active && this.placement.isPlaced(key)) {
+        this.wakePlaced(key, r, buckets);
+        if (buckets.size === 0) this.parked.delete(key);
+        continue;
+      }
       let budget = r.capacity - r.used;
       // Groups woken in this pass: their need is taken out of `budget` already, so a reservation
       // they hold on `key` must not also count as held back for the groups ranked below them.
@@ -507,7 +551,7 @@ export class Admission {
             buckets.delete(need);
             continue;
           }
-          if (budget - heldBack(top.head) < need) continue;
+          if (budget - heldBack(top.head) < (need as number)) continue;
           if (!best || ranksAbove(top.head, best.item.head, this.rate)) best = { item: top, bucket };
         }
         if (!best) break;
@@ -521,6 +565,39 @@ export class Admission {
       }
       if (buckets.size === 0) this.parked.delete(key);
     }
+  }
+
+  /**
+   * A placed queue's room changed: wake the best-ranked parked group whose head fits on a worker
+   * now — exactly, so a woken group is admitted unless a better-ranked one takes the room first.
+   * One at a time: the grant wakes the key again for the next (a sum of free room says nothing of
+   * whether two tasks fit on one worker or on none).
+   */
+  private wakePlaced(key: string, r: Resource, buckets: Map<number | string, Heap<ParkedItem>>): void {
+    let best: { item: ParkedItem; bucket: Heap<ParkedItem> } | undefined;
+    for (const [bucketKey, bucket] of buckets) {
+      let top = bucket.peek();
+      while (top && (top.group.parkToken !== top.token || top.group.parkedOn !== key)) {
+        bucket.pop();
+        top = bucket.peek();
+      }
+      if (!top) {
+        buckets.delete(bucketKey);
+        continue;
+      }
+      if (best && !ranksAbove(top.head, best.item.head, this.rate)) continue;
+      const amount = top.head.demand.find((d) => d.key === key)?.amount ?? 0;
+      if (r.capacity - r.used - this.reservedAbove(top.head, key) < amount) continue;
+      const need = this.placement.need(top.head.demand);
+      if (need && this.placement.find(top.head, need) === undefined) continue;
+      best = { item: top, bucket };
+    }
+    if (!best) return;
+    best.bucket.pop();
+    const group = best.item.group;
+    this.unpark(group);
+    group.wokenFrom = key;
+    this.activate(group);
   }
 
   private watchThreshold(group: Group): void {
@@ -563,11 +640,55 @@ export class Admission {
   private readonly ordered = new WeakMap<readonly Demand[], Demand[]>();
 
   private firstShortfall(entry: Entry): string | undefined {
+    this.placedOn = undefined;
     for (const d of entry.demand) {
       const r = this.resourceOf(d.key);
       if (r.capacity - r.used - this.reservedAbove(entry, d.key) < d.amount) return d.key;
     }
-    return undefined;
+    // The sums have room: with worker processes, one of them must have it all.
+    const need = this.placement.active ? this.placement.need(entry.demand) : undefined;
+    if (!need) return undefined;
+    this.placedOn = this.placement.find(entry, need);
+    return this.placedOn === undefined ? this.placement.shortOf(entry, need) : undefined;
+  }
+
+  /**
+   * Whether what `entry` is short of can come back by releases: not a resource whose capacity is
+   * below its need (a closed gate, a queue nobody serves, a pool too small for it), nor a placed
+   * queue none of whose workers could ever hold it. Holding capacity for a task that cannot start
+   * when it is freed would only keep it idle.
+   */
+  private couldFit(entry: Entry, key: string): boolean {
+    const r = this.resourceOf(key);
+    const amount = entry.demand.find((d) => d.key === key)?.amount ?? 0;
+    if (r.kind !== "rate" && r.capacity < amount) return false;
+    const need = this.placement.active ? this.placement.need(entry.demand) : undefined;
+    return !need || this.placement.couldHold(entry, need);
+  }
+
+  /** What the workers `entry` could run on offer it, when `key` is its queue's slots or memory. */
+  private readonly roomOf = (entry: Entry, key: string): PlacementRoom | undefined => {
+    if (!this.placement.active || !this.placement.isPlaced(key)) return undefined;
+    const need = this.placement.need(entry.demand);
+    return need ? this.placement.room(entry, need) : undefined;
+  };
+
+  /** Who a holder id is, with what it holds of `key` (its queue's slot, or its memory). */
+  private readonly holderOf = (id: string, key: string): Holder | undefined => {
+    const h = this.held.get(id);
+    if (!h) return undefined;
+    // A task of another queue on the same worker holds none of this queue: it holds the worker's slot.
+    const amount = h.demand.find((d) => d.key === key)?.amount ?? 1;
+    return { ...h.identity, amount };
+  };
+
+  /** A worker's room changed: the placed queues it serves get their parked tasks looked at. */
+  private wakeWorker(id: string): void {
+    for (const key of this.placement.keysOf(id)) this.wake(key);
+  }
+
+  private unreserveWorkers(entry: Entry): void {
+    for (const id of this.placement.unreserve(entry)) this.wakeWorker(id);
   }
 
   /** Capacity of `key` held for waiting tasks ranked above `entry`. */
@@ -587,6 +708,8 @@ export class Admission {
     if (group.reserving) this.dropReservation(group);
     group.reserving = head;
     for (const d of head.demand) this.resourceOf(d.key).reservations.set(head.id, { entry: head, amount: d.amount });
+    const need = this.placement.active ? this.placement.need(head.demand) : undefined;
+    if (need) this.placement.reserve(head, need);
   }
 
   private dropReservation(group: Group): void {
@@ -597,6 +720,7 @@ export class Admission {
       const r = this.resources.get(d.key);
       if (r?.reservations.delete(head.id)) this.wake(d.key);
     }
+    this.unreserveWorkers(head);
   }
 
   private take(identity: TaskIdentity, d: Demand): void {
@@ -609,10 +733,13 @@ export class Admission {
   }
 
   private grant(group: Group, head: Entry, now: number): Grant {
+    const worker = this.placedOn;
+    this.placedOn = undefined;
     if (group.reserving === head) {
       // Its reservations turn into holdings: nothing is freed, so nobody needs waking.
       group.reserving = undefined;
       for (const d of head.demand) this.resourceOf(d.key).reservations.delete(head.id);
+      this.placement.unreserve(head);
     }
     group.wokenFrom = undefined;
     group.entries.pop();
@@ -625,10 +752,16 @@ export class Admission {
       r.waitingAmount -= d.amount;
       this.take(identity, d);
     }
-    this.held.set(head.id, { identity, demand: head.demand });
+    this.held.set(head.id, { identity, demand: head.demand, bin: worker });
+    if (worker !== undefined) {
+      this.placement.take(worker, head.id, head.demand);
+      // Parked tasks of placed queues are woken one at a time (each wake is exact); the next is
+      // looked at now that this one took its room.
+      this.wakeWorker(worker);
+    }
     if (group.live > 0) this.activate(group);
     else group.state = "idle";
-    return { ...identity, demand: head.demand, readyAt: head.readyAt, admittedAt: now };
+    return { ...identity, demand: head.demand, readyAt: head.readyAt, admittedAt: now, ...(worker !== undefined ? { worker } : {}) };
   }
 }
 

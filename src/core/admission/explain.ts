@@ -1,6 +1,7 @@
 import type { Entry, Group, Resource } from "./admission.js";
 import { ranksAbove } from "./admission.js";
-import type { WaitReason } from "./types.js";
+import type { PlacementRoom } from "./placement.js";
+import type { Holder, WaitReason } from "./types.js";
 
 /** How much of a resource is held back for tasks ranked above one, and for whom. */
 export interface HeldAbove {
@@ -26,6 +27,8 @@ export function explainEntry(
   resources: ReadonlyMap<string, Resource>,
   heldAbove: (entry: Entry, key: string) => HeldAbove,
   rate: number,
+  roomOf?: (entry: Entry, key: string) => PlacementRoom | undefined,
+  holderOf?: (id: string, key: string) => Holder | undefined,
 ): WaitReason[] {
   const reasons: WaitReason[] = [];
   if (head !== entry) {
@@ -41,8 +44,13 @@ export function explainEntry(
     // Queues served by worker processes grow when workers join: short of them is not "never".
     // A rate limit's capacity is the tokens it holds now: more come with time, up to its burst.
     const elastic = ((r.kind === "queue" || r.kind === "memory") && r.name !== "worker") || r.kind === "definition" || r.kind === "rate";
+    // With worker processes a task runs on one worker: its slot and memory must be free there.
+    const room = roomOf?.(head, d.key);
+    const short = room ? placedShortfall(r, d.amount, room, holderOf) : undefined;
     if (d.amount > r.capacity && !elastic) {
       reasons.push({ kind: "neverFits", resource: r.key, need: d.amount, capacity: r.capacity });
+    } else if (short) {
+      reasons.push(short);
     } else if (free < d.amount) {
       reasons.push(shortfall(r, d.amount, entry.run));
     } else {
@@ -57,6 +65,19 @@ export function explainEntry(
     reasons.push({ kind: "pending", message: "fits now; it starts at the next admission pass" });
   }
   return reasons;
+}
+
+/** The reason a task is short of a placed queue's slots or memory on every one of its workers, if it is. */
+function placedShortfall(r: Resource, need: number, room: PlacementRoom, holderOf: ((id: string, key: string) => Holder | undefined) | undefined): WaitReason | undefined {
+  // Who holds the room of its workers, whatever queue they came from.
+  const holders = room.holders.flatMap((id) => holderOf?.(id, r.key) ?? []);
+  if (r.kind === "queue") {
+    if (room.freeSlots >= need) return undefined;
+    return { kind: "queue", name: r.name, need, free: room.freeSlots, capacity: room.capacity, holders, workers: room.workers };
+  }
+  // With no slot free on any of them, the queue's reason says so; memory is not what it waits for yet.
+  if (r.kind !== "memory" || room.freeSlots === 0 || room.largestFreeMb === null || room.largestFreeMb >= need) return undefined;
+  return { kind: "memory", queue: r.name, needMb: need, freeMb: room.freeMb, budgetMb: room.budgetMb, holders, largestFreeMb: room.largestFreeMb, workers: room.workers };
 }
 
 function shortfall(r: Resource, need: number, run: number): WaitReason {

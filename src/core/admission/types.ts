@@ -92,6 +92,8 @@ export interface Grant extends TaskIdentity {
   demand: readonly Demand[];
   readyAt: number;
   admittedAt: number;
+  /** The worker process it was placed on, when its queue is served by worker processes. */
+  worker?: string;
 }
 
 export interface Holder extends TaskIdentity {
@@ -117,6 +119,8 @@ export type WaitReason =
       holders: Holder[];
       /** The pool's limit adapts: `capacity` is where it is now. */
       adaptive?: AdaptiveInfo;
+      /** A queue served by worker processes: how many live workers of it run this task's definition (`free` and `capacity` are theirs). */
+      workers?: number;
     }
   | {
       kind: "rate";
@@ -131,7 +135,20 @@ export type WaitReason =
       /** Roughly when the next token comes (ms); `undefined` when not known here. */
       nextTokenAt: number | undefined;
     }
-  | { kind: "memory"; queue: string; needMb: number; freeMb: number; budgetMb: number; holders: Holder[] }
+  | {
+      kind: "memory";
+      queue: string;
+      needMb: number;
+      freeMb: number;
+      budgetMb: number;
+      holders: Holder[];
+      /**
+       * A queue served by worker processes: the most memory free on one of its workers that has a
+       * free slot (a task runs on one worker), and how many workers run this task's definition.
+       */
+      largestFreeMb?: number;
+      workers?: number;
+    }
   | { kind: "parallelism"; limit: number; active: number }
   | { kind: "maxActiveTasks"; pipeline: string; limit: number; active: number }
   | { kind: "maxActivePerPipeline"; task: string; limit: number; active: number }

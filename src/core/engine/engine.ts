@@ -9,7 +9,7 @@ import { retryDelayMs } from "../retry.js";
 import { formatDuration as fmtMs } from "../../define/duration.js";
 import { isOverloadError, limiterFor, type Limiter } from "../adaptive.js";
 import { msUntil, tokensAt, type BucketShape } from "../rate.js";
-import { DEFINITION_OPEN, type PipelinePlan, type WorkerMode, planPipelines, resourceKey, resourcesOf } from "./plan.js";
+import { DEFINITION_OPEN, type PipelinePlan, type WorkerMode, planPipelines, queuesOf, resourceKey, resourcesOf } from "./plan.js";
 import type { EngineOutput, FinishResult, TaskExplanation, TriggerOptions } from "./types.js";
 
 interface LiveTask {
@@ -159,7 +159,7 @@ export class Engine {
         const [runId, taskId] = splitTaskInstanceId(grant.id);
         const run = this.runs.get(runId);
         const task = run?.tasks.get(taskId);
-        if (run && task) this.startAttempt(run, task, grant.demand, now);
+        if (run && task) this.startAttempt(run, task, grant.demand, now, grant.worker);
       }
       if (this.rateBudget === "engine") this.spendBuckets(now);
     }
@@ -572,6 +572,25 @@ export class Engine {
   }
 
   /**
+   * With remote workers: the live workers that may be given work (not those stopping). From the
+   * first call on, a task is admitted only when one of them has a slot and its declared memory
+   * free for it, and its attempt is that worker's (`StartCommand.worker`). Call with the same
+   * workers as {@link setQueueCapacity}'s sums, whenever they change.
+   */
+  setWorkers(workers: ReadonlyArray<{ name: string; queues: readonly string[]; slots: number; prefetch: number; memoryMb: number | null; avoid: readonly string[] }>): void {
+    const queues = queuesOf(this.config).map((q) => ({ slots: resourceKey.queueSlots(q), memory: resourceKey.queueMemory(q) })).filter((q) => this.admission.hasResource(q.slots) && this.admission.hasResource(q.memory));
+    this.admission.setWorkers(
+      queues,
+      workers.map((w) => ({ id: w.name, queues: w.queues.map((q) => resourceKey.queueSlots(q)), slots: w.slots, prefetch: w.prefetch, memoryMb: w.memoryMb, avoid: w.avoid })),
+    );
+  }
+
+  /** Each live worker's slots and declared memory in use by this engine's count (after {@link setWorkers}). */
+  workerUsage(): Array<{ id: string; used: number; capacity: number; usedMb: number; memoryMb: number | null }> {
+    return this.admission.workerUsage();
+  }
+
+  /**
    * With remote workers: whether some live worker of the task's queue runs the task's current
    * definition. Closed, the task waits ("no live worker of its queue runs this definition").
    */
@@ -637,6 +656,11 @@ export class Engine {
   }
 
   // ── internals ────────────────────────────────────────────────────────────────────────────
+
+  /** The worker a restored attempt holds room on, with worker processes (it is recorded on its attempt). */
+  private placedOn(workerId: string | null): string | undefined {
+    return this.workerMode === "workers" && workerId !== null ? workerId : undefined;
+  }
 
   private drain(): EngineOutput {
     const out = this.out;
@@ -853,7 +877,7 @@ export class Engine {
     this.admission.enqueue(candidate);
   }
 
-  private startAttempt(run: LiveRun, task: LiveTask, demand: readonly Demand[], now: number): void {
+  private startAttempt(run: LiveRun, task: LiveTask, demand: readonly Demand[], now: number, worker: string | undefined): void {
     const tp = run.plan.tasks.get(task.id);
     if (!tp) return;
     task.attempts++;
@@ -870,7 +894,7 @@ export class Engine {
       attempt: a.attempt,
       state: "running",
       fencingToken: a.token,
-      workerId: this.workerId,
+      workerId: worker ?? this.workerId,
       queuedAt: readyAt,
       startedAt: now,
       endedAt: null,
@@ -898,6 +922,7 @@ export class Engine {
       demand,
       readyAt,
       startedAt: now,
+      ...(worker !== undefined ? { worker } : {}),
     });
   }
 
@@ -1071,7 +1096,7 @@ export class Engine {
       const a: LiveAttempt = { id: ar.id, token: ar.fencingToken, run, task, attempt: ar.attempt, startedAt: ar.startedAt, demand };
       this.attempts.set(a.id, a);
       task.attemptId = a.id;
-      this.admission.hold({ id: instanceId(run, task), pipeline: run.plan.def.id, run: run.record.id, task: task.id }, demand);
+      this.admission.hold({ id: instanceId(run, task), pipeline: run.plan.def.id, run: run.record.id, task: task.id }, demand, this.placedOn(ar.workerId));
       lost.push(a);
     }
     for (const run of this.runs.values()) {
@@ -1094,7 +1119,7 @@ export class Engine {
       }
       const demand = ar.resources.filter((r) => this.admission.hasResource(r.key) && !r.key.startsWith("rate:"));
       const holderId = attemptHolderId(ar.id);
-      this.admission.hold({ id: holderId, pipeline: ar.pipeline, run: ar.runId, task: ar.task, draining: { attemptId: ar.id, why, since: ar.endedAt ?? now } }, demand);
+      this.admission.hold({ id: holderId, pipeline: ar.pipeline, run: ar.runId, task: ar.task, draining: { attemptId: ar.id, why, since: ar.endedAt ?? now } }, demand, this.placedOn(ar.workerId));
       this.draining.set(ar.id, { holderId });
     }
     if (!recover) return;

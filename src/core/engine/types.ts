@@ -19,6 +19,8 @@ export interface StartCommand {
   demand: readonly Demand[];
   readyAt: number;
   startedAt: number;
+  /** With worker processes: the worker admission placed it on (it has the slot and memory for it). */
+  worker?: string;
 }
 
 /** Ask a worker to abort an attempt; its resources are already released. */
