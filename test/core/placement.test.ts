@@ -78,6 +78,13 @@ describe("placement on worker processes", () => {
     const grants = adm.admit(0);
     expect(grants).toHaveLength(2);
     expect(adm.workerUsage()).toEqual([{ id: "w", used: 2, capacity: 2, usedMb: 0, memoryMb: null }]);
+    // One explanation pass builds one list of who holds the worker, shared by every group it
+    // names (a thousand groups waiting on a busy queue each copied a thousand holders, every second).
+    const other = enqueue(adm, "b", 0, 0, "tc");
+    const all = adm.explainAll();
+    const holdersOf = (id: string) => (all.get(id)?.find((r) => r.kind === "queue") as { holders: unknown[] } | undefined)?.holders;
+    expect(holdersOf(waitingB[0] as string)).toHaveLength(2);
+    expect(holdersOf(other)).toBe(holdersOf(waitingB[0] as string));
     const reason = adm.explain(waitingB[0] as string)?.[0] as WaitReason;
     expect(reason).toMatchObject({ kind: "queue", name: "b", free: 0, capacity: 2, workers: 1 });
     expect(describeReason(reason)).toMatch(/^waiting for a worker on queue b: 0 of 2 slots free on 1 worker — held by/);

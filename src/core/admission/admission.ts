@@ -385,9 +385,10 @@ export class Admission {
   explain(id: string): WaitReason[] | undefined {
     const entry = this.entries.get(id);
     if (!entry) return undefined;
+    this.holdersMemo.clear();
     const group = entry.groupRef;
     const head = this.head(group) ?? entry;
-    return explainEntry(entry, head, group, this.resources, (e, key) => this.heldAbove(e, key), this.rate, this.roomOf, this.holderOf);
+    return explainEntry(entry, head, group, this.resources, (e, key) => this.heldAbove(e, key), this.rate, this.roomOf, this.holdersOn);
   }
 
   /**
@@ -399,11 +400,12 @@ export class Admission {
    */
   explainAll(): Map<string, WaitReason[]> {
     const out = new Map<string, WaitReason[]>();
+    this.holdersMemo.clear();
     const held = (e: Entry, key: string): HeldAbove => this.heldAbove(e, key);
     for (const group of this.groups.values()) {
       const head = this.head(group);
       if (!head) continue;
-      const headReasons = explainEntry(head, head, group, this.resources, held, this.rate, this.roomOf, this.holderOf);
+      const headReasons = explainEntry(head, head, group, this.resources, held, this.rate, this.roomOf, this.holdersOn);
       const shared = headReasons.filter((r) => r.kind !== "pending");
       const tail = shared.length > 0 ? shared : headReasons;
       let ahead = 0;
@@ -673,14 +675,26 @@ export class Admission {
     return need ? this.placement.room(entry, need) : undefined;
   };
 
-  /** Who a holder id is, with what it holds of `key` (its queue's slot, or its memory). */
-  private readonly holderOf = (id: string, key: string): Holder | undefined => {
-    const h = this.held.get(id);
-    if (!h) return undefined;
-    // A task of another queue on the same worker holds none of this queue: it holds the worker's slot.
-    const amount = h.demand.find((d) => d.key === key)?.amount ?? 1;
-    return { ...h.identity, amount };
+  /**
+   * Who holds room on the workers of `room`, as holders of `key` (a task of another queue on the
+   * same worker holds its slot: amount 1). One list per key and set of workers for a whole
+   * explanation pass: a thousand waiting groups of one queue share it, rather than each building
+   * its own list of every task running on the queue.
+   */
+  private readonly holdersOn = (key: string, room: PlacementRoom): Holder[] => {
+    const memoKey = `${key}\u0000${room.workerIds.join("\u0000")}`;
+    const cached = this.holdersMemo.get(memoKey);
+    if (cached) return cached;
+    const out: Holder[] = [];
+    for (const id of this.placement.holdersOn(room.workerIds)) {
+      const h = this.held.get(id);
+      if (h) out.push({ ...h.identity, amount: h.demand.find((d) => d.key === key)?.amount ?? 1 });
+    }
+    this.holdersMemo.set(memoKey, out);
+    return out;
   };
+  /** {@link holdersOn}'s lists, for one explanation pass. */
+  private readonly holdersMemo = new Map<string, Holder[]>();
 
   /** A worker's room changed: the placed queues it serves get their parked tasks looked at. */
   private wakeWorker(id: string): void {

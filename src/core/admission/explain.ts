@@ -28,7 +28,7 @@ export function explainEntry(
   heldAbove: (entry: Entry, key: string) => HeldAbove,
   rate: number,
   roomOf?: (entry: Entry, key: string) => PlacementRoom | undefined,
-  holderOf?: (id: string, key: string) => Holder | undefined,
+  holdersOn?: (key: string, room: PlacementRoom) => Holder[],
 ): WaitReason[] {
   const reasons: WaitReason[] = [];
   if (head !== entry) {
@@ -46,7 +46,7 @@ export function explainEntry(
     const elastic = ((r.kind === "queue" || r.kind === "memory") && r.name !== "worker") || r.kind === "definition" || r.kind === "rate";
     // With worker processes a task runs on one worker: its slot and memory must be free there.
     const room = roomOf?.(head, d.key);
-    const short = room ? placedShortfall(r, d.amount, room, holderOf) : undefined;
+    const short = room ? placedShortfall(r, d.amount, room, holdersOn) : undefined;
     if (d.amount > r.capacity && !elastic) {
       reasons.push({ kind: "neverFits", resource: r.key, need: d.amount, capacity: r.capacity });
     } else if (short) {
@@ -68,16 +68,16 @@ export function explainEntry(
 }
 
 /** The reason a task is short of a placed queue's slots or memory on every one of its workers, if it is. */
-function placedShortfall(r: Resource, need: number, room: PlacementRoom, holderOf: ((id: string, key: string) => Holder | undefined) | undefined): WaitReason | undefined {
+function placedShortfall(r: Resource, need: number, room: PlacementRoom, holdersOn: ((key: string, room: PlacementRoom) => Holder[]) | undefined): WaitReason | undefined {
   // Who holds the room of its workers, whatever queue they came from.
-  const holders = room.holders.flatMap((id) => holderOf?.(id, r.key) ?? []);
+  const holders = (): Holder[] => holdersOn?.(r.key, room) ?? [];
   if (r.kind === "queue") {
     if (room.freeSlots >= need) return undefined;
-    return { kind: "queue", name: r.name, need, free: room.freeSlots, capacity: room.capacity, holders, workers: room.workers };
+    return { kind: "queue", name: r.name, need, free: room.freeSlots, capacity: room.capacity, holders: holders(), workers: room.workers };
   }
   // With no slot free on any of them, the queue's reason says so; memory is not what it waits for yet.
   if (r.kind !== "memory" || room.freeSlots === 0 || room.largestFreeMb === null || room.largestFreeMb >= need) return undefined;
-  return { kind: "memory", queue: r.name, needMb: need, freeMb: room.freeMb, budgetMb: room.budgetMb, holders, largestFreeMb: room.largestFreeMb, workers: room.workers };
+  return { kind: "memory", queue: r.name, needMb: need, freeMb: room.freeMb, budgetMb: room.budgetMb, holders: holders(), largestFreeMb: room.largestFreeMb, workers: room.workers };
 }
 
 function shortfall(r: Resource, need: number, run: number): WaitReason {

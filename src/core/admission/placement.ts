@@ -63,8 +63,8 @@ export interface PlacementRoom {
   /** Their memory budgets in all, and what is free of them. */
   budgetMb: number;
   freeMb: number;
-  /** Who holds their room (admission's holder ids). */
-  holders: string[];
+  /** Which workers they are. */
+  workerIds: string[];
 }
 
 /**
@@ -259,12 +259,12 @@ export class Placement {
   /** What the workers `entry` could run on offer it. */
   room(entry: Entry, need: PlacementNeed): PlacementRoom {
     const task = taskKey(entry);
-    const room: PlacementRoom = { workers: 0, capacity: 0, freeSlots: 0, largestFreeMb: 0, budgetMb: 0, freeMb: 0, holders: [] };
+    const room: PlacementRoom = { workers: 0, capacity: 0, freeSlots: 0, largestFreeMb: 0, budgetMb: 0, freeMb: 0, workerIds: [] };
     for (const b of this.bins) {
       if (!b.queues.has(need.queue) || b.avoid.has(task)) continue;
       room.workers++;
       room.capacity += b.capacity;
-      for (const h of b.holders) room.holders.push(h);
+      room.workerIds.push(b.id);
       const kept = b.reservedBy !== undefined && b.reservedBy !== entry && ranksAbove(b.reservedBy, entry, this.rate);
       const free = kept ? 0 : Math.max(0, b.capacity - b.used);
       room.freeSlots += free;
@@ -277,6 +277,13 @@ export class Placement {
       if (free > 0 && room.largestFreeMb !== null) room.largestFreeMb = Math.max(room.largestFreeMb, b.memoryMb - b.usedMb);
     }
     return room;
+  }
+
+  /** Who holds room on the workers `ids` (admission's holder ids). */
+  holdersOn(ids: readonly string[]): string[] {
+    const out: string[] = [];
+    for (const id of ids) for (const h of this.byId.get(id)?.holders ?? []) out.push(h);
+    return out;
   }
 
   /** For tests: each worker's slots and memory in use. */
