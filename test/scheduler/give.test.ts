@@ -5,6 +5,8 @@
 import { hostname } from "node:os";
 import pg from "pg";
 import { afterAll, expect, it } from "vitest";
+import { restoredEngine } from "../../src/cli/context.js";
+import { describeReason } from "../../src/observe/describe.js";
 import { Scheduler } from "../../src/scheduler/scheduler.js";
 import { parsePgUrl } from "../../src/store/pg/connect.js";
 import { PgStore } from "../../src/store/pg/pg-store.js";
@@ -51,6 +53,33 @@ it("gives started attempts to workers with a free slot first, in turns, then to 
     expect(given.slice(3)).toEqual(["a", "a"]);
   } finally {
     await scheduler.stop(Date.now());
+  }
+  // A scheduler that takes over counts what each worker holds from the attempts recorded on it
+  // (they still run there): the workers are full, and the sixth task still waits. (It used to
+  // start counting from nothing, and gave the sixth to a worker with no room for it.)
+  const next = new Scheduler({ config: cfg, store, schedules: false, pollMs: 20, remote: { store, leaseTtlMs: 60_000, pollMs: 100 } });
+  await next.start();
+  try {
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(await givenTo(schema)).toHaveLength(5);
+    const engine = await restoredEngine(cfg, store, Date.now());
+    const waiting = engine.explain(1).filter((t) => t.state === "ready");
+    expect(waiting).toHaveLength(1);
+    expect(waiting[0]?.reasons.map((r) => describeReason(r))).toEqual([expect.stringMatching(/^waiting for a worker on queue default: 0 of 5 slots free on 2 workers — held by /)]);
+    // One of a's attempts ends: a has room again, b still has none, and the sixth goes to a.
+    const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await client.connect();
+    const [done] = (await client.query<{ id: number; token: number }>(`SELECT id, fencing_token AS token FROM "${schema}".attempts WHERE worker_id = 'a' AND state = 'running' ORDER BY id LIMIT 1`)).rows;
+    await client.end();
+    expect(await store.completeAttempts([{ attemptId: Number(done?.id), fencingToken: Number(done?.token), outcome: { state: "success", output: null }, endedAt: Date.now() }])).toEqual([true]);
+    let after: Array<string | null> = [];
+    for (const end = Date.now() + 5_000; Date.now() < end; await new Promise((r) => setTimeout(r, 25))) {
+      after = await givenTo(schema);
+      if (after.length === 5 && after.filter((w) => w === "a").length === 3) break;
+    }
+    expect(after.sort()).toEqual(["a", "a", "a", "b", "b"]);
+  } finally {
+    await next.stop(Date.now());
     await store.close();
   }
 });
