@@ -466,8 +466,14 @@ transaction of two (one round trip instead of four); (7) the scheduler gives eac
 with room for it and the commit's notification carries the start command, so most tasks are never claimed
 (attempt updates per task 2 → 1); (8) migration 11 makes the dispatch rows the set of active attempts and drops
 the indexes of attempts on their state, so the completion is a HOT update (32 → 13 µs, 6 → 1 WAL records per
-task); (9) a worker with a memory budget no longer claims again, in vain, after every finished attempt.
-(a) went from 1,451/s (morning) to ~4,200/s to the figure above; PostgreSQL CPU per task from ~450 to ~100 µs.
+task); (9) a worker with a memory budget no longer claims again, in vain, after every finished attempt;
+(10) admission itself places each task on one worker with a slot and the task's memory free there (what (7)
+did after the decision, by a count that started empty after a takeover): no measurable cost — \`sluice-a\` in one
+session, the commit before and after: 2,930–3,011/s and 2,824–3,142/s.
+On the machine of the day's first sessions (a) went from 1,451/s (morning) to ~4,200/s to 5,778/s, PostgreSQL
+CPU per task from ~450 to ~100 µs. The machine of the day's last session ran the same code at about half that
+speed (\`sluice-a\` of the code before (10): 5,767–6,383/s there, 2,930–3,011/s here), so compare a record's figures with the
+peers' in the same run, not with another day's.
 What would close the rest is a different design, not tuning: a task's start and end are decided by one process
 for all workers and written as about a dozen row versions and index entries, where graphile-worker's job is one
 row written once and deleted once by the process that runs it. Keeping Sluice's limits while deciding in the
