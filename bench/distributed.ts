@@ -483,9 +483,10 @@ the queue — is the direction; it is not started.
 statement; the worker starts the task on that commit's notification. Two commits after the enqueue, where
 graphile-worker's worker needs one (its fetch). Its p99, like graphile-worker's, moves by several ms between
 runs on this machine: over the 2026-12-05 runs (\`bench/distributed.ts latency\` runs both in turns, three
-rounds each) Sluice's p99 was 7–12 ms and graphile-worker's 4–10 ms, p50 3–5 ms and 2–4 ms; Sluice's was below
-graphile-worker's in some runs and above in most.
-(d) moved between 67% and 88% of (a) across the full runs of 2026-12-05; back to back with the \`sluice-d\` and
+rounds each) Sluice's p99 was 7–12 ms and graphile-worker's 4–10 ms, p50 3–5 ms and 2–4 ms, on the slower
+machine of the last session 17 and 11 ms, 6 and 6 ms; Sluice's p99 was below graphile-worker's in some runs and
+above in most.
+(d) moved between 67% and 88% of (a) across the full runs of 2026-12-05 (73% in the last); back to back with the \`sluice-d\` and
 \`sluice-a\` modes it was 5,237–5,687/s against 5,767–6,383/s, PostgreSQL spending ~13 µs more per task with the
 1,000,000 finished attempts.
 pg-boss is bound by its
