@@ -67,6 +67,10 @@ describe("worker memory across worker processes", () => {
       return /largest free on any worker/.test(r.stdout) ? r.stdout : undefined;
     }, "explain to name the largest free memory on a worker", { describe: () => JSON.stringify(box.observations()) });
     expect(said).toMatch(/needs 3072 MB, the largest free on any worker of queue gpu is 2048 MB \(4096 of 6144 MB free on 2 workers\) — held by hog\.hold/);
+    // sluice workers shows the memory in use of each budget.
+    const listed = (await box.cli(["workers"])).stdout;
+    expect(listed).toMatch(/^\s*big\s+live\s+gpu\s+1\/2\s+2048\/4096 MB\s.*hog\.hold/m);
+    expect(listed).toMatch(/^\s*small\s+live\s+gpu\s+0\/2\s+0\/2048 MB\s/m);
     // Three lease TTLs: not admitted, so no attempt to lose.
     await new Promise((r) => setTimeout(r, 6000));
     expect(box.observations().some((o) => o.task === "train")).toBe(false);

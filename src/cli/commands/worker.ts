@@ -133,7 +133,7 @@ export function registerWorker(program: Command): void {
       logger.flush();
     });
 
-  const list = program.command("workers").description("list the worker processes of a store: queues, slots in use, memory, last heartbeat");
+  const list = program.command("workers").description("list the worker processes of a store: queues, slots in use, declared memory in use of its budget, last heartbeat");
   withConfig(list);
   withDb(list);
   withJson(list).action(async (opts: StoreOption & { json?: boolean }) => {
@@ -146,7 +146,9 @@ export function registerWorker(program: Command): void {
       const now = Date.now();
       const rows = workers.map((w) => {
         const mine = running.filter((a) => a.state === "running" && a.workerId === w.name);
-        return { ...w, running: mine.map((a) => `${a.pipeline}.${a.task} (run ${a.runId})`), state: w.stoppedAt !== null ? "stopped" : now - w.heartbeatAt > 15_000 ? "silent" : (w.drainingAt ?? null) !== null ? "stopping" : "live" };
+        // What its attempts declared of their queue's memory (as admission counts it against the budget).
+        const memoryUsedMb = mine.reduce((sum, a) => sum + (a.resources.find((r) => r.key.startsWith("memory:"))?.amount ?? 0), 0);
+        return { ...w, running: mine.map((a) => `${a.pipeline}.${a.task} (run ${a.runId})`), memoryUsedMb, state: w.stoppedAt !== null ? "stopped" : now - w.heartbeatAt > 15_000 ? "silent" : (w.drainingAt ?? null) !== null ? "stopping" : "live" };
       });
       if (opts.json) {
         process.stdout.write(JSON.stringify(rows) + "\n");
@@ -159,7 +161,7 @@ export function registerWorker(program: Command): void {
       process.stdout.write(
         table([
           ["name", "state", "queues", "slots", "memory", "last heartbeat", "running"],
-          ...rows.map((r) => [r.name, r.state, r.queues.join(","), `${r.running.length}/${r.slots}${r.prefetch > 0 ? ` +${r.prefetch} prefetch` : ""}`, r.memoryMb === null ? "-" : `${r.memoryMb} MB`, `${Math.round((now - r.heartbeatAt) / 1000)}s ago`, r.running.join(", ")]),
+          ...rows.map((r) => [r.name, r.state, r.queues.join(","), `${r.running.length}/${r.slots}${r.prefetch > 0 ? ` +${r.prefetch} prefetch` : ""}`, r.memoryMb === null ? (r.memoryUsedMb > 0 ? `${r.memoryUsedMb} MB, no budget` : "-") : `${r.memoryUsedMb}/${r.memoryMb} MB`, `${Math.round((now - r.heartbeatAt) / 1000)}s ago`, r.running.join(", ")]),
         ]) + "\n",
       );
     } finally {
