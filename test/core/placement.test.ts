@@ -99,6 +99,21 @@ describe("placement on worker processes", () => {
     expect(workers.slice(3)).toEqual(["a", "a"]);
   });
 
+  it("under light load, a small worker gets its share: the largest share of free slots wins, not the most free slots", () => {
+    const adm = admissionFor(["etl"], [worker("a", ["etl"], 2, null), worker("b", ["etl"], 4, null)]);
+    const on: Array<string | undefined> = [];
+    // Two tasks at a time, both ended before the next two: b always has more free slots than a
+    // has in all, and used to get every task.
+    for (let round = 0; round < 4; round++) {
+      const ids = [enqueue(adm, "etl", 0), enqueue(adm, "etl", 0)];
+      const grants = adm.admit(round);
+      on.push(...grants.map((g) => g.worker));
+      for (const id of ids) adm.release(id);
+    }
+    expect(on.filter((w) => w === "a").length).toBeGreaterThanOrEqual(3);
+    expect(on.filter((w) => w === "b").length).toBeGreaterThanOrEqual(3);
+  });
+
   it("keeps a worker for a big task past its reservation threshold: lower-ranked tasks that fit elsewhere go elsewhere", () => {
     const adm = admissionFor(["etl"], [worker("a", ["etl"], 8, 4096), worker("b", ["etl"], 8, 4096), worker("c", ["etl"], 8, 4096)], 0);
     // Each worker runs two 1 GB tasks: 2 GB free on each, 6 GB in all.

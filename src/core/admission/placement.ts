@@ -74,8 +74,8 @@ export interface PlacementRoom {
  * task that fits the sums but no single worker (3 GB free as 1 GB on three workers) waits with that
  * reason instead of being started where it cannot run.
  *
- * Choice: a worker with a free slot before one with only prefetch room, the most room first;
- * workers with as much room take turns. A task past its reservation threshold keeps the worker
+ * Choice: a worker with a free slot before one with only prefetch room, the largest share of
+ * its slots (or prefetch room) free first; workers with as much take turns. A task past its reservation threshold keeps the worker
  * that has the most room for it: lower-ranked tasks are not placed there, so a big task is not
  * starved by small ones that each fit somewhere.
  */
@@ -180,8 +180,11 @@ export class Placement {
     for (let i = 0; i < n; i++) {
       const b = this.bins[(from + i) % n] as Bin;
       if (!this.serves(b, entry, need, task) || b.used >= b.capacity || !fitsMemory(b, need.mb)) continue;
-      // A free slot (it starts at once) beats room in a prefetch queue (it waits there).
-      const room = b.used < b.slots ? 1_000_000 + b.slots - b.used : b.capacity - b.used;
+      // A free slot (it starts at once) beats room in a prefetch queue (it waits there); then the
+      // largest share free, so a 2-slot and a 4-slot worker both get work under light load (by
+      // free slots alone the bigger one took everything while it had more free than the other had
+      // in all).
+      const room = b.used < b.slots ? 1 + (b.slots - b.used) / b.slots : (b.capacity - b.used) / b.capacity;
       if (room > bestRoom) {
         best = b;
         bestRoom = room;
