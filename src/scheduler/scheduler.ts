@@ -433,7 +433,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       const why =
         e.workerId === null
           ? "no worker took it before its lease ran out"
-          : dead.has(e.workerId)
+          : e.restarted
+            ? `its worker ${e.workerId} restarted (the process it was given to is gone)`
+            : dead.has(e.workerId)
             ? `its worker ${e.workerId} is gone (its process no longer exists)`
             : stopped.includes(e.workerId)
               ? `its worker ${e.workerId} has stopped`

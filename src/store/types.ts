@@ -186,9 +186,11 @@ export interface WorkerStore {
   /**
    * For the scheduler: running attempts whose lease expired before `now` (their worker is gone, or
    * nobody claimed them), or whose worker is one of `deadWorkers` (known dead: a process of this
-   * host that no longer exists).
+   * host that no longer exists), or that were given to an earlier life of a worker that has
+   * registered again under the same name (`restarted`: a name is refused while its holder lives,
+   * so that life is gone, on whatever host it ran).
    */
-  expiredAttempts(now: EpochMs, deadWorkers?: readonly string[]): Promise<Array<{ id: number; workerId: string | null }>>;
+  expiredAttempts(now: EpochMs, deadWorkers?: readonly string[]): Promise<Array<{ id: number; workerId: string | null; restarted?: true }>>;
   /**
    * Calls `listener` when work is dispatched (workers) or an attempt ends (scheduler), soon after
    * commit. On `done`, `attemptIds` names the attempts whose end a worker just recorded, when the

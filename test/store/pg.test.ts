@@ -194,6 +194,28 @@ describe("PgStore", () => {
       await store.close();
     }
   });
+
+  it("attempts given to an earlier life of a worker that registered again under its name are expired at once, their leases still running", async () => {
+    const store = await openFresh();
+    try {
+      // w1 on another host than the scheduler: only its own new registration says it died.
+      const info = { name: "w1", host: "elsewhere", pid: 1, queues: ["default"], slots: 2, memoryMb: null, fingerprint: "f", avoid: [], startedAt: T0, heartbeatAt: T0 };
+      await store.registerWorker(info, 15_000);
+      const given = (id: number, startedAt: number): StoreWrite => ({ type: "dispatch", attemptId: id, queue: "default", taskKey: `etl.t${id}`, command: {}, at: T0, worker: { name: "w1", startedAt } });
+      await store.apply([createRun(1, ["t1", "t2", "t3"]), createAttempt(1, 1, "t1", { leaseExpiresAt: T0 + 60_000 }), given(1, T0), createAttempt(2, 1, "t2", { leaseExpiresAt: T0 + 60_000 }), given(2, T0)]);
+      expect(await store.expiredAttempts(T0 + 1)).toEqual([]);
+      // Restarted (a SIGKILL, then systemd) as another process: its name is free again (here by a
+      // registration TTL of 0; on its own host, as soon as the old pid is gone).
+      expect(await store.registerWorker({ ...info, pid: 2, startedAt: T0 + 2, heartbeatAt: T0 + 2 }, 0)).toEqual({ ok: true });
+      await store.apply([createAttempt(3, 1, "t3", { leaseExpiresAt: T0 + 60_000 }), given(3, T0 + 2)]);
+      expect(await store.expiredAttempts(T0 + 3)).toEqual([
+        { id: 1, workerId: "w1", restarted: true },
+        { id: 2, workerId: "w1", restarted: true },
+      ]);
+    } finally {
+      await store.close();
+    }
+  });
 });
 
 async function waitUntil(ok: () => boolean, ms = 5_000): Promise<void> {

@@ -534,12 +534,16 @@ export class PgStore implements Store, WorkerStore, TokenStore {
     }));
   }
 
-  async expiredAttempts(now: EpochMs, deadWorkers: readonly string[] = []): Promise<Array<{ id: number; workerId: string | null }>> {
-    const rows = (await this.#query<{ id: number; worker_id: string | null }>(
-      q("expired_attempts", `SELECT a.id, a.worker_id FROM dispatch d JOIN attempts a ON a.id = d.attempt_id
-        WHERE a.state = 'running' AND (a.lease_expires_at < $1 OR a.worker_id = ANY($2::text[])) ORDER BY a.id LIMIT 1000`, [now, deadWorkers]),
+  async expiredAttempts(now: EpochMs, deadWorkers: readonly string[] = []): Promise<Array<{ id: number; workerId: string | null; restarted?: true }>> {
+    // Given to an earlier life of a worker that registered again under its name: that life is gone
+    // (a name is refused while its holder lives), so nothing of it will report.
+    const rows = (await this.#query<{ id: number; worker_id: string | null; restarted: boolean }>(
+      q("expired_attempts", `SELECT a.id, a.worker_id, (d.worker_started_at IS NOT NULL AND w.started_at > d.worker_started_at) IS TRUE AS restarted
+        FROM dispatch d JOIN attempts a ON a.id = d.attempt_id LEFT JOIN workers w ON w.name = d.worker
+        WHERE a.state = 'running' AND (a.lease_expires_at < $1 OR a.worker_id = ANY($2::text[]) OR (d.worker_started_at IS NOT NULL AND w.started_at > d.worker_started_at))
+        ORDER BY a.id LIMIT 1000`, [now, deadWorkers]),
     )).rows;
-    return rows.map((r) => ({ id: r.id, workerId: r.worker_id }));
+    return rows.map((r) => ({ id: r.id, workerId: r.worker_id, ...(r.restarted ? { restarted: true as const } : {}) }));
   }
 
   async takeRequests(limit: number, now: EpochMs = Date.now(), owner?: string): Promise<ControlRequest[]> {
