@@ -201,7 +201,7 @@ describe("PgStore", () => {
       // w1 on another host than the scheduler: only its own new registration says it died.
       const info = { name: "w1", host: "elsewhere", pid: 1, queues: ["default"], slots: 2, memoryMb: null, fingerprint: "f", avoid: [], startedAt: T0, heartbeatAt: T0 };
       await store.registerWorker(info, 15_000);
-      const given = (id: number, startedAt: number): StoreWrite => ({ type: "dispatch", attemptId: id, queue: "default", taskKey: `etl.t${id}`, command: {}, at: T0, worker: { name: "w1", startedAt } });
+      const given = (id: number, startedAt: number): StoreWrite => ({ type: "dispatch", attemptId: id, queue: "default", taskKey: `etl.t${id}`, memoryMb: undefined, command: {}, at: T0, worker: { name: "w1", startedAt } });
       await store.apply([createRun(1, ["t1", "t2", "t3"]), createAttempt(1, 1, "t1", { leaseExpiresAt: T0 + 60_000 }), given(1, T0), createAttempt(2, 1, "t2", { leaseExpiresAt: T0 + 60_000 }), given(2, T0)]);
       expect(await store.expiredAttempts(T0 + 1)).toEqual([]);
       // Restarted (a SIGKILL, then systemd) as another process: its name is free again (here by a
