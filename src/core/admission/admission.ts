@@ -544,15 +544,8 @@ export class Admission {
       for (;;) {
         let best: { item: ParkedItem; bucket: Heap<ParkedItem> } | undefined;
         for (const [need, bucket] of buckets) {
-          let top = bucket.peek();
-          while (top && (top.group.parkToken !== top.token || top.group.parkedOn !== key)) {
-            bucket.pop();
-            top = bucket.peek();
-          }
-          if (!top) {
-            buckets.delete(need);
-            continue;
-          }
+          const top = liveTop(buckets, need, bucket, key);
+          if (!top) continue;
           if (budget - heldBack(top.head) < (need as number)) continue;
           if (!best || ranksAbove(top.head, best.item.head, this.rate)) best = { item: top, bucket };
         }
@@ -578,15 +571,8 @@ export class Admission {
   private wakePlaced(key: string, r: Resource, buckets: Map<number | string, Heap<ParkedItem>>): void {
     let best: { item: ParkedItem; bucket: Heap<ParkedItem> } | undefined;
     for (const [bucketKey, bucket] of buckets) {
-      let top = bucket.peek();
-      while (top && (top.group.parkToken !== top.token || top.group.parkedOn !== key)) {
-        bucket.pop();
-        top = bucket.peek();
-      }
-      if (!top) {
-        buckets.delete(bucketKey);
-        continue;
-      }
+      const top = liveTop(buckets, bucketKey, bucket, key);
+      if (!top) continue;
       if (best && !ranksAbove(top.head, best.item.head, this.rate)) continue;
       const amount = top.head.demand.find((d) => d.key === key)?.amount ?? 0;
       if (r.capacity - r.used - this.reservedAbove(top.head, key) < amount) continue;
@@ -783,6 +769,20 @@ interface ParkedItem {
   group: Group;
   head: Entry;
   token: number;
+}
+
+/**
+ * The best-ranked group still parked on `key` in one bucket, dropping the stale items above it (a
+ * group woken or parked elsewhere since); an emptied bucket is removed.
+ */
+function liveTop(buckets: Map<number | string, Heap<ParkedItem>>, bucketKey: number | string, bucket: Heap<ParkedItem>, key: string): ParkedItem | undefined {
+  let top = bucket.peek();
+  while (top && (top.group.parkToken !== top.token || top.group.parkedOn !== key)) {
+    bucket.pop();
+    top = bucket.peek();
+  }
+  if (!top) buckets.delete(bucketKey);
+  return top;
 }
 
 /** True when `a` ranks strictly above `b`: higher weight − rate × readyAt, then earlier, then first in. */

@@ -42,6 +42,8 @@ interface Bin {
   reservedBy: Entry | undefined;
   /** Who holds its room (admission's holder ids). */
   holders: Set<string>;
+  /** The slot and memory resource keys of the queues it serves: woken when its room changes (every grant and release). */
+  keys: readonly string[];
 }
 
 /** What a task needs placed on one worker: a slot of the queue `queue` and `mb` of its memory. */
@@ -100,12 +102,8 @@ export class Placement {
   }
 
   /** The queues' resources this worker's room counts for: woken when it changes. */
-  keysOf(id: string): string[] {
-    const bin = this.byId.get(id);
-    if (!bin) return [];
-    const keys: string[] = [];
-    for (const q of bin.queues) keys.push(q, this.memoryOf.get(q) as string);
-    return keys;
+  keysOf(id: string): readonly string[] {
+    return this.byId.get(id)?.keys ?? [];
   }
 
   /**
@@ -122,18 +120,22 @@ export class Placement {
       this.slotsOf.set(q.memory, q.slots);
     }
     const previous = this.byId;
-    const next: Bin[] = bins.map((b) => ({
-      id: b.id,
-      queues: new Set(b.queues.filter((q) => this.memoryOf.has(q))),
-      slots: b.slots,
-      capacity: b.slots + b.prefetch,
-      memoryMb: b.memoryMb,
-      avoid: new Set(b.avoid),
-      used: 0,
-      usedMb: 0,
-      reservedBy: previous.get(b.id)?.reservedBy,
-      holders: new Set(),
-    }));
+    const next: Bin[] = bins.map((b) => {
+      const queues = b.queues.filter((q) => this.memoryOf.has(q));
+      return {
+        id: b.id,
+        queues: new Set(queues),
+        keys: queues.flatMap((q) => [q, this.memoryOf.get(q) as string]),
+        slots: b.slots,
+        capacity: b.slots + b.prefetch,
+        memoryMb: b.memoryMb,
+        avoid: new Set(b.avoid),
+        used: 0,
+        usedMb: 0,
+        reservedBy: previous.get(b.id)?.reservedBy,
+        holders: new Set(),
+      };
+    });
     this.byId.clear();
     for (const b of next) this.byId.set(b.id, b);
     this.bins = next;
