@@ -9,6 +9,7 @@ import { pathToFileURL } from "node:url";
 import { formatProblems } from "../define/errors.js";
 import type { ConfigProblem, ResolvedConfig } from "../define/resolved.js";
 import { CliError } from "./errors.js";
+import { startupDone } from "./startup.js";
 
 /** Config file names looked for, in this order, in the working folder and then its parents. */
 export const CONFIG_FILES = ["sluice.config.ts", "sluice.config.mts", "sluice.config.cts", "sluice.config.js", "sluice.config.mjs", "sluice.config.cjs"] as const;
@@ -227,5 +228,6 @@ export async function loadConfig(ref: ConfigRef = {}): Promise<LoadedConfig> {
   if (!result.ok) {
     throw new CliError(`invalid config ${display(path, cwd)}: ${result.problems.length} problem(s)\n${formatProblems(result.problems)}`);
   }
+  startupDone();
   return { path, config: result.config, warnings: result.warnings };
 }

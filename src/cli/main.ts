@@ -11,6 +11,7 @@ import { registerSimulate } from "./commands/simulate.js";
 import { registerAnalyze } from "./commands/analyze.js";
 import { registerRuntimeCommands } from "./commands/runtime.js";
 import { CliError, EXIT } from "./errors.js";
+import { startupDone } from "./startup.js";
 
 const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
 
@@ -52,6 +53,9 @@ registerMigrate(program);
 registerWorker(program);
 registerPg(program);
 
+// A command that loads a config ends its start-up there (loadConfig); any other, a second from now
+// at the latest (a timer: a command busy with real work by then yields to it while it waits on I/O).
+setTimeout(startupDone, 1000).unref();
 try {
   await program.parseAsync(process.argv);
   // The command is done. An inline task that ignored its abort signal (after a timeout) may
