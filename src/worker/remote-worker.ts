@@ -462,6 +462,10 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     }
     this.pending.push({ attemptId, fencingToken, outcome, endedAt: this.now() });
     if (!this.flushing) this.flushing = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flush());
+    // Its function is done (a function still running past its end keeps its slot): the slot
+    // serves the next queued attempt now, not a round trip later when the result is recorded.
+    // The attempt stays this worker's, its lease renewed, until then.
+    this.startQueued();
   }
 
   /**
@@ -514,8 +518,13 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     if (this.givenIds.has(attemptId) && this.running.has(attemptId)) this.endedGiven.push(attemptId);
     this.running.delete(attemptId);
     this.abandoned.delete(attemptId);
-    while (this.queued.length > 0 && !this.stopping && this.fits((this.queued[0] as StartCommand).taskKey)) this.begin(this.queued.shift() as StartCommand);
+    this.startQueued();
     if (!this.stopping && this.workHint) void this.claim();
+  }
+
+  /** Queued attempts started, in order, while a slot and the memory are free. */
+  private startQueued(): void {
+    while (this.queued.length > 0 && !this.stopping && this.fits((this.queued[0] as StartCommand).taskKey)) this.begin(this.queued.shift() as StartCommand);
   }
 }
 
