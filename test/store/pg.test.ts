@@ -218,6 +218,45 @@ describe("PgStore", () => {
   });
 });
 
+describe("PgStore with much finished work", () => {
+  it("finds the active attempts through dispatch, never by walking the finished ones (expiredAttempts, loadActiveState)", async () => {
+    const store = await openFresh();
+    const s = `"${store.schema}"`;
+    try {
+      // 20,000 finished attempts (200 runs of 100 tasks), and one running, given to a worker.
+      await sqlRows(`INSERT INTO ${s}.runs (id, pipeline, scheduled_for, trigger, params, state, created_at, started_at, ended_at)
+        SELECT 1000 + g, 'old', ${T0}, 'manual', '{}', 'success', ${T0}, ${T0}, ${T0} FROM generate_series(1, 200) g`);
+      await sqlRows(`INSERT INTO ${s}.task_instances (run_id, task, state, attempts, lost_attempts)
+        SELECT 1000 + (g - 1) / 100 + 1, 't' || ((g - 1) % 100), 'success', 1, 0 FROM generate_series(1, 20000) g`);
+      await sqlRows(`INSERT INTO ${s}.attempts (id, run_id, pipeline, task, attempt, state, fencing_token, worker_id, queued_at, started_at, ended_at, released_at)
+        SELECT 1000 + g, 1000 + (g - 1) / 100 + 1, 'old', 't' || ((g - 1) % 100), 1, 'success', 1000 + g, 'old', ${T0}, ${T0}, ${T0}, ${T0} FROM generate_series(1, 20000) g`);
+      await sqlRows(`VACUUM ANALYZE ${s}.runs, ${s}.task_instances, ${s}.attempts`);
+      await store.apply([
+        createRun(1, ["t1"]),
+        createAttempt(50_000, 1, "t1", { leaseExpiresAt: T0 + 60_000, workerId: "w1" }),
+        { type: "dispatch", attemptId: 50_000, queue: "default", taskKey: "etl.t1", memoryMb: undefined, command: { attemptId: 50_000, fencingToken: 50_000, taskKey: "etl.t1" }, at: T0, worker: { name: "w1", startedAt: 100 } },
+      ]);
+      // Tuples of attempts the store's connections read, and its lookups in dispatch: PostgreSQL
+      // publishes a connection's counts once it is idle (at most every second), so the reads
+      // below are waited for through dispatch's count, which every one of them moves.
+      const counts = async () =>
+        (await sqlRows<{ relname: string; n: string }>(`SELECT relname, (coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0) + coalesce(idx_scan, 0))::text AS n
+          FROM pg_stat_user_tables WHERE schemaname = '${store.schema}' AND relname IN ('attempts', 'dispatch')`)).reduce<Record<string, number>>((o, r) => ({ ...o, [r.relname]: Number(r.n) }), {});
+      await new Promise((r) => setTimeout(r, 1_100));
+      const before = await counts();
+      expect(await store.expiredAttempts(T0 + 1)).toEqual([]);
+      expect((await store.loadActiveState()).attempts.map((a) => a.id)).toEqual([50_000]);
+      let after = before;
+      for (const end = Date.now() + 15_000; (after.dispatch ?? 0) < (before.dispatch ?? 0) + 3 && Date.now() < end; await new Promise((r) => setTimeout(r, 100))) after = await counts();
+      expect((after.dispatch ?? 0) - (before.dispatch ?? 0), "dispatch was read (the counts were published)").toBeGreaterThanOrEqual(3);
+      // A walk of the finished attempts reads 20,000 of them; a lookup per active attempt, a few.
+      expect((after.attempts ?? 0) - (before.attempts ?? 0)).toBeLessThan(100);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 async function waitUntil(ok: () => boolean, ms = 5_000): Promise<void> {
   for (const end = Date.now() + ms; !ok(); ) {
     if (Date.now() > end) throw new Error("timed out");

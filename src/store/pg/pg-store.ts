@@ -538,10 +538,16 @@ export class PgStore implements Store, WorkerStore, TokenStore {
     // Given to an earlier life of a worker that registered again under its name: that life is gone
     // (a name is refused while its holder lives), so nothing of it will report.
     const rows = (await this.#query<{ id: number; worker_id: string | null; restarted: boolean }>(
+      // Read from the active attempts (dispatch), each looked up in attempts by id: the lateral
+      // subquery (OFFSET 0 keeps the planner from flattening it) fixes that order. As a plain join
+      // ordered by a.id, the planner walked the whole attempts key for the few running ones
+      // (estimated at one row): 0.56 s a call with 1,000,000 finished attempts, four times a second.
       q("expired_attempts", `SELECT a.id, a.worker_id, (d.worker_started_at IS NOT NULL AND w.started_at > d.worker_started_at) IS TRUE AS restarted
-        FROM dispatch d JOIN attempts a ON a.id = d.attempt_id LEFT JOIN workers w ON w.name = d.worker
+        FROM dispatch d
+        CROSS JOIN LATERAL (SELECT id, worker_id, state, lease_expires_at FROM attempts WHERE id = d.attempt_id OFFSET 0) a
+        LEFT JOIN workers w ON w.name = d.worker
         WHERE a.state = 'running' AND (a.lease_expires_at < $1 OR a.worker_id = ANY($2::text[]) OR (d.worker_started_at IS NOT NULL AND w.started_at > d.worker_started_at))
-        ORDER BY a.id LIMIT 1000`, [now, deadWorkers]),
+        ORDER BY d.attempt_id LIMIT 1000`, [now, deadWorkers]),
     )).rows;
     return rows.map((r) => ({ id: r.id, workerId: r.worker_id, ...(r.restarted ? { restarted: true as const } : {}) }));
   }
@@ -626,9 +632,11 @@ export class PgStore implements Store, WorkerStore, TokenStore {
       const runs = (await client.query<RunRow>(`SELECT ${RUN_COLUMNS} FROM runs WHERE ${active} ORDER BY id`)).rows;
       const tasks = (await client.query<TaskRow>(`SELECT ${TASK_COLUMNS} FROM task_instances WHERE run_id IN (SELECT id FROM runs WHERE ${active}) ORDER BY run_id, task`)).rows;
       // The active attempts are those with a row in dispatch (see migration 11): running, and
-      // ended with their function still running (draining).
-      const attempts = (await client.query<PgAttemptRow>(`SELECT ${PG_ATTEMPT_COLUMNS} FROM attempts WHERE id IN (SELECT attempt_id FROM dispatch) AND state = 'running' ORDER BY id`)).rows;
-      const draining = (await client.query<PgAttemptRow>(`SELECT ${PG_ATTEMPT_COLUMNS} FROM attempts WHERE id IN (SELECT attempt_id FROM dispatch) AND released_at IS NULL AND state <> 'running' ORDER BY id`)).rows;
+      // ended with their function still running (draining). Read from dispatch, each looked up by
+      // id (see expiredAttempts): as a semi-join ordered by id, the planner walked every attempt.
+      const inDispatch = (where: string) => `SELECT a.* FROM dispatch d CROSS JOIN LATERAL (SELECT ${PG_ATTEMPT_COLUMNS} FROM attempts WHERE id = d.attempt_id AND ${where} OFFSET 0) a ORDER BY d.attempt_id`;
+      const attempts = (await client.query<PgAttemptRow>(inDispatch("state = 'running'"))).rows;
+      const draining = (await client.query<PgAttemptRow>(inDispatch("released_at IS NULL AND state <> 'running'"))).rows;
       const resources = resourceRowsOf([...attempts, ...draining]);
       const schedules = (await client.query<ActiveState["schedules"][number]>(`SELECT pipeline, last_scheduled_for AS "lastScheduledFor", skipped, paused_at AS "pausedAt", backfill_max_active AS "backfillMaxActive" FROM schedule_state ORDER BY pipeline`)).rows;
       return {
