@@ -472,7 +472,11 @@ did after the decision, by a count that started empty after a takeover): no meas
 session, the commit before and after: 2,930–3,011/s and 2,824–3,142/s; (11) a worker starts a prefetched
 attempt as soon as a function ends, not a round trip later once the store has recorded the result, so its
 results go in larger batches (\`sluice-a\` in one session: 3,459–3,687/s before, 4,826–6,216/s after; the
-workers' CPU per task ~135 → ~50 µs, PostgreSQL's ~150 → 90–113 µs).
+workers' CPU per task ~135 → ~50 µs, PostgreSQL's ~150 → 90–113 µs); (12) the store finds the active
+attempts through \`dispatch\`, each looked up by id: the look for expired leases (four times a second) joined
+\`dispatch\` to \`attempts\` ordered by the attempt's id, and the planner, estimating one running attempt, walked the
+whole key of \`attempts\` for it — 0.56–0.74 s a call with 1,000,000 finished attempts (found with
+\`log_min_duration_statement = 0\` on the bench's database: 17.8 s of (d)'s statement time, against 0.2 s in (a)).
 On the machine of the day's first sessions (a) went from 1,451/s (morning) to ~4,200/s to 5,778/s, PostgreSQL
 CPU per task from ~450 to ~100 µs. The machine of the day's last session ran the same code at about half that
 speed (\`sluice-a\` of the code before (10): 5,767–6,383/s there, 2,930–3,011/s here), so compare a record's figures with the
@@ -489,14 +493,9 @@ runs on this machine: over the 2026-12-05 runs (\`bench/distributed.ts latency\`
 rounds each) Sluice's p99 was 7–12 ms and graphile-worker's 4–10 ms, p50 3–5 ms and 2–4 ms, on the slower
 machine of the last session 17 and 11 ms, 6 and 6 ms; Sluice's p99 was below graphile-worker's in some runs and
 above in most.
-(d) moved between 67% and 88% of (a) across the full runs of 2026-12-05 before change (11), and fell to 34% in the first
-full run after it: (a) got faster, (d) did not (2,118/s, as before). The same session's \`sluice\` mode (Sluice's (a)–(d)
-alone, same sequence) gave (d) 2,893/s = 52% of (a), 3,228/s = 59% with the \`dispatch\` table vacuumed along with the
-filled ones (tried, not kept: the fill does not churn it); the \`sluice-d\` mode (a fresh store, the fill, then (a)'s
-drains) gave 3,760–4,594/s against \`sluice-a\`'s 4,826–6,216/s, PostgreSQL spending 118–136 µs per task against
-86–113. So finished work still costs the hot path, more after (a), (b) and (c) have run on the store than on a fresh
-one; where exactly is not found yet (suspects: index pages of \`attempts\` and \`task_instances\` no longer in cache,
-the earlier drains' dead rows). Not met.
+(d) was 67–88% of (a) through 2026-12-05, and 34% in the first full run after (11), which made (a) faster but not
+(d): the look for expired leases read every finished attempt, see (12). After (12), the \`sluice-d\` mode gave
+5,611–6,238/s with PostgreSQL at 89–91 µs per task, as \`sluice-a\` (4,826–6,427/s, 86–113 µs).
 pg-boss is bound by its
 polling: v10 waits \`pollingIntervalSeconds\`
 (≥ 0.5 s) between fetches even when a fetch returned a full batch, so a job waits for the next poll.
