@@ -11,6 +11,7 @@ import { parsePgUrl } from "../../src/store/pg/connect.js";
 import { PgStore } from "../../src/store/pg/pg-store.js";
 import type { Store, WorkerStore } from "../../src/store/types.js";
 import { WorkerProcess } from "../../src/worker/remote-worker.js";
+import { waitFor } from "../cli/helpers.js";
 import { config, pipeline, task } from "../core/fixtures.js";
 import { dropSchemas, freshSchema, pgUrl } from "../support/pg.js";
 
@@ -18,14 +19,6 @@ const schemas: string[] = [];
 afterAll(() => dropSchemas(...schemas));
 
 const quiet = () => ({ debug() {}, info() {}, warn() {}, error() {} }) as never;
-
-async function until<T>(probe: () => T | undefined | Promise<T | undefined>, what: string, ms = 10_000): Promise<T> {
-  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 10))) {
-    const value = await probe();
-    if (value !== undefined) return value;
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 it("starts a prefetched attempt when the function before it ends, while that result is still being recorded", async () => {
   const schema = freshSchema("prefetch_start");
@@ -63,15 +56,15 @@ it("starts a prefetched attempt when the function before it ends, while that res
   try {
     const runId = await scheduler.trigger("two");
     // Both functions run while the first one's result is still held back.
-    await until(() => (events.filter((e) => e.endsWith("ran")).length === 2 ? true : undefined), "both functions to run while the first report is held");
+    await waitFor(() => (events.filter((e) => e.endsWith("ran")).length === 2 ? true : undefined), "both functions to run while the first report is held", { timeoutMs: 10_000, intervalMs: 10 });
     // The first report reached the store and waits there; nothing is recorded yet.
     expect(events).toContain("report held");
     expect((await store.listAttempts({ runId })).map((a) => a.state)).toEqual(["running", "running"]);
     letThrough();
-    const run = await until(async () => {
+    const run = await waitFor(async () => {
       const r = await store.getRun(runId);
       return r?.state === "success" ? r : undefined;
-    }, "the run to succeed");
+    }, "the run to succeed", { timeoutMs: 10_000, intervalMs: 10 });
     expect(run.state).toBe("success");
     expect((await store.listAttempts({ runId })).map((a) => a.state)).toEqual(["success", "success"]);
   } finally {

@@ -542,11 +542,11 @@ export class PgStore implements Store, WorkerStore, TokenStore {
       // subquery (OFFSET 0 keeps the planner from flattening it) fixes that order. As a plain join
       // ordered by a.id, the planner walked the whole attempts key for the few running ones
       // (estimated at one row): 0.56 s a call with 1,000,000 finished attempts, four times a second.
-      q("expired_attempts", `SELECT a.id, a.worker_id, (d.worker_started_at IS NOT NULL AND w.started_at > d.worker_started_at) IS TRUE AS restarted
+      q("expired_attempts", `SELECT a.id, a.worker_id, (w.started_at > d.worker_started_at) IS TRUE AS restarted
         FROM dispatch d
         CROSS JOIN LATERAL (SELECT id, worker_id, state, lease_expires_at FROM attempts WHERE id = d.attempt_id OFFSET 0) a
         LEFT JOIN workers w ON w.name = d.worker
-        WHERE a.state = 'running' AND (a.lease_expires_at < $1 OR a.worker_id = ANY($2::text[]) OR (d.worker_started_at IS NOT NULL AND w.started_at > d.worker_started_at))
+        WHERE a.state = 'running' AND (a.lease_expires_at < $1 OR a.worker_id = ANY($2::text[]) OR w.started_at > d.worker_started_at)
         ORDER BY d.attempt_id LIMIT 1000`, [now, deadWorkers]),
     )).rows;
     return rows.map((r) => ({ id: r.id, workerId: r.worker_id, ...(r.restarted ? { restarted: true as const } : {}) }));
