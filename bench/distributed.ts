@@ -11,11 +11,13 @@
 //                                     Sluice alone, nothing recorded: (a) with its CPU and rows per task,
 //                                     (b) on fresh processes, (d) with its cost, or (a)–(d); BENCH_PROF=dir
 //                                     writes CPU profiles of the scheduler and the workers.
+//   npx tsx bench/distributed.ts graphile
+//                                     graphile-worker alone, (a) and (b), nothing recorded.
 //   npx tsx bench/distributed.ts latency
 //                                     (b) only, Sluice and graphile-worker in turns, three rounds each.
 import { fork, spawn, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
-import { loadavg } from "node:os";
+import { availableParallelism, loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
@@ -28,7 +30,7 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
 /** Sluice workers' `--prefetch`, as graphile-worker's `localQueue.size` below. */
 const PREFETCH = Number(process.env.BENCH_PREFETCH ?? 500);
 const JOBS = 20_000;
-const LATENCY_SAMPLES = 200;
+const LATENCY_SAMPLES = Number(process.env.BENCH_LATENCY_SAMPLES ?? 200);
 const BIN = fileURLToPath(new URL("../bin/sluice.js", import.meta.url));
 const CONFIG = fileURLToPath(new URL("./distributed/sluice.config.ts", import.meta.url));
 const PEER = fileURLToPath(new URL("./distributed/peer-worker.mjs", import.meta.url));
@@ -391,6 +393,11 @@ if (process.argv[2] === "latency") {
   await sql("DROP SCHEMA IF EXISTS graphile_worker CASCADE");
   process.exit(0);
 }
+if (process.argv[2] === "graphile") {
+  // graphile-worker alone, (a) and (b), nothing recorded: the peer's figure of the day, for comparisons.
+  console.log("graphile-worker", JSON.stringify(await graphile()));
+  process.exit(0);
+}
 if (process.argv[2] === "sluice") {
   // Sluice alone, nothing recorded: for profiling and quick comparisons.
   console.log("sluice", JSON.stringify(await sluice()));
@@ -410,6 +417,10 @@ const ms = (n: number) => `${n.toFixed(0)} ms`;
 const fastestPg = Math.max(g.perSecond, b.perSecond);
 const cost = (r: Record<string, number>, key: string) => (r[key] ?? 0).toFixed(2);
 const cpu = (k: string) => `${Math.round(s.aCost.cpu[k] ?? 0)} µs`;
+// What PostgreSQL and the workers cost per task bounds (a) whatever the scheduler costs: they share the cores.
+const cores = availableParallelism();
+const floorUs = (s.aCost.cpu.postgres ?? 0) + (s.aCost.cpu.workers ?? 0);
+const floorPerSecond = floorUs > 0 ? (cores * 1e6) / floorUs : 0;
 const body = `Recorded ${new Date().toISOString().slice(0, 10)} on ${machine()}, PostgreSQL ${pgVersion} and Redis on the same machine (load average ${loadavg()[0]?.toFixed(2)} at the end).
 
 Method: ${PROCS} worker processes × concurrency ${CONCURRENCY} for every system, started before the work is enqueued. (a) ${fmt(JOBS)} no-op
@@ -481,18 +492,36 @@ On the machine of the day's first sessions (a) went from 1,451/s (morning) to ~4
 CPU per task from ~450 to ~100 µs. The machine of the day's last session ran the same code at about half that
 speed (\`sluice-a\` of the code before (10): 5,767–6,383/s there, 2,930–3,011/s here), so compare a record's figures with the
 peers' in the same run, not with another day's.
-What would close the rest is a different design, not tuning: a task's start and end are decided by one process
-for all workers and written as about a dozen row versions and index entries, where graphile-worker's job is one
-row written once and deleted once by the process that runs it. Keeping Sluice's limits while deciding in the
-worker — workers taking admission decisions against pool counters in the database, the scheduler only ordering
-the queue — is the direction; it is not started.
+What would close the rest is a different design, not tuning. In this run PostgreSQL and the workers alone spent
+${fmt(floorUs)} µs of CPU per task; on ${cores} cores that caps (a) at ${fmt(floorPerSecond)}/s even with a scheduler that cost nothing,
+against graphile-worker's ${fmt(g.perSecond)}/s${floorPerSecond < g.perSecond ? " — no scheduler work can meet the target" : ""}. A task's start and end are decided by one process
+for all workers and written as about a dozen row versions and index entries (its task instance, its attempt, its
+dispatch row, each written at least twice), where graphile-worker's job is one row written once and deleted once
+by the process that runs it, and nothing of it is kept. Keeping Sluice's limits and history while deciding in the
+worker — workers claiming ready tasks and taking admission decisions against pool counters in the database, the
+scheduler only ordering the queue, an attempt's history written once at its end — is the direction; it is not started.
 (b): the request's commit wakes the scheduler, which takes it (a commit), decides and commits the start in one
 statement; the worker starts the task on that commit's notification. Two commits after the enqueue, where
 graphile-worker's worker needs one (its fetch). Its p99, like graphile-worker's, moves by several ms between
 runs on this machine: over the 2026-12-05 runs (\`bench/distributed.ts latency\` runs both in turns, three
 rounds each) Sluice's p99 was 7–12 ms and graphile-worker's 4–10 ms, p50 3–5 ms and 2–4 ms, on the slower
 machine of the last session 17 and 11 ms, 6 and 6 ms; Sluice's p99 was below graphile-worker's in some runs and
-above in most.
+above in most. On the machine of 2026-12-05's night session, rounds of 1,000 samples (\`BENCH_LATENCY_SAMPLES=1000\`):
+Sluice 8, 8, 7 ms against 6, 6, 5 ms. Where Sluice's time went there, stage by stage (timestamps written by the
+bench, the scheduler and the worker; p50 / p99 over 500 triggers): the request's commit and its notification
+reaching the scheduler 0.8 / 4.3 ms, the take 0.4 / 1.8 ms (committed asynchronously in that trace, see below), the decision 0.1 / 0.4 ms, the start's commit and its
+notification reaching the worker 1.0 / 4.3 ms, the worker calling the function 0.2 / 0.7 ms. The two commit-and-notify
+hops hold most of the tail, and graphile-worker has two of those as well (the enqueue, its fetch); the take is the
+hop Sluice has more. Committing the take asynchronously (\`synchronous_commit\` off for that transaction: a
+synchronous commit cost 0.5–0.6 ms here, an asynchronous one 0.2–0.35 ms) made no difference measurable at the
+bench's 1 ms resolution (three rounds of 1,000 each way: p99 7, 10, 8 against 9, 9, 7 ms) and was not kept.
+What would remove the take is the scheduler deciding on the request as the notification carries it and marking it
+taken in the decision's commit; the CLI's rule for withdrawing an unanswered request (it may while nobody took it)
+would then have to change, since a request would be taken only when it is answered.
+The machine matters more than the code between sessions: graphile-worker drained 27,059–28,822/s on this one and
+15,550/s on the last session's, Sluice 7,568–9,220/s and 6,452/s; Sluice's drains left 15–25% of the two cores idle
+(\`vmstat\`): its scheduler waits for each turn's commit before it decides the next (a turn of ~500 starts: ~10 ms
+deciding, ~40 ms in the store).
 (d) was 67–88% of (a) through 2026-12-05, and 34% in the first full run after (11), which made (a) faster but not
 (d): the look for expired leases read every finished attempt, see (12). After (12), the \`sluice-d\` mode gave
 5,611–6,238/s with PostgreSQL at 89–91 µs per task, as \`sluice-a\` (4,826–6,427/s, 86–113 µs).
