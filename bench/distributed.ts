@@ -499,7 +499,9 @@ for all workers and written as about a dozen row versions and index entries (its
 dispatch row, each written at least twice), where graphile-worker's job is one row written once and deleted once
 by the process that runs it, and nothing of it is kept. Keeping Sluice's limits and history while deciding in the
 worker — workers claiming ready tasks and taking admission decisions against pool counters in the database, the
-scheduler only ordering the queue, an attempt's history written once at its end — is the direction; it is not started.
+scheduler only ordering the queue, an attempt's history written once at its end — is the direction. Its statements
+alone, measured without a scheduler by \`bench/claim-floor.ts\` (its own section), cost PostgreSQL 31–38 µs per task, a
+ceiling near graphile-worker's with a real worker's cost added. It is not started.
 (b): the request's commit wakes the scheduler, which takes it (a commit), decides and commits the start in one
 statement; the worker starts the task on that commit's notification. Two commits after the enqueue, where
 graphile-worker's worker needs one (its fetch). Its p99, like graphile-worker's, moves by several ms between
