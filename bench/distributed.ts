@@ -492,16 +492,18 @@ On the machine of the day's first sessions (a) went from 1,451/s (morning) to ~4
 CPU per task from ~450 to ~100 µs. The machine of the day's last session ran the same code at about half that
 speed (\`sluice-a\` of the code before (10): 5,767–6,383/s there, 2,930–3,011/s here), so compare a record's figures with the
 peers' in the same run, not with another day's.
-What would close the rest is a different design, not tuning. In this run PostgreSQL and the workers alone spent
+What would close the rest is a different write path and a leaner scheduler, not tuning. In this run PostgreSQL and the workers alone spent
 ${fmt(floorUs)} µs of CPU per task; on ${cores} cores that caps (a) at ${fmt(floorPerSecond)}/s even with a scheduler that cost nothing,
-against graphile-worker's ${fmt(g.perSecond)}/s${floorPerSecond < g.perSecond ? " — no scheduler work can meet the target" : ""}. A task's start and end are decided by one process
+against graphile-worker's ${fmt(g.perSecond)}/s${floorPerSecond < g.perSecond ? " — no work on the scheduler alone can meet the target" : ""}. A task's start is decided by one process
 for all workers and written as about a dozen row versions and index entries (its task instance, its attempt, its
 dispatch row, each written at least twice), where graphile-worker's job is one row written once and deleted once
-by the process that runs it, and nothing of it is kept. Keeping Sluice's limits and history while deciding in the
-worker — workers claiming ready tasks and taking admission decisions against pool counters in the database, the
-scheduler only ordering the queue, an attempt's history written once at its end — is the direction. Its statements
-alone, measured without a scheduler by \`bench/claim-floor.ts\` (its own section), cost PostgreSQL 31–38 µs per task, a
-ceiling near graphile-worker's with a real worker's cost added. It is not started.
+by the process that runs it, and nothing of it is kept. \`bench/claim-floor.ts\` (its own section) measured the fewest
+writes that keep Sluice's guarantees and history — a task instance inserted and updated twice, the attempt written
+once at its end, a counter — at 29–35 µs of PostgreSQL per task (two runs), the same whether workers claim their tasks or one
+scheduler gives them out. So the way is not to move admission into the workers (the design keeps it in one
+process) but (1) that write path, with the running attempt's lease and token on its task instance, and (2) a
+scheduler spending tens of µs per task, not ~100: its admission bookkeeping, its copies of every write, its read
+of every result (the workers' notifications could carry them). Neither is started.
 (b): the request's commit wakes the scheduler, which takes it (a commit), decides and commits the start in one
 statement; the worker starts the task on that commit's notification. Two commits after the enqueue, where
 graphile-worker's worker needs one (its fetch). Its p99, like graphile-worker's, moves by several ms between
