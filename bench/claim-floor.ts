@@ -16,11 +16,10 @@
 //   npx tsx bench/claim-floor.ts        (records its section in BENCHMARKS.md)
 import { fork, type ChildProcess } from "node:child_process";
 import { availableParallelism } from "node:os";
-import { readdirSync, readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
-import { machine, recordSection } from "./report.js";
+import { cpuSecondsByRole, machine, recordSection } from "./report.js";
 
 const PG = process.env.SLUICE_BENCH_DATABASE_URL ?? process.env.SLUICE_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const SCHEMA = "bench_floor";
@@ -165,26 +164,9 @@ async function reset(): Promise<void> {
     CREATE INDEX attempts_pipeline_task_id ON ${SCHEMA}.attempts (pipeline, task, id);`);
 }
 
-/** CPU seconds (utime + stime) of PostgreSQL's backends for the bench's database, the workers and the scheduler. */
+/** CPU seconds so far of PostgreSQL's backends for the bench's database, the workers and the scheduler. */
 function cpuSeconds(workers: readonly number[], scheduler: number): Map<string, number> {
-  const out = new Map<string, number>();
-  const db = ` ${new URL(PG).pathname.slice(1)} `;
-  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
-    let stat: string;
-    let title: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      title = readFileSync(`/proc/${pid}/cmdline`, "utf8");
-    } catch {
-      continue;
-    }
-    const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-    const key = comm === "postgres" && title.includes(db) ? "postgres" : workers.includes(Number(pid)) ? "workers" : Number(pid) === scheduler ? "scheduler" : "";
-    if (!key) continue;
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    out.set(key, (out.get(key) ?? 0) + (Number(f[11]) + Number(f[12])) / 100);
-  }
-  return out;
+  return cpuSecondsByRole(new URL(PG).pathname.slice(1), (pid) => (workers.includes(pid) ? "workers" : pid === scheduler ? "scheduler" : ""));
 }
 
 interface Round {

@@ -16,12 +16,12 @@
 //   npx tsx bench/distributed.ts latency
 //                                     (b) only, Sluice and graphile-worker in turns, three rounds each.
 import { fork, spawn, type ChildProcess } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
-import { machine, recordSection } from "./report.js";
+import { cpuSecondsByRole, machine, recordSection } from "./report.js";
 
 const PG = process.env.SLUICE_BENCH_DATABASE_URL ?? process.env.SLUICE_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const REDIS = process.env.SLUICE_BENCH_REDIS_URL ?? process.env.SLUICE_TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
@@ -291,27 +291,7 @@ async function sluice(): Promise<{ a: number; aCost: DrainCost; b: { p50: number
 const pgVersion = (await sql<{ v: string }>("SELECT current_setting('server_version') AS v"))[0]?.v ?? "?";
 /** CPU seconds so far (utime + stime) of PostgreSQL's backends for the bench's database, the scheduler and the workers. */
 function cpuSeconds(scheduler: ChildProcess | undefined, workers: readonly ChildProcess[]): Map<string, number> {
-  const out = new Map<string, number>();
-  const db = ` ${new URL(PG).pathname.slice(1)} `;
-  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
-    let stat: string;
-    let title: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      title = readFileSync(`/proc/${pid}/cmdline`, "utf8");
-    } catch {
-      continue;
-    }
-    const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-    // A backend's title is "postgres: user db host …"; the WAL writer and checkpointer are shared
-    // with anything else the server does, and left out.
-    if (comm === "postgres" && !title.includes(db)) continue;
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const secs = (Number(f[11]) + Number(f[12])) / 100;
-    const key = comm === "postgres" ? "postgres" : scheduler?.pid === Number(pid) ? "scheduler" : workers.some((w) => w.pid === Number(pid)) ? "workers" : "";
-    if (key) out.set(key, (out.get(key) ?? 0) + secs);
-  }
-  return out;
+  return cpuSecondsByRole(new URL(PG).pathname.slice(1), (pid) => (scheduler?.pid === pid ? "scheduler" : workers.some((w) => w.pid === pid) ? "workers" : ""));
 }
 
 /** Rows written per table (inserted, updated, of them HOT) and transactions committed, from pg_stat. */
